@@ -1,0 +1,285 @@
+#include "recording/reader.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "recording/layout.h"
+
+namespace rig {
+
+using h5::Id;
+
+struct RecordingReader::Impl {
+  std::filesystem::path path;
+  Id file, root;
+  int64_t version = 0;
+  std::map<std::string, std::string> attrs;
+  std::map<std::string, int64_t> int_attrs;
+  std::vector<TrialRow> trials;
+  std::vector<StimulusRow> stimuli;
+  std::vector<ElectrodeSpec> electrodes;
+  std::vector<Id> recordings;
+  std::vector<std::string> events;
+  int64_t n_rows = 0;
+  std::string dtype = "float32";
+
+  DataError bad(const std::string& what) const { return DataError(path.string() + ": " + what); }
+
+  Id group(const std::string& name) const {
+    if (!h5::exists(root, name)) throw bad("not a complete rig recording: group /" + name +
+                                           " is missing");
+    return h5::open_group(root, name);
+  }
+
+  void read_attrs() {
+    for (const auto& name : h5::attr_names(root)) {
+      if (h5::attr_is_string(root, name)) {
+        attrs[name] = h5::get_string_attr(root, name);
+      } else {
+        std::vector<int64_t> v;
+        try {
+          v = h5::get_int_vector_attr(root, name);
+        } catch (const DataError&) {
+          continue;  // a float or other attribute someone added: not ours
+        }
+        if (v.size() == 1) int_attrs[name] = v[0];
+      }
+    }
+    auto f = attrs.find(layout::kAttrFormat);
+    if (f == attrs.end() || f->second != layout::kFormat)
+      throw bad(std::string("not a rig recording (root attribute 'format' is ") +
+                (f == attrs.end() ? "missing" : "'" + f->second + "'") + ", expected '" +
+                layout::kFormat + "')");
+    auto v = int_attrs.find(layout::kAttrFormatVersion);
+    if (v == int_attrs.end()) throw bad("root attribute 'format_version' is missing");
+    version = v->second;
+    if (version < 1 || version > layout::kFormatVersion)
+      throw bad("format_version " + std::to_string(version) + " is not supported (this rig reads "
+                "1.." + std::to_string(layout::kFormatVersion) + "; update rig)");
+    if (!int_attrs.count(layout::kAttrTrialsCommitted))
+      throw bad("root attribute 'n_trials_committed' is missing");
+    if (auto d = attrs.find("dtype"); d != attrs.end()) dtype = d->second;
+  }
+
+  void read_trials() {
+    Id g = group("trials");
+    const hsize_t n = hsize_t(int_attrs.at(layout::kAttrTrialsCommitted));
+    std::vector<Id> c;
+    for (const auto& col : layout::kTrialColumns) {
+      if (!h5::exists(g, col.name)) throw bad(std::string("column /trials/") + col.name + " is missing");
+      c.push_back(h5::open_dataset(g, col.name));
+      if (h5::n_rows(c.back()) < n)
+        throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::n_rows(c.back())) +
+                  " rows; " + std::to_string(n) + " trials are committed");
+    }
+    auto index = h5::read_int64(c[0], 0, n), stimulus = h5::read_int64(c[1], 0, n),
+         repetition = h5::read_int64(c[3], 0, n), n_prompt = h5::read_int64(c[8], 0, n),
+         n_gen = h5::read_int64(c[9], 0, n), start = h5::read_int64(c[10], 0, n),
+         stop = h5::read_int64(c[11], 0, n);
+    auto seed = h5::read_uint64(c[4], 0, n);
+    auto condition = h5::read_strings(c[2], 0, n), stimulation = h5::read_strings(c[5], 0, n),
+         prompt = h5::read_strings(c[6], 0, n), response = h5::read_strings(c[7], 0, n),
+         finish = h5::read_strings(c[12], 0, n);
+    trials.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      trials[i] = TrialRow{index[i],    stimulus[i], condition[i], repetition[i], seed[i],
+                           stimulation[i], prompt[i], response[i], n_prompt[i],   n_gen[i],
+                           start[i],    stop[i],     finish[i]};
+    n_rows = trials.empty() ? 0 : trials.back().row_stop;
+  }
+
+  void read_stimuli() {
+    Id g = group("stimuli");
+    std::vector<std::string> names = h5::children(g);
+    for (const char* req : {"index", "condition", "prompt"})
+      if (std::find(names.begin(), names.end(), req) == names.end())
+        throw bad(std::string("column /stimuli/") + req + " is missing");
+    auto index = h5::read_int64(h5::open_dataset(g, "index"));
+    auto condition = h5::read_strings(h5::open_dataset(g, "condition"));
+    auto prompt = h5::read_strings(h5::open_dataset(g, "prompt"));
+    stimuli.resize(index.size());
+    for (size_t i = 0; i < index.size(); ++i)
+      stimuli[i] = StimulusRow{index[i], condition.at(i), prompt.at(i), {}};
+    for (const auto& name : names) {
+      if (name == "index" || name == "condition" || name == "prompt") continue;
+      Id ds = h5::open_dataset(g, name);
+      if (h5::dtype_of(ds) != h5::Dtype::kString) continue;
+      auto col = h5::read_strings(ds);
+      for (size_t i = 0; i < stimuli.size() && i < col.size(); ++i) stimuli[i].extra[name] = col[i];
+    }
+  }
+
+  void read_electrodes() {
+    Id g = group("recordings");
+    std::vector<std::pair<int64_t, size_t>> order;
+    for (const auto& site : h5::children(g)) {
+      Id s = h5::open_group(g, site);
+      for (const auto& side : h5::children(s)) {
+        Id ds = h5::open_dataset(s, side);
+        ElectrodeSpec e;
+        e.site = site;
+        if (side != "input" && side != "output")
+          throw bad("/recordings/" + site + "/" + side + ": side must be input or output");
+        e.side = side == "input" ? Side::kInput : Side::kOutput;
+        if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
+        if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
+        e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width")
+                                                      : int64_t(h5::width(ds));
+        if (e.width() != int64_t(h5::width(ds)))
+          throw bad(e.dataset_path() + " has " + std::to_string(h5::width(ds)) +
+                    " columns but its attributes say " + std::to_string(e.width()) + " neurons");
+        if (int64_t(h5::n_rows(ds)) < n_rows)
+          throw bad(e.dataset_path() + " has " + std::to_string(h5::n_rows(ds)) + " rows; the "
+                    "committed trials need " + std::to_string(n_rows));
+        int64_t idx = h5::has_attr(ds, "index") ? h5::get_int_attr(ds, "index")
+                                                 : int64_t(electrodes.size());
+        order.emplace_back(idx, electrodes.size());
+        electrodes.push_back(std::move(e));
+        recordings.push_back(std::move(ds));
+      }
+    }
+    std::sort(order.begin(), order.end());
+    std::vector<ElectrodeSpec> es;
+    std::vector<Id> rs;
+    for (const auto& [idx, i] : order) {
+      es.push_back(std::move(electrodes[i]));
+      rs.push_back(std::move(recordings[i]));
+    }
+    electrodes = std::move(es);
+    recordings = std::move(rs);
+  }
+};
+
+RecordingReader::RecordingReader(const std::filesystem::path& path) : impl_(new Impl) {
+  Impl& m = *impl_;
+  m.path = path;
+  h5::FileOptions opt;
+  opt.hold_metadata_until_flush = false;
+  m.file = h5::open_file(path, /*writable=*/false, opt);
+  m.root = h5::open_group(m.file, "/");
+  m.read_attrs();
+  m.read_trials();
+  m.read_stimuli();
+  m.read_electrodes();
+  m.events = h5::children(m.group("events"));
+}
+
+RecordingReader::~RecordingReader() = default;
+RecordingReader::RecordingReader(RecordingReader&&) noexcept = default;
+RecordingReader& RecordingReader::operator=(RecordingReader&&) noexcept = default;
+
+const std::filesystem::path& RecordingReader::path() const { return impl_->path; }
+int64_t RecordingReader::format_version() const { return impl_->version; }
+const std::map<std::string, std::string>& RecordingReader::attrs() const { return impl_->attrs; }
+const std::map<std::string, int64_t>& RecordingReader::int_attrs() const {
+  return impl_->int_attrs;
+}
+std::optional<std::string> RecordingReader::attr(const std::string& name) const {
+  auto it = impl_->attrs.find(name);
+  if (it == impl_->attrs.end()) return std::nullopt;
+  return it->second;
+}
+const std::vector<TrialRow>& RecordingReader::trials() const { return impl_->trials; }
+const std::vector<StimulusRow>& RecordingReader::stimuli() const { return impl_->stimuli; }
+const std::vector<ElectrodeSpec>& RecordingReader::electrodes() const { return impl_->electrodes; }
+std::string RecordingReader::dtype() const { return impl_->dtype; }
+int64_t RecordingReader::n_rows() const { return impl_->n_rows; }
+std::vector<std::string> RecordingReader::event_names() const { return impl_->events; }
+
+std::vector<EventRow> RecordingReader::events(const std::string& name) const {
+  const Impl& m = *impl_;
+  if (std::find(m.events.begin(), m.events.end(), name) == m.events.end())
+    throw m.bad("no event '" + name + "' (the file has " + std::to_string(m.events.size()) +
+                " events)");
+  Id g = h5::open_group(h5::open_group(m.root, "events"), name);
+  auto trial = h5::read_int64(h5::open_dataset(g, "trial"));
+  auto row = h5::read_int64(h5::open_dataset(g, "row"));
+  std::vector<EventRow> out;
+  for (size_t i = 0; i < trial.size() && i < row.size(); ++i)
+    if (row[i] < m.n_rows) out.push_back({trial[i], row[i]});  // committed trials only
+  return out;
+}
+
+std::vector<TokenRow> RecordingReader::tokens(int64_t r0, int64_t r1) const {
+  const Impl& m = *impl_;
+  if (r0 < 0 || r1 < r0 || r1 > m.n_rows)
+    throw Error("reading tokens [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " +
+                m.path.string() + ": the file has " + std::to_string(m.n_rows) + " rows");
+  Id g = m.group("tokens");
+  auto pos = h5::read_int64(h5::open_dataset(g, "position"), hsize_t(r0), hsize_t(r1));
+  auto id = h5::read_int64(h5::open_dataset(g, "token_id"), hsize_t(r0), hsize_t(r1));
+  auto text = h5::read_strings(h5::open_dataset(g, "text"), hsize_t(r0), hsize_t(r1));
+  auto gen = h5::read_int64(h5::open_dataset(g, "generated"), hsize_t(r0), hsize_t(r1));
+  std::vector<TokenRow> out(pos.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = TokenRow{pos[i], id[i], text[i], gen[i] != 0};
+  return out;
+}
+
+void RecordingReader::read_rows(size_t e, int64_t r0, int64_t r1, float* out) const {
+  const Impl& m = *impl_;
+  if (e >= m.electrodes.size())
+    throw Error("electrode " + std::to_string(e) + " of " + m.path.string() + ": the file has " +
+                std::to_string(m.electrodes.size()));
+  if (r0 < 0 || r1 < r0 || r1 > m.n_rows)
+    throw Error("reading rows [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " +
+                m.electrodes[e].dataset_path() + " in " + m.path.string() + ": the file has " +
+                std::to_string(m.n_rows) + " committed rows");
+  h5::read_rows(m.recordings[e], hsize_t(r0), hsize_t(r1), out);
+}
+
+std::vector<float> RecordingReader::read_rows(size_t e, int64_t r0, int64_t r1) const {
+  std::vector<float> out;
+  if (e < impl_->electrodes.size() && r1 >= r0)
+    out.resize(size_t(r1 - r0) * size_t(impl_->electrodes[e].width()));
+  read_rows(e, r0, r1, out.data());
+  return out;
+}
+
+size_t RecordingReader::electrode_index(const std::string& site, Side side) const {
+  const auto& es = impl_->electrodes;
+  for (size_t i = 0; i < es.size(); ++i)
+    if (es[i].site == site && es[i].side == side) return i;
+  throw impl_->bad(std::string("no recording /recordings/") + site + "/" + side_name(side));
+}
+
+TrialResult RecordingReader::trial(size_t i) const {
+  const TrialRow& r = impl_->trials.at(i);
+  TrialResult t;
+  t.index = r.index;
+  t.stimulus = r.stimulus;
+  t.condition = r.condition;
+  t.repetition = r.repetition;
+  t.seed = r.seed;
+  t.stimulation = r.stimulation;
+  t.prompt = r.prompt;
+  t.response = r.response;
+  t.n_prompt_tokens = r.n_prompt_tokens;
+  t.n_generated = r.n_generated;
+  t.finish_reason = r.finish_reason;
+  t.tokens = tokens(r.row_start, r.row_stop);
+  for (const auto& name : impl_->events)
+    for (const EventRow& ev : events(name))
+      if (ev.trial == r.index && ev.row >= r.row_start && ev.row < r.row_stop)
+        t.events[name] = ev.row - r.row_start;
+  for (size_t e = 0; e < impl_->electrodes.size(); ++e)
+    t.recordings.push_back(read_rows(e, r.row_start, r.row_stop));
+  return t;
+}
+
+RecordingHeader RecordingReader::header() const {
+  const Impl& m = *impl_;
+  RecordingHeader h;
+  h.attrs = m.attrs;
+  h.int_attrs = m.int_attrs;
+  h.stimuli = m.stimuli;
+  h.electrodes = m.electrodes;
+  h.events = m.events;
+  h.dtype = m.dtype;
+  if (auto c = m.int_attrs.find("compression"); c != m.int_attrs.end()) h.compression = int(c->second);
+  if (auto n = m.int_attrs.find(layout::kAttrTrialsPlanned); n != m.int_attrs.end())
+    h.n_trials_planned = n->second;
+  return h;
+}
+
+}  // namespace rig

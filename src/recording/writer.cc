@@ -1,0 +1,501 @@
+#include "recording/writer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "recording/layout.h"
+#include "rig/version.h"
+
+namespace rig {
+namespace {
+
+using h5::Dtype;
+using h5::Id;
+
+std::string iso8601_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// The first line where two texts differ, for "config differs" messages.
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream sa(a), sb(b);
+  std::string la, lb;
+  for (int line = 1;; ++line) {
+    bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
+    if (!ga && !gb) return "";
+    if (!ga) la = "<end>";
+    if (!gb) lb = "<end>";
+    if (la != lb)
+      return "line " + std::to_string(line) + ": file has '" + la + "', this run has '" + lb + "'";
+  }
+}
+
+constexpr hsize_t kTableChunk = 4096;   // rows per chunk of /trials and /stimuli columns
+constexpr hsize_t kTokenChunk = 16384;  // rows per chunk of /tokens and /events columns
+
+void check_header(const RecordingHeader& h) {
+  if (h.dtype != "float32" && h.dtype != "float16")
+    throw ConfigError("recording dtype '" + h.dtype + "': expected float32 or float16");
+  if (h.compression < 0 || h.compression > 9)
+    throw ConfigError("recording compression " + std::to_string(h.compression) +
+                      ": expected 0 (none) to 9");
+  std::set<std::string> paths;
+  for (const auto& e : h.electrodes) {
+    if (e.site.empty() || e.site.find('/') != std::string::npos)
+      throw ConfigError("electrode site '" + e.site + "': a site name must be non-empty and "
+                        "contain no '/'");
+    if (e.width() <= 0)
+      throw ConfigError("electrode " + e.dataset_path() + " has width " +
+                        std::to_string(e.width()) + "; expected > 0");
+    if (!paths.insert(e.dataset_path()).second)
+      throw ConfigError("electrode " + e.dataset_path() + " is listed twice");
+  }
+  std::set<std::string> events;
+  for (const auto& name : h.events)
+    if (name.empty() || name.find('/') != std::string::npos || !events.insert(name).second)
+      throw ConfigError("event name '" + name + "': expected unique non-empty names without '/'");
+}
+
+}  // namespace
+
+struct RecordingWriter::Impl {
+  std::filesystem::path path;
+  RecordingHeader header;
+  WriterOptions opt;
+  Dtype dtype = Dtype::kFloat32;
+
+  // HDF5 objects: touched by the constructor's thread before the writer thread starts, then
+  // by the writer thread only, then by close() after joining it.
+  Id file, root;
+  std::vector<Id> trial_cols, token_cols;
+  std::vector<std::pair<Id, Id>> event_cols;  // per header event: (trial, row)
+  std::vector<Id> recordings;                 // per electrode
+  int64_t n_trials = 0, n_rows = 0;           // committed
+
+  std::thread thread;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::vector<TrialResult>> queue;
+  std::exception_ptr error;
+  bool closing = false, closed = false;
+  std::vector<int64_t> committed;   // trial indices, in file order
+  std::set<int64_t> accepted;       // committed or queued
+  const CommitCallback* on_committed = nullptr;
+
+  h5::Layout chunked(hsize_t rows) const { return {rows, header.compression}; }
+
+  void create_datasets() {
+    Id g = h5::create_group(root, "trials");
+    for (const auto& c : layout::kTrialColumns)
+      trial_cols.push_back(h5::create_column(g, c.name, c.type, chunked(kTableChunk)));
+    g = h5::create_group(root, "tokens");
+    for (const auto& c : layout::kTokenColumns)
+      token_cols.push_back(h5::create_column(g, c.name, c.type, chunked(kTokenChunk)));
+    g = h5::create_group(root, "events");
+    for (const auto& name : header.events) {
+      Id ev = h5::create_group(g, name);
+      event_cols.emplace_back(h5::create_column(ev, "trial", Dtype::kInt64, chunked(kTokenChunk)),
+                              h5::create_column(ev, "row", Dtype::kInt64, chunked(kTokenChunk)));
+    }
+    g = h5::create_group(root, "recordings");
+    const hsize_t elem = dtype == Dtype::kFloat16 ? 2 : 4;
+    for (size_t i = 0; i < header.electrodes.size(); ++i) {
+      const ElectrodeSpec& e = header.electrodes[i];
+      Id site = h5::open_or_create_group(g, e.site);
+      const hsize_t w = hsize_t(e.width());
+      Id ds = h5::create_matrix(site, side_name(e.side), dtype, w,
+                                chunked(h5::chunk_rows_for(w * elem)));
+      h5::set_attr(ds, "site", e.site);
+      h5::set_attr(ds, "side", std::string(side_name(e.side)));
+      h5::set_attr(ds, "module_type", e.module_type);
+      h5::set_attr(ds, "site_width", e.site_width);
+      h5::set_attr(ds, "index", int64_t(i));
+      if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
+      ds.reset();
+      recordings.push_back(h5::open_dataset(site, side_name(e.side)));
+    }
+  }
+
+  void open_datasets() {
+    Id g = h5::open_group(root, "trials");
+    for (const auto& c : layout::kTrialColumns) trial_cols.push_back(h5::open_dataset(g, c.name));
+    g = h5::open_group(root, "tokens");
+    for (const auto& c : layout::kTokenColumns) token_cols.push_back(h5::open_dataset(g, c.name));
+    g = h5::open_group(root, "events");
+    for (const auto& name : header.events) {
+      Id ev = h5::open_group(g, name);
+      event_cols.emplace_back(h5::open_dataset(ev, "trial"), h5::open_dataset(ev, "row"));
+    }
+    g = h5::open_group(root, "recordings");
+    for (const auto& e : header.electrodes) {
+      Id site = h5::open_group(g, e.site);
+      recordings.push_back(h5::open_dataset(site, side_name(e.side)));
+    }
+  }
+
+  void write_stimuli() {
+    Id g = h5::create_group(root, "stimuli");
+    std::vector<int64_t> index;
+    std::vector<std::string> condition, prompt;
+    std::map<std::string, std::vector<std::string>> extra;
+    for (const auto& s : header.stimuli)
+      for (const auto& kv : s.extra) extra[kv.first];
+    for (const auto& s : header.stimuli) {
+      index.push_back(s.index);
+      condition.push_back(s.condition);
+      prompt.push_back(s.prompt);
+      for (auto& [k, col] : extra) {
+        auto it = s.extra.find(k);
+        col.push_back(it == s.extra.end() ? "" : it->second);
+      }
+    }
+    h5::append(h5::create_column(g, "index", Dtype::kInt64, chunked(kTableChunk)), index);
+    h5::append(h5::create_column(g, "condition", Dtype::kString, chunked(kTableChunk)), condition);
+    h5::append(h5::create_column(g, "prompt", Dtype::kString, chunked(kTableChunk)), prompt);
+    for (const auto& [k, col] : extra) {
+      if (h5::exists(g, k))
+        throw ConfigError("stimulus field '" + k + "' clashes with a built-in stimuli column");
+      h5::append(h5::create_column(g, k, Dtype::kString, chunked(kTableChunk)), col);
+    }
+  }
+
+  // Compares the file with the header; returns what differs, one item per line.
+  std::string differences() {
+    std::string diff;
+    auto add = [&](const std::string& s) { diff += "\n  " + s; };
+    static const std::set<std::string> volatile_attrs = {
+        layout::kAttrCreated, layout::kAttrRigVersion, layout::kAttrGitCommit, "device"};
+    for (const auto& [k, v] : header.attrs) {
+      if (volatile_attrs.count(k)) continue;
+      if (!h5::has_attr(root, k)) {
+        add("attribute '" + k + "': missing in the file");
+        continue;
+      }
+      const std::string f = h5::get_string_attr(root, k);
+      if (f == v) continue;
+      if (k == "config")
+        add("config differs at " + first_difference(f, v));
+      else if (f.size() + v.size() < 200)
+        add("attribute '" + k + "': file has '" + f + "', this run has '" + v + "'");
+      else
+        add("attribute '" + k + "' differs");
+    }
+    if (h5::get_string_attr(root, "dtype") != header.dtype)
+      add("dtype: file has " + h5::get_string_attr(root, "dtype") + ", this run has " +
+          header.dtype);
+    Id rec = h5::open_group(root, "recordings");
+    for (const auto& e : header.electrodes) {
+      if (!h5::exists(rec, e.site) || !h5::exists(h5::open_group(rec, e.site), side_name(e.side))) {
+        add("electrode " + e.dataset_path() + ": missing in the file");
+        continue;
+      }
+      Id ds = h5::open_dataset(h5::open_group(rec, e.site), side_name(e.side));
+      if (int64_t(h5::width(ds)) != e.width())
+        add("electrode " + e.dataset_path() + ": file has " + std::to_string(h5::width(ds)) +
+            " neurons, this run has " + std::to_string(e.width()));
+    }
+    size_t n_file = 0;
+    for (const auto& site : h5::children(rec)) n_file += h5::children(h5::open_group(rec, site)).size();
+    if (n_file != header.electrodes.size())
+      add("electrodes: file has " + std::to_string(n_file) + ", this run has " +
+          std::to_string(header.electrodes.size()));
+    Id ev = h5::open_group(root, "events");
+    for (const auto& name : header.events)
+      if (!h5::exists(ev, name)) add("event '" + name + "': missing in the file");
+    return diff;
+  }
+
+  // Cuts every dataset to the committed trials (rows a killed writer left behind).
+  void cut_to_committed() {
+    n_trials = h5::get_int_attr(root, layout::kAttrTrialsCommitted);
+    const hsize_t rows_in_table = h5::n_rows(trial_cols[0]);
+    if (hsize_t(n_trials) > rows_in_table)
+      throw DataError(path.string() + " is damaged: " + std::to_string(n_trials) +
+                      " trials committed but the trials table has " +
+                      std::to_string(rows_in_table) + " rows");
+    std::vector<int64_t> stops = h5::read_int64(trial_cols[11], 0, hsize_t(n_trials));
+    n_rows = stops.empty() ? 0 : stops.back();
+    committed = h5::read_int64(trial_cols[0], 0, hsize_t(n_trials));
+    accepted.insert(committed.begin(), committed.end());
+    for (auto& c : trial_cols) h5::set_rows(c, hsize_t(n_trials));
+    for (auto& c : token_cols) h5::set_rows(c, hsize_t(n_rows));
+    for (auto& r : recordings) {
+      if (h5::n_rows(r) < hsize_t(n_rows))
+        throw DataError(path.string() + " is damaged: " + h5::object_path(r) + " has " +
+                        std::to_string(h5::n_rows(r)) + " rows; the committed trials need " +
+                        std::to_string(n_rows));
+      h5::set_rows(r, hsize_t(n_rows));
+    }
+    for (auto& [trial, row] : event_cols) {
+      // Events are appended trial by trial, so the committed ones come first.
+      std::vector<int64_t> rows = h5::read_int64(row);
+      hsize_t keep = 0;
+      while (keep < rows.size() && rows[keep] < n_rows) ++keep;
+      h5::set_rows(trial, keep);
+      h5::set_rows(row, keep);
+    }
+    h5::set_attr(root, layout::kAttrRowsCommitted, n_rows);
+  }
+
+  void write_batch(const std::vector<TrialResult>& batch) {
+    const size_t nt = batch.size();
+    std::vector<int64_t> index(nt), stimulus(nt), repetition(nt), n_prompt(nt), n_gen(nt),
+        row_start(nt), row_stop(nt);
+    std::vector<uint64_t> seed(nt);
+    std::vector<std::string> condition(nt), stimulation(nt), prompt(nt), response(nt), finish(nt);
+    std::vector<int64_t> tok_trial, tok_pos, tok_id;
+    std::vector<std::string> tok_text;
+    std::vector<uint8_t> tok_gen;
+    std::vector<std::vector<int64_t>> ev_trial(header.events.size()), ev_row(header.events.size());
+    int64_t row = n_rows;
+    for (size_t i = 0; i < nt; ++i) {
+      const TrialResult& t = batch[i];
+      index[i] = t.index;
+      stimulus[i] = t.stimulus;
+      condition[i] = t.condition;
+      repetition[i] = t.repetition;
+      seed[i] = t.seed;
+      stimulation[i] = t.stimulation;
+      prompt[i] = t.prompt;
+      response[i] = t.response;
+      n_prompt[i] = t.n_prompt_tokens;
+      n_gen[i] = t.n_generated;
+      finish[i] = t.finish_reason;
+      row_start[i] = row;
+      row_stop[i] = row + int64_t(t.tokens.size());
+      for (const TokenRow& k : t.tokens) {
+        tok_trial.push_back(t.index);
+        tok_pos.push_back(k.position);
+        tok_id.push_back(k.token_id);
+        tok_text.push_back(k.text);
+        tok_gen.push_back(k.generated ? 1 : 0);
+      }
+      for (size_t e = 0; e < header.events.size(); ++e) {
+        auto it = t.events.find(header.events[e]);
+        if (it == t.events.end()) continue;
+        ev_trial[e].push_back(t.index);
+        ev_row[e].push_back(row + it->second);
+      }
+      row = row_stop[i];
+    }
+    // Recordings first (the bulk), one append per trial and electrode, no copies.
+    for (size_t e = 0; e < recordings.size(); ++e)
+      for (const TrialResult& t : batch)
+        h5::append_rows(recordings[e], t.recordings[e].data(), t.tokens.size());
+    h5::append(token_cols[0], tok_trial);
+    h5::append(token_cols[1], tok_pos);
+    h5::append(token_cols[2], tok_id);
+    h5::append(token_cols[3], tok_text);
+    h5::append(token_cols[4], tok_gen);
+    for (size_t e = 0; e < event_cols.size(); ++e) {
+      h5::append(event_cols[e].first, ev_trial[e]);
+      h5::append(event_cols[e].second, ev_row[e]);
+    }
+    // Same order as layout::kTrialColumns.
+    h5::append(trial_cols[0], index);
+    h5::append(trial_cols[1], stimulus);
+    h5::append(trial_cols[2], condition);
+    h5::append(trial_cols[3], repetition);
+    h5::append(trial_cols[4], seed);
+    h5::append(trial_cols[5], stimulation);
+    h5::append(trial_cols[6], prompt);
+    h5::append(trial_cols[7], response);
+    h5::append(trial_cols[8], n_prompt);
+    h5::append(trial_cols[9], n_gen);
+    h5::append(trial_cols[10], row_start);
+    h5::append(trial_cols[11], row_stop);
+    h5::append(trial_cols[12], finish);
+
+    // Commit: data on disk first, then the marker that makes it count.
+    h5::flush(file, opt.fsync);
+    h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials + int64_t(nt));
+    h5::set_attr(root, layout::kAttrRowsCommitted, row);
+    h5::flush(file, opt.fsync);
+    n_trials += int64_t(nt);
+    n_rows = row;
+    std::lock_guard<std::mutex> lock(mu);
+    committed.insert(committed.end(), index.begin(), index.end());
+  }
+
+  void run() {
+    for (;;) {
+      std::vector<TrialResult> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !queue.empty() || closing; });
+        if (queue.empty()) return;
+        batch = std::move(queue.front());
+        queue.pop_front();
+        cv.notify_all();  // room in the queue
+      }
+      try {
+        write_batch(batch);
+        if (on_committed && *on_committed) {
+          std::vector<int64_t> indices;
+          for (const auto& t : batch) indices.push_back(t.index);
+          (*on_committed)(indices);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        error = std::current_exception();
+        queue.clear();
+        cv.notify_all();
+        return;
+      }
+    }
+  }
+
+  void start(const CommitCallback* cb) {
+    on_committed = cb;
+    thread = std::thread([this] { run(); });
+  }
+};
+
+RecordingWriter::RecordingWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->start(&on_committed_);
+}
+
+RecordingWriter::~RecordingWriter() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::path& path,
+                                                         const RecordingHeader& header,
+                                                         bool force, const WriterOptions& opt) {
+  check_header(header);
+  if (std::filesystem::exists(path) && !force)
+    throw ConfigError("recording " + path.string() +
+                      " already exists; pass --force to overwrite it or --resume to continue it");
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->header = header;
+  impl->opt = opt;
+  impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  impl->file = h5::create_file(path, /*truncate=*/true);
+  impl->root = h5::open_group(impl->file, "/");
+  hid_t root = impl->root;
+  for (const auto& [k, v] : header.attrs) h5::set_attr(root, k, v);
+  for (const auto& [k, v] : header.int_attrs) h5::set_attr(root, k, v);
+  h5::set_attr(root, layout::kAttrFormat, std::string(layout::kFormat));
+  h5::set_attr(root, layout::kAttrFormatVersion, layout::kFormatVersion);
+  h5::set_attr(root, layout::kAttrRigVersion, std::string(kVersion));
+  h5::set_attr(root, layout::kAttrGitCommit, std::string(kGitCommit));
+  h5::set_attr(root, layout::kAttrCreated, iso8601_now());
+  h5::set_attr(root, "dtype", header.dtype);
+  h5::set_attr(root, "compression", int64_t(header.compression));
+  h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
+  h5::set_attr(root, layout::kAttrTrialsCommitted, int64_t(0));
+  h5::set_attr(root, layout::kAttrRowsCommitted, int64_t(0));
+  impl->write_stimuli();
+  impl->create_datasets();
+  h5::flush(impl->file, opt.fsync);
+  return std::unique_ptr<RecordingWriter>(new RecordingWriter(std::move(impl)));
+}
+
+std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::path& path,
+                                                         const RecordingHeader& header,
+                                                         const WriterOptions& opt) {
+  check_header(header);
+  if (!std::filesystem::exists(path))
+    throw ConfigError("cannot resume " + path.string() + ": no such file");
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->header = header;
+  impl->opt = opt;
+  impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  impl->file = h5::open_file(path, /*writable=*/true);
+  impl->root = h5::open_group(impl->file, "/");
+  hid_t root = impl->root;
+  if (!h5::has_attr(root, layout::kAttrFormat) ||
+      h5::get_string_attr(root, layout::kAttrFormat) != layout::kFormat)
+    throw DataError("cannot resume " + path.string() + ": not a rig recording (root attribute "
+                    "format != '" + layout::kFormat + "')");
+  const int64_t version = h5::get_int_attr(root, layout::kAttrFormatVersion);
+  if (version != layout::kFormatVersion)
+    throw DataError("cannot resume " + path.string() + ": format_version " +
+                    std::to_string(version) + ", this rig writes " +
+                    std::to_string(layout::kFormatVersion));
+  if (std::string diff = impl->differences(); !diff.empty())
+    throw ConfigError("cannot resume " + path.string() +
+                      ": it records a different experiment:" + diff +
+                      "\nHINT: run with the file's config, or pass --force to start over");
+  impl->open_datasets();
+  impl->cut_to_committed();
+  h5::set_attr(root, layout::kAttrResumes,
+               (h5::has_attr(root, layout::kAttrResumes)
+                    ? h5::get_int_attr(root, layout::kAttrResumes) : 0) + 1);
+  h5::flush(impl->file, opt.fsync);
+  return std::unique_ptr<RecordingWriter>(new RecordingWriter(std::move(impl)));
+}
+
+void RecordingWriter::append(std::vector<TrialResult> batch) {
+  Impl& m = *impl_;
+  for (const auto& t : batch) check_trial(m.header, t);
+  std::unique_lock<std::mutex> lock(m.mu);
+  if (m.error) std::rethrow_exception(m.error);
+  if (m.closing) throw Error("RecordingWriter::append after close (" + m.path.string() + ")");
+  std::set<int64_t> in_batch;
+  for (const auto& t : batch)
+    if (m.accepted.count(t.index) || !in_batch.insert(t.index).second)
+      throw Error("recording trial " + std::to_string(t.index) + ": already recorded in " +
+                  m.path.string());
+  m.cv.wait(lock, [&] { return m.queue.size() < m.opt.max_queued_batches || m.error; });
+  if (m.error) std::rethrow_exception(m.error);
+  m.accepted.insert(in_batch.begin(), in_batch.end());
+  m.queue.push_back(std::move(batch));
+  m.cv.notify_all();
+}
+
+void RecordingWriter::close() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.closed) return;
+    m.closing = true;
+    m.cv.notify_all();
+  }
+  if (m.thread.joinable()) m.thread.join();
+  m.closed = true;
+  std::exception_ptr error = m.error;
+  try {
+    m.trial_cols.clear();
+    m.token_cols.clear();
+    m.event_cols.clear();
+    m.recordings.clear();
+    m.root.reset();
+    m.file.close();
+  } catch (...) {
+    if (!error) error = std::current_exception();
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+std::vector<int64_t> RecordingWriter::finished_trials() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->committed;
+}
+
+const std::filesystem::path& RecordingWriter::path() const { return impl_->path; }
+
+}  // namespace rig

@@ -1,0 +1,54 @@
+#pragma once
+// Writes a recording (docs/FORMAT.md) to one HDF5 file. A background thread appends each
+// batch to every table and recording, flushes, and only then marks the batch committed (root
+// attribute n_trials_committed) and calls the on_committed callback. A file whose writer was
+// killed at any moment opens with all committed trials; resume() cuts whatever a killed
+// writer left beyond them.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "recording/sink.h"
+#include "recording/trial.h"
+
+namespace rig {
+
+struct WriterOptions {
+  size_t max_queued_batches = 4;  // append() blocks while this many batches wait
+  bool fsync = true;              // fsync after each batch: committed trials survive an OS crash
+};
+
+class RecordingWriter : public RecordingSink {
+ public:
+  // Creates `path` (and its directory) with the root attributes, the stimuli table and every
+  // (empty) dataset. Throws ConfigError when the file exists and !force.
+  static std::unique_ptr<RecordingWriter> create(const std::filesystem::path& path,
+                                                 const RecordingHeader& header, bool force,
+                                                 const WriterOptions& opt = {});
+  // Reopens a recording of the same experiment (same config_hash, electrodes, events, dtype;
+  // ConfigError naming what differs) and cuts rows beyond its last committed trial.
+  static std::unique_ptr<RecordingWriter> resume(const std::filesystem::path& path,
+                                                 const RecordingHeader& header,
+                                                 const WriterOptions& opt = {});
+  ~RecordingWriter() override;  // closes if needed; errors are lost: call close()
+
+  // Checks the batch (check_trial, no duplicate trial), then queues it for the writer thread.
+  // Blocks while max_queued_batches wait. Rethrows an earlier error of the writer thread.
+  void append(std::vector<TrialResult> batch) override;
+  // Writes all queued batches, joins the thread, closes the file; rethrows a writer error.
+  void close() override;
+  // Trial indices committed to the file (those found by resume(), then each written batch's).
+  std::vector<int64_t> finished_trials() const override;
+
+  const std::filesystem::path& path() const;
+
+  struct Impl;
+
+ private:
+  explicit RecordingWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rig

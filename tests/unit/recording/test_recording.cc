@@ -1,0 +1,486 @@
+// Round-trip tests of the recording layer: write known trials, read them back, check values
+// and metadata; resume, crash leftovers, the writer thread's error and back-pressure paths.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "catch.h"
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "recording/reader.h"
+#include "recording/sink.h"
+#include "recording/writer.h"
+
+namespace fs = std::filesystem;
+using namespace rig;
+
+namespace {
+
+// A fresh temporary directory per test case, removed at the end.
+struct TempDir {
+  fs::path dir;
+  TempDir() {
+    dir = fs::temp_directory_path() /
+          ("rig_rec_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~TempDir() { fs::remove_all(dir); }
+  fs::path operator/(const std::string& name) const { return dir / name; }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+RecordingHeader make_header(const std::string& dtype = "float32", int compression = 0) {
+  RecordingHeader h;
+  h.attrs = {{"config", "model: pythia\nseed: 1\n"}, {"config_hash", "abc123"},
+             {"model", "EleutherAI/pythia-14m"}, {"architecture", "GPTNeoXForCausalLM"}};
+  h.int_attrs = {{"seed", 1}};
+  h.stimuli = {{0, "A", "Hello", {{"topic", "greeting"}}}, {1, "B", "Größe ✓", {{"lang", "de"}}}};
+  ElectrodeSpec a{"gpt_neox.layers.0.mlp.dense_4h_to_h", Side::kOutput, "Linear", 6, {}};
+  ElectrodeSpec b{"gpt_neox.layers.1", Side::kInput, "GPTNeoXLayer", 10, {1, 3, 7}};
+  h.electrodes = {a, b};
+  h.events = {"response_start", "stim_on"};
+  h.dtype = dtype;
+  h.compression = compression;
+  h.n_trials_planned = 8;
+  return h;
+}
+
+// Trial i: 2 + i % 3 prompt tokens, i % 4 generated; values v(trial, row, col) exact in float16.
+float value(int64_t trial, int64_t row, int64_t col, int64_t e) {
+  return float(trial) * 0.5f + float(row) * 0.25f - float(col) * 0.125f + float(e);
+}
+
+TrialResult make_trial(const RecordingHeader& h, int64_t i) {
+  TrialResult t;
+  t.index = i;
+  t.stimulus = i % 2;
+  t.condition = i % 2 ? "B" : "A";
+  t.repetition = i / 2;
+  t.seed = 0xFFFFFFFF00000000ull + uint64_t(i);  // needs uint64
+  t.stimulation = i % 3 == 0 ? "" : "ablate";
+  t.prompt = h.stimuli[size_t(i % 2)].prompt;
+  t.n_prompt_tokens = 2 + i % 3;
+  t.n_generated = i % 4;
+  t.response = t.n_generated ? "out" + std::to_string(i) : "";
+  t.finish_reason = t.n_generated ? "length" : "prompt_only";
+  const int64_t rows = t.n_prompt_tokens + t.n_generated;
+  for (int64_t r = 0; r < rows; ++r)
+    t.tokens.push_back({r, 100 * i + r, "tok" + std::to_string(r) + (r % 2 ? "é" : ""),
+                        r >= t.n_prompt_tokens});
+  t.events["stim_on"] = 0;
+  if (t.n_generated) t.events["response_start"] = t.n_prompt_tokens;
+  for (size_t e = 0; e < h.electrodes.size(); ++e) {
+    const int64_t w = h.electrodes[e].width();
+    std::vector<float> m(size_t(rows * w));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < w; ++c) m[size_t(r * w + c)] = value(i, r, c, int64_t(e));
+    t.recordings.push_back(std::move(m));
+  }
+  return t;
+}
+
+std::vector<TrialResult> make_batch(const RecordingHeader& h, int64_t first, int64_t n) {
+  std::vector<TrialResult> b;
+  for (int64_t i = first; i < first + n; ++i) b.push_back(make_trial(h, i));
+  return b;
+}
+
+void require_same(const TrialResult& a, const TrialResult& b) {
+  REQUIRE(a.index == b.index);
+  REQUIRE(a.stimulus == b.stimulus);
+  REQUIRE(a.condition == b.condition);
+  REQUIRE(a.repetition == b.repetition);
+  REQUIRE(a.seed == b.seed);
+  REQUIRE(a.stimulation == b.stimulation);
+  REQUIRE(a.prompt == b.prompt);
+  REQUIRE(a.response == b.response);
+  REQUIRE(a.n_prompt_tokens == b.n_prompt_tokens);
+  REQUIRE(a.n_generated == b.n_generated);
+  REQUIRE(a.finish_reason == b.finish_reason);
+  REQUIRE(a.tokens.size() == b.tokens.size());
+  for (size_t r = 0; r < a.tokens.size(); ++r) {
+    REQUIRE(a.tokens[r].position == b.tokens[r].position);
+    REQUIRE(a.tokens[r].token_id == b.tokens[r].token_id);
+    REQUIRE(a.tokens[r].text == b.tokens[r].text);
+    REQUIRE(a.tokens[r].generated == b.tokens[r].generated);
+  }
+  REQUIRE(a.events == b.events);
+  REQUIRE(a.recordings == b.recordings);
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("float16 conversion rounds to nearest even and keeps specials", "[recording][hdf5]") {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const float f = h5::half_to_float(uint16_t(h));
+    if (std::isnan(f)) {
+      REQUIRE(std::isnan(h5::half_to_float(h5::float_to_half(f))));
+      continue;
+    }
+    REQUIRE(h5::float_to_half(f) == h);  // every half value round-trips exactly
+  }
+  REQUIRE(h5::half_to_float(h5::float_to_half(1.0f)) == 1.0f);
+  REQUIRE(h5::float_to_half(1.0f + 1.0f / 2048) == 0x3c00);           // tie -> even (down)
+  REQUIRE(h5::float_to_half(1.0f + 3.0f / 2048) == 0x3c02);           // tie -> even (up)
+  REQUIRE(h5::float_to_half(65520.0f) == 0x7c00);                     // rounds to inf
+  REQUIRE(h5::float_to_half(65519.0f) == 0x7bff);                     // max half
+  REQUIRE(h5::float_to_half(-std::numeric_limits<float>::infinity()) == 0xfc00);
+  REQUIRE(h5::float_to_half(1e-8f) == 0x0000);                        // below half subnormals
+  REQUIRE(h5::float_to_half(5.9604645e-8f) == 0x0001);                // smallest subnormal
+}
+
+TEST_CASE("hdf5 helpers: columns, matrices, attributes, dotted names", "[recording][hdf5]") {
+  TempDir tmp;
+  const fs::path path = tmp / "h.h5";
+  {
+    h5::Id f = h5::create_file(path, true);
+    h5::Id g = h5::create_group(f, "a.b.c");  // one group, dots included
+    h5::Id ints = h5::create_column(g, "ints", h5::Dtype::kInt64, {2, 0});
+    h5::append(ints, std::vector<int64_t>{1, 2, 3});
+    h5::append(ints, std::vector<int64_t>{});
+    h5::append(ints, std::vector<int64_t>{-4});
+    h5::Id strs = h5::create_column(g, "strs", h5::Dtype::kString, {2, 5});
+    h5::append(strs, std::vector<std::string>{"x", "", "ünï ✓"});
+    h5::Id m = h5::create_matrix(g, "m", h5::Dtype::kFloat16, 3, {2, 1});
+    const float data[] = {1, 2, 3, 4, 5, 6.5f};
+    h5::append_rows(m, data, 2);
+    h5::set_attr(g, "s", std::string("v"));
+    h5::set_attr(g, "i", int64_t(7));
+    h5::set_attr(g, "i", int64_t(8));  // rewritten in place
+    h5::set_attr(g, "v", std::vector<int64_t>{1, 2});
+    h5::flush(f, true);
+    f.close();
+  }
+  h5::Id f = h5::open_file(path, false);
+  REQUIRE(h5::children(f) == std::vector<std::string>{"a.b.c"});
+  h5::Id g = h5::open_group(f, "a.b.c");
+  REQUIRE(h5::read_int64(h5::open_dataset(g, "ints")) == std::vector<int64_t>{1, 2, 3, -4});
+  REQUIRE(h5::read_int64(h5::open_dataset(g, "ints"), 1, 3) == std::vector<int64_t>{2, 3});
+  REQUIRE(h5::read_strings(h5::open_dataset(g, "strs")) ==
+          std::vector<std::string>{"x", "", "ünï ✓"});
+  h5::Id m = h5::open_dataset(g, "m");
+  REQUIRE(h5::dtype_of(m) == h5::Dtype::kFloat16);
+  REQUIRE(h5::n_rows(m) == 2);
+  REQUIRE(h5::width(m) == 3);
+  float out[3];
+  h5::read_rows(m, 1, 2, out);
+  REQUIRE(out[0] == 4);
+  REQUIRE(out[2] == 6.5f);
+  REQUIRE(h5::get_string_attr(g, "s") == "v");
+  REQUIRE(h5::get_int_attr(g, "i") == 8);
+  REQUIRE(h5::get_int_vector_attr(g, "v") == std::vector<int64_t>{1, 2});
+  REQUIRE_THROWS_AS(h5::get_string_attr(g, "nope"), DataError);
+  REQUIRE_THROWS_AS(h5::open_dataset(g, "nope"), DataError);
+}
+
+TEST_CASE("writer and reader round-trip every table and recording", "[recording]") {
+  TempDir tmp;
+  for (const std::string dtype : {"float32", "float16"}) {
+    for (int gzip : {0, 4}) {
+      const fs::path path = tmp / ("rt_" + dtype + std::to_string(gzip) + ".h5");
+      RecordingHeader h = make_header(dtype, gzip);
+      std::vector<std::vector<int64_t>> commits;
+      {
+        auto w = RecordingWriter::create(path, h, false);
+        w->set_on_committed([&](const std::vector<int64_t>& idx) { commits.push_back(idx); });
+        w->append(make_batch(h, 0, 3));
+        w->append(make_batch(h, 3, 1));
+        w->append({});
+        w->append(make_batch(h, 4, 4));
+        w->close();
+        REQUIRE(w->finished_trials() == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+      }
+      REQUIRE(commits.size() == 4);
+      REQUIRE(commits[0] == std::vector<int64_t>{0, 1, 2});
+      REQUIRE(commits[1] == std::vector<int64_t>{3});
+
+      RecordingReader r(path);
+      REQUIRE(r.format_version() == 1);
+      REQUIRE(r.attr("format") == "rig-recording");
+      REQUIRE(r.attr("model") == "EleutherAI/pythia-14m");
+      REQUIRE(r.attr("rig_version").has_value());
+      REQUIRE(r.attr("created").value().size() == 20);
+      REQUIRE(r.int_attrs().at("seed") == 1);
+      REQUIRE(r.int_attrs().at("n_trials_committed") == 8);
+      REQUIRE(r.dtype() == dtype);
+      REQUIRE(r.stimuli().size() == 2);
+      REQUIRE(r.stimuli()[1].prompt == "Größe ✓");
+      REQUIRE(r.stimuli()[0].extra.at("topic") == "greeting");
+      REQUIRE(r.stimuli()[0].extra.at("lang") == "");
+      REQUIRE(r.electrodes().size() == 2);
+      REQUIRE(r.electrodes()[0].site == h.electrodes[0].site);
+      REQUIRE(r.electrodes()[1].neurons == h.electrodes[1].neurons);
+      REQUIRE(r.electrodes()[1].site_width == 10);
+      REQUIRE(r.electrodes()[1].side == Side::kInput);
+      REQUIRE(r.event_names() == h.events);
+      REQUIRE(r.trials().size() == 8);
+      int64_t row = 0;
+      for (size_t i = 0; i < 8; ++i) {
+        const TrialRow& t = r.trials()[i];
+        REQUIRE(t.row_start == row);
+        row = t.row_stop;
+        require_same(r.trial(i), make_trial(h, int64_t(i)));
+      }
+      REQUIRE(r.n_rows() == row);
+      // A block across trial boundaries.
+      std::vector<float> block = r.read_rows(1, 1, 6);
+      REQUIRE(block.size() == 5 * 3);
+      REQUIRE(block[0] == value(0, 1, 0, 1));
+      REQUIRE(block[14] == value(1, 3, 2, 1));  // trial 0 has 2 rows, trial 1 rows 2..5
+      const auto ev = r.events("response_start");
+      REQUIRE(ev.size() == 6);  // trials with n_generated > 0
+      REQUIRE(ev[0].trial == 1);
+      REQUIRE(ev[0].row == r.trials()[1].row_start + 3);
+      REQUIRE_THROWS_AS(r.events("nope"), DataError);
+      REQUIRE_THROWS_AS(r.read_rows(0, 0, r.n_rows() + 1), Error);
+    }
+  }
+}
+
+TEST_CASE("create refuses an existing file without force", "[recording]") {
+  TempDir tmp;
+  const fs::path path = tmp / "x.h5";
+  RecordingHeader h = make_header();
+  RecordingWriter::create(path, h, false)->close();
+  const std::string msg = message_of([&] { RecordingWriter::create(path, h, false); });
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("--force"));
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("--resume"));
+  REQUIRE_THROWS_AS(RecordingWriter::create(path, h, false), ConfigError);
+  auto w = RecordingWriter::create(path, h, true);
+  w->append(make_batch(h, 0, 1));
+  w->close();
+  REQUIRE(RecordingReader(path).trials().size() == 1);
+}
+
+TEST_CASE("bad headers and trials are refused with a message", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header();
+  h.dtype = "bfloat16";
+  REQUIRE_THROWS_AS(RecordingWriter::create(tmp / "a.h5", h, false), ConfigError);
+  h = make_header();
+  h.electrodes.push_back(h.electrodes[0]);
+  REQUIRE_THAT(message_of([&] { RecordingWriter::create(tmp / "b.h5", h, false); }),
+               Catch::Matchers::Contains("listed twice"));
+
+  h = make_header();
+  auto w = RecordingWriter::create(tmp / "c.h5", h, false);
+  TrialResult t = make_trial(h, 0);
+  t.recordings[1].pop_back();
+  REQUIRE_THAT(message_of([&] { w->append({t}); }),
+               Catch::Matchers::Contains("gpt_neox.layers.1/input"));
+  t = make_trial(h, 0);
+  t.events["nope"] = 0;
+  REQUIRE_THAT(message_of([&] { w->append({t}); }), Catch::Matchers::Contains("event 'nope'"));
+  w->append(make_batch(h, 0, 2));
+  REQUIRE_THAT(message_of([&] { w->append(make_batch(h, 1, 1)); }),
+               Catch::Matchers::Contains("trial 1: already recorded"));
+  w->close();
+  REQUIRE(RecordingReader(tmp / "c.h5").trials().size() == 2);
+}
+
+TEST_CASE("resume continues a recording and equals an uninterrupted one", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header("float16", 0);
+  {
+    auto w = RecordingWriter::create(tmp / "full.h5", h, false);
+    w->append(make_batch(h, 0, 8));
+    w->close();
+  }
+  {
+    auto w = RecordingWriter::create(tmp / "part.h5", h, false);
+    w->append(make_batch(h, 0, 2));
+    w->append(make_batch(h, 2, 3));
+    w->close();
+  }
+  auto w = RecordingWriter::resume(tmp / "part.h5", h);
+  REQUIRE(w->finished_trials() == std::vector<int64_t>{0, 1, 2, 3, 4});
+  REQUIRE_THROWS_WITH(w->append(make_batch(h, 4, 1)), Catch::Matchers::Contains("already"));
+  w->append(make_batch(h, 5, 3));
+  w->close();
+  RecordingReader a(tmp / "full.h5"), b(tmp / "part.h5");
+  REQUIRE(b.trials().size() == 8);
+  REQUIRE(b.int_attrs().at("n_resumes") == 1);
+  for (size_t i = 0; i < 8; ++i) require_same(a.trial(i), b.trial(i));
+  REQUIRE(a.n_rows() == b.n_rows());
+}
+
+TEST_CASE("resume names what differs from the file", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header();
+  RecordingWriter::create(tmp / "r.h5", h, false)->close();
+  RecordingHeader other = h;
+  other.attrs["config_hash"] = "zzz";
+  other.attrs["config"] = "model: pythia\nseed: 2\n";
+  other.electrodes[0].site_width = 7;
+  const std::string msg = message_of([&] { RecordingWriter::resume(tmp / "r.h5", other); });
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("different experiment"));
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("'config_hash': file has 'abc123', this run has 'zzz'"));
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("line 2: file has 'seed: 1', this run has 'seed: 2'"));
+  REQUIRE_THAT(msg, Catch::Matchers::Contains("file has 6 neurons, this run has 7"));
+  REQUIRE_THROWS_AS(RecordingWriter::resume(tmp / "r.h5", other), ConfigError);
+  REQUIRE_THROWS_AS(RecordingWriter::resume(tmp / "missing.h5", h), ConfigError);
+}
+
+TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial",
+          "[recording]") {
+  TempDir tmp;
+  const fs::path path = tmp / "k.h5";
+  RecordingHeader h = make_header();
+  {
+    auto w = RecordingWriter::create(path, h, false);
+    w->append(make_batch(h, 0, 3));
+    w->close();
+  }
+  {  // What a writer killed mid-batch leaves: rows in some datasets, no commit.
+    h5::Id f = h5::open_file(path, true);
+    h5::Id trials = h5::open_group(f, "trials");
+    h5::append(h5::open_dataset(trials, "index"), std::vector<int64_t>{99});
+    h5::Id tokens = h5::open_group(f, "tokens");
+    h5::append(h5::open_dataset(tokens, "token_id"), std::vector<int64_t>{1, 2, 3});
+    h5::Id ev = h5::open_group(h5::open_group(f, "events"), "stim_on");
+    h5::append(h5::open_dataset(ev, "trial"), std::vector<int64_t>{99});
+    h5::append(h5::open_dataset(ev, "row"), std::vector<int64_t>{1000});
+    h5::Id rec = h5::open_dataset(h5::open_group(h5::open_group(f, "recordings"),
+                                                 h.electrodes[0].site), "output");
+    std::vector<float> junk(6 * 4, 9.f);
+    h5::append_rows(rec, junk.data(), 4);
+    f.close();
+  }
+  {
+    RecordingReader r(path);  // reads the committed part only
+    REQUIRE(r.trials().size() == 3);
+    REQUIRE(r.events("stim_on").size() == 3);
+  }
+  auto w = RecordingWriter::resume(path, h);
+  REQUIRE(w->finished_trials() == std::vector<int64_t>{0, 1, 2});
+  w->append(make_batch(h, 3, 2));
+  w->close();
+  RecordingReader r(path);
+  REQUIRE(r.trials().size() == 5);
+  for (size_t i = 0; i < 5; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
+  h5::Id f = h5::open_file(path, false);
+  REQUIRE(int64_t(h5::n_rows(h5::open_dataset(h5::open_group(f, "tokens"), "token_id"))) ==
+          r.n_rows());
+  REQUIRE(h5::n_rows(h5::open_dataset(h5::open_group(f, "trials"), "index")) == 5);
+}
+
+TEST_CASE("an error on the writer thread surfaces on the next append or close", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header();
+  auto w = RecordingWriter::create(tmp / "e.h5", h, false);
+  w->set_on_committed([](const std::vector<int64_t>&) { throw Error("callback failed"); });
+  w->append(make_batch(h, 0, 1));
+  // The error arrives asynchronously: the next append or close rethrows it.
+  std::string msg;
+  for (int i = 1; i < 50 && msg.empty(); ++i) {
+    msg = message_of([&] { w->append(make_batch(h, i, 1)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (msg.empty()) msg = message_of([&] { w->close(); });
+  REQUIRE(msg == "callback failed");
+  REQUIRE_THROWS_WITH(w->close(), "callback failed");
+  REQUIRE_NOTHROW(w->close());  // closed now
+  REQUIRE(RecordingReader(tmp / "e.h5").trials().size() >= 1);
+}
+
+TEST_CASE("append blocks while the queue is full", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header();
+  WriterOptions opt;
+  opt.max_queued_batches = 2;
+  opt.fsync = false;
+  auto w = RecordingWriter::create(tmp / "q.h5", h, false, opt);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  w->set_on_committed([&](const std::vector<int64_t>&) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  });
+  std::atomic<int> appended{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 6; ++i) {
+      w->append(make_batch(h, i, 1));
+      ++appended;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(appended.load() == 3);  // one in the (stuck) writer, two queued
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  producer.join();
+  w->close();
+  REQUIRE(RecordingReader(tmp / "q.h5").trials().size() == 6);
+}
+
+TEST_CASE("reader errors name the file and what is wrong", "[recording]") {
+  TempDir tmp;
+  {
+    std::ofstream(tmp / "text.h5") << "not hdf5";
+  }
+  REQUIRE_THAT(message_of([&] { RecordingReader r(tmp / "text.h5"); }),
+               Catch::Matchers::Contains("text.h5: not an HDF5 file"));
+  REQUIRE_THROWS_AS(RecordingReader(tmp / "none.h5"), DataError);
+  {
+    h5::Id f = h5::create_file(tmp / "other.h5", true);
+    h5::set_attr(f, "format", std::string("nwb"));
+  }
+  REQUIRE_THAT(message_of([&] { RecordingReader r(tmp / "other.h5"); }),
+               Catch::Matchers::Contains("not a rig recording (root attribute 'format' is 'nwb'"));
+  RecordingHeader h = make_header();
+  RecordingWriter::create(tmp / "v2.h5", h, false)->close();
+  {
+    h5::Id f = h5::open_file(tmp / "v2.h5", true);
+    h5::set_attr(f, "format_version", int64_t(2));
+  }
+  REQUIRE_THAT(message_of([&] { RecordingReader r(tmp / "v2.h5"); }),
+               Catch::Matchers::Contains("format_version 2 is not supported"));
+  REQUIRE_THROWS_AS(RecordingReader(tmp / "v2.h5"), DataError);
+}
+
+TEST_CASE("MemorySink keeps trials and commits synchronously", "[recording]") {
+  RecordingHeader h = make_header();
+  MemorySink sink(h, {make_trial(h, 0)});
+  REQUIRE(sink.finished_trials() == std::vector<int64_t>{0});
+  std::vector<int64_t> committed;
+  sink.set_on_committed([&](const std::vector<int64_t>& idx) {
+    committed.insert(committed.end(), idx.begin(), idx.end());
+  });
+  RecordingSink& s = sink;
+  s.append(make_batch(h, 1, 2));
+  REQUIRE(committed == std::vector<int64_t>{1, 2});
+  REQUIRE_THROWS_WITH(s.append(make_batch(h, 2, 1)), Catch::Matchers::Contains("already"));
+  TrialResult bad = make_trial(h, 5);
+  bad.recordings.pop_back();
+  REQUIRE_THROWS_AS(s.append({bad}), Error);
+  s.close();
+  REQUIRE(sink.closed());
+  REQUIRE(sink.trials().size() == 3);
+  REQUIRE(sink.n_batches() == 1);
+  require_same(sink.trials()[2], make_trial(h, 2));
+}
