@@ -1,0 +1,16 @@
+#pragma once
+// The rig subcommands. Each parses its own arguments (Boost.Program_options), calls the
+// library and returns an exit code; errors propagate as rig::Error to main().
+#include <string>
+#include <vector>
+
+namespace rig::cli {
+
+using Args = std::vector<std::string>;  // the arguments after the subcommand name
+
+int cmd_inspect(const Args& args);   // cmd_inspect.cc: module tree and site list of a model
+int cmd_tokenize(const Args& args);  // cmd_tokenize.cc: JSON Lines in, ids (or text) out
+int cmd_run(const Args& args);       // cmd_run.cc: run an experiment config
+int cmd_generate(const Args& args);  // cmd_generate.cc: one prompt, greedy/sampled text out
+
+}  // namespace rig::cli

@@ -1,0 +1,25 @@
+#pragma once
+// What the rest of rig (config validation, recording, analysis) needs to know about a hook
+// site, without depending on LibTorch.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rig {
+
+enum class Side { kInput, kOutput };
+
+inline const char* side_name(Side s) { return s == Side::kInput ? "input" : "output"; }
+
+struct SiteInfo {
+  std::string name;         // HF module path, e.g. "gpt_neox.layers.5.mlp.dense_4h_to_h"
+  std::string module_type;  // HF class name, e.g. "Linear", "GPTNeoXLayer"
+  int64_t in_width = 0;     // last-dim width of the first input; 0 where there is none
+  int64_t out_width = 0;    // last-dim width of the first output
+  bool has_input = true;    // false where HF's first input is not a float tensor (embeddings)
+  bool called = true;       // false for modules the forward pass never calls
+};
+
+using SiteCatalog = std::vector<SiteInfo>;
+
+}  // namespace rig
