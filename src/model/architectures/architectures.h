@@ -1,0 +1,28 @@
+#pragma once
+// The architecture registry: config.json's model_type -> the *ForCausalLM class rig builds.
+// One file per architecture (gpt_neox.cc, gpt2.cc, llama.cc); tests sweep them all.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/causal_lm.h"
+
+namespace rig {
+
+struct Architecture {
+  const char* model_type;    // config.json "model_type"
+  const char* architecture;  // config.json "architectures"[0]
+  std::unique_ptr<CausalLM> (*make)(const ModelConfig&);
+};
+
+const std::vector<Architecture>& architectures();
+
+// Builds the (unloaded) module tree for a config; an unknown model_type or architecture
+// is a ModelError listing the supported ones.
+std::unique_ptr<CausalLM> make_causal_lm(const ModelConfig& config, const std::string& config_path);
+
+std::unique_ptr<CausalLM> make_gpt_neox(const ModelConfig&);
+std::unique_ptr<CausalLM> make_gpt2(const ModelConfig&);
+std::unique_ptr<CausalLM> make_llama(const ModelConfig&);
+
+}  // namespace rig

@@ -1,0 +1,136 @@
+// LlamaForCausalLM: RMSNorm, SwiGLU MLP (act_fn on the gate), rotary with rope_theta,
+// grouped- and multi-query attention, tied or untied lm_head.
+#include <cmath>
+
+#include "model/architectures/architectures.h"
+
+namespace rig {
+namespace {
+
+class LlamaAttention : public Module {
+ public:
+  LlamaAttention(const ModelConfig& c, int layer)
+      : Module("LlamaAttention"),
+        q_proj(add("q_proj", std::make_shared<Linear>(c.hidden_size, c.num_heads * c.head_dim, c.attention_bias))),
+        k_proj(add("k_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
+        v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
+        o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, c.attention_bias))),
+        heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer) {}
+
+  // x: [B, T, D] -> [B, T, D]
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
+                     KVCache* cache) {
+    const at::Tensor h = in(x);
+    const int64_t B = h.size(0), T = h.size(1);
+    auto split = [&](const at::Tensor& t, int64_t n) { return t.view({B, T, n, head_dim_}).transpose(1, 2); };
+    const at::Tensor q = apply_rotary(split(q_proj->forward(h), heads_), cos, sin);
+    const at::Tensor k = apply_rotary(split(k_proj->forward(h), kv_heads_), cos, sin);
+    const at::Tensor v = split(v_proj->forward(h), kv_heads_);
+    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_);
+    return out(o_proj->forward(a));
+  }
+
+  std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+
+ private:
+  int64_t heads_, kv_heads_, head_dim_;
+  int layer_;
+};
+
+class LlamaMLP : public Module {
+ public:
+  explicit LlamaMLP(const ModelConfig& c)
+      : Module("LlamaMLP"),
+        gate_proj(add("gate_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
+        up_proj(add("up_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
+        down_proj(add("down_proj", std::make_shared<Linear>(c.intermediate_size, c.hidden_size, c.mlp_bias))),
+        act_fn(add("act_fn", std::make_shared<Activation>(c.hidden_act.empty() ? "silu" : c.hidden_act))) {}
+
+  at::Tensor forward(const at::Tensor& x0) {  // down(act(gate(x)) * up(x))
+    const at::Tensor x = in(x0);
+    return out(down_proj->forward(act_fn->forward(gate_proj->forward(x)) * up_proj->forward(x)));
+  }
+
+  std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
+  std::shared_ptr<Activation> act_fn;
+};
+
+class LlamaDecoderLayer : public Module {
+ public:
+  LlamaDecoderLayer(const ModelConfig& c, int layer)
+      : Module("LlamaDecoderLayer"),
+        self_attn(add("self_attn", std::make_shared<LlamaAttention>(c, layer))),
+        mlp(add("mlp", std::make_shared<LlamaMLP>(c))),
+        input_layernorm(add("input_layernorm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps))),
+        post_attention_layernorm(
+            add("post_attention_layernorm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps))) {}
+
+  at::Tensor forward(const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
+                     KVCache* cache) {
+    const at::Tensor x = in(x0);
+    const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, key_mask, cache);
+    return out(h + mlp->forward(post_attention_layernorm->forward(h)));
+  }
+
+  std::shared_ptr<LlamaAttention> self_attn;
+  std::shared_ptr<LlamaMLP> mlp;
+  std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
+};
+
+class LlamaModel : public Module {
+ public:
+  explicit LlamaModel(const ModelConfig& c)
+      : Module("LlamaModel"),
+        embed_tokens(add("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size))),
+        layers(add("layers", std::make_shared<ModuleList>())) {
+    for (int i = 0; i < c.num_layers; ++i)
+      layer_list.push_back(layers->add(std::to_string(i), std::make_shared<LlamaDecoderLayer>(c, i)));
+    norm = add("norm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps));
+    const auto rd = int64_t(double(c.head_dim) * c.partial_rotary_factor);
+    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("LlamaRotaryEmbedding", rd, c.rope_theta, c.torch_dtype));
+  }
+
+  at::Tensor forward(const ForwardInput& input, KVCache* cache) {
+    at::Tensor x = embed_tokens->forward(input.input_ids);
+    const auto [cos, sin] = rotary_emb->forward(x, input.position_ids);
+    for (auto& layer : layer_list) x = layer->forward(x, cos, sin, input.key_mask, cache);
+    return out(norm->forward(x));
+  }
+
+  std::shared_ptr<Embedding> embed_tokens;
+  std::shared_ptr<ModuleList> layers;
+  std::vector<std::shared_ptr<LlamaDecoderLayer>> layer_list;
+  std::shared_ptr<RMSNorm> norm;
+  std::shared_ptr<RotaryEmbedding> rotary_emb;
+};
+
+class LlamaForCausalLM : public CausalLM {
+ public:
+  explicit LlamaForCausalLM(const ModelConfig& c)
+      : CausalLM("LlamaForCausalLM", c),
+        model(add("model", std::make_shared<LlamaModel>(c))),
+        lm_head(add("lm_head", std::make_shared<Linear>(c.hidden_size, c.vocab_size, false))) {
+    finalize_tree();
+  }
+
+  std::optional<std::string> tied_to(const std::string& key) const override {
+    if (config_.tie_word_embeddings && key == "lm_head.weight") return "model.embed_tokens.weight";
+    return std::nullopt;
+  }
+
+ protected:
+  at::Tensor forward_impl(const ForwardInput& input, KVCache* cache, LogitsFor logits_for) override {
+    const at::Tensor h = model->forward(input, cache);
+    return lm_head->forward(head_input(h, logits_for, *lm_head));
+  }
+
+ private:
+  std::shared_ptr<LlamaModel> model;
+  std::shared_ptr<Linear> lm_head;
+};
+
+}  // namespace
+
+std::unique_ptr<CausalLM> make_llama(const ModelConfig& c) { return std::make_unique<LlamaForCausalLM>(c); }
+
+}  // namespace rig

@@ -1,0 +1,39 @@
+#pragma once
+// The model hyper-parameters rig needs, read from an HF config.json in either the
+// transformers 4.x style (rotary_pct, rotary_emb_base, rope_theta, n_embd, ...) or the 5.x
+// style (rope_parameters {rope_theta, partial_rotary_factor}).
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rig {
+
+struct ModelConfig {
+  std::string model_type;        // config.json "model_type": gpt_neox | gpt2 | llama
+  std::string architecture;      // "architectures"[0], e.g. GPTNeoXForCausalLM
+  int64_t vocab_size = 0;        // V
+  int64_t hidden_size = 0;       // D
+  int64_t num_layers = 0;        // L
+  int64_t num_heads = 0;         // H
+  int64_t num_kv_heads = 0;      // Hkv (== H without grouped-query attention)
+  int64_t head_dim = 0;          // Dh
+  int64_t intermediate_size = 0; // F
+  int64_t max_positions = 0;
+  double norm_eps = 1e-5;
+  std::string hidden_act;        // gelu | gelu_new | silu | ...
+  double rope_theta = 10000.0;
+  double partial_rotary_factor = 1.0;
+  bool use_parallel_residual = true;  // GPT-NeoX
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;        // Llama q/k/v/o bias
+  bool mlp_bias = false;              // Llama MLP bias
+  std::optional<int64_t> bos_token_id, eos_token_id;
+  std::string torch_dtype;            // stored dtype as config.json says (informational)
+
+  // Reads and validates path (a config.json). Throws ModelError naming the file and key.
+  static ModelConfig from_file(const std::filesystem::path& path);
+};
+
+}  // namespace rig

@@ -1,0 +1,111 @@
+#pragma once
+// The leaf modules of HF's causal LMs, each with HF's class name as its type and HF's
+// parameter names. Shapes: B batch, T tokens, D model width, F MLP width, V vocab.
+#include <ATen/ATen.h>
+
+#include "model/module.h"
+
+namespace rig {
+
+// torch.nn.Linear: y = x W^T + b, weight [out, in].
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias);
+  at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]
+  at::Tensor& weight;
+  at::Tensor* bias = nullptr;
+};
+
+// GPT-2's Conv1D: y = x W + b with weight stored transposed, [in, out] (nx, nf).
+class Conv1D : public Module {
+ public:
+  Conv1D(int64_t nf, int64_t nx);
+  at::Tensor forward(const at::Tensor& x) const;  // [..., nx] -> [..., nf]
+  at::Tensor& weight;
+  at::Tensor& bias;
+};
+
+// torch.nn.Embedding: ids [B, T] -> [B, T, D]. Its input (integer ids) is no recording site.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num, int64_t dim);
+  at::Tensor forward(const at::Tensor& ids) const;
+  at::Tensor& weight;
+};
+
+class LayerNorm : public Module {
+ public:
+  LayerNorm(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;  // [B, T, D] -> [B, T, D]
+  at::Tensor& weight;
+  at::Tensor& bias;
+  int64_t dim;
+  double eps;
+};
+
+// LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 as HF does.
+class RMSNorm : public Module {
+ public:
+  RMSNorm(std::string type, int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x) const;
+  at::Tensor& weight;
+  double eps;
+};
+
+// Dropout is the identity at inference; it exists so that the tree and the sites match HF's.
+class Dropout : public Module {
+ public:
+  Dropout() : Module("Dropout") {}
+  at::Tensor forward(const at::Tensor& x) const { return out(in(x)); }
+};
+
+// HF's activation modules: GELUActivation (erf), NewGELUActivation (tanh), SiLUActivation.
+class Activation : public Module {
+ public:
+  // act: config.json's hidden_act / activation_function value.
+  explicit Activation(const std::string& act);
+  at::Tensor forward(const at::Tensor& x) const;
+  static bool supported(const std::string& act);
+
+ private:
+  enum Kind { kGelu, kGeluTanh, kSilu, kRelu } kind_;
+};
+
+// Rotary position embedding tables. Site: input = the hidden states it is called with,
+// output = cos [B, T, R] (R = rotary dims), as HF's first output.
+class RotaryEmbedding : public Module {
+ public:
+  // stored_dtype: the checkpoint's dtype (config.json torch_dtype). transformers casts the
+  // inv_freq buffer with the model to that dtype when it loads it (dtype="auto"), so its
+  // rotary tables carry that rounding even when computing in float32; rig does the same.
+  RotaryEmbedding(std::string type, int64_t rotary_dim, double theta, const std::string& stored_dtype);
+  // x: [B, T, D] (only its dtype is used), positions: [B, T] -> (cos, sin), each [B, T, R]
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& positions) const;
+  int64_t rotary_dim;
+
+ private:
+  at::Tensor inv_freq_;  // [R/2], float32
+};
+
+// Applies rotary embedding to the first R dims of q or k: x [B, H, T, Dh], cos/sin [B, T, R].
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// Per-layer key/value cache for generation, preallocated to a capacity.
+struct LayerCache {
+  at::Tensor k, v;  // [B, Hkv, capacity, Dh]
+};
+
+struct KVCache {
+  std::vector<LayerCache> layers;
+  int64_t len = 0;       // positions already cached
+  int64_t capacity = 0;  // 0 = no cache (a plain forward pass)
+};
+
+// Causal scaled-dot-product attention with a key mask and an optional cache.
+// q: [B, H, T, Dh]; k, v: [B, Hkv, T, Dh] for the new tokens; key_mask: [B, S] bool over all
+// keys (cache then new, S = cache->len + T), true = a real token.
+// Returns [B, T, H*Dh]. Appends k, v to the layer's cache when there is one.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
+                     double scale, KVCache* cache, int layer);
+
+}  // namespace rig

@@ -1,0 +1,72 @@
+#include "model/loader.h"
+
+#include "core/error.h"
+#include "model/weights.h"
+#include "model/architectures/architectures.h"
+#include "model/hub.h"
+
+namespace rig {
+namespace fs = std::filesystem;
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "float" || name == "fp32") return at::kFloat;
+  if (name == "float16" || name == "half" || name == "fp16") return at::kHalf;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  throw ConfigError("dtype: expected float32, float16 or bfloat16, got '" + name + "'");
+}
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    default: return std::string(c10::toString(t));
+  }
+}
+
+at::Device parse_device(const std::string& name) {
+  if (name == "cpu") return at::kCPU;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw ConfigError("device '" + name + "': this rig was built with a LibTorch without CUDA (or no GPU is visible)");
+    try {
+      return at::Device(name);
+    } catch (const std::exception&) {
+      throw ConfigError("device: expected cpu, cuda or cuda:N, got '" + name + "'");
+    }
+  }
+  throw ConfigError("device: expected cpu, cuda or cuda:N, got '" + name + "'");
+}
+
+fs::path resolve_model_dir(const ModelSource& source) {
+  if (!source.path.empty()) {
+    if (!fs::is_directory(source.path))
+      throw ModelError(source.path.string() + ": model directory not found");
+    return source.path;
+  }
+  if (source.id.empty()) throw ConfigError("model: give either path or id");
+  return resolve_hub_snapshot(source.id, source.revision, source.cache_dir);
+}
+
+LoadedModel load_model(const ModelSource& source) {
+  LoadedModel lm;
+  lm.dir = resolve_model_dir(source);
+  lm.device = parse_device(source.device);
+  lm.dtype = source.dtype;
+  lm.name = source.id.empty() ? fs::absolute(source.path).lexically_normal().filename().string() : source.id;
+  if (lm.name.empty()) lm.name = fs::absolute(source.path).parent_path().filename().string();
+  lm.revision = source.id.empty() ? "" : source.revision;
+  const fs::path config_path = lm.dir / "config.json";
+  if (!fs::exists(config_path)) throw ModelError(config_path.string() + ": config.json not found");
+  const ModelConfig config = ModelConfig::from_file(config_path);
+  const fs::path tok = lm.dir / "tokenizer.json";
+  if (!fs::exists(tok))
+    throw ModelError(tok.string() + ": tokenizer.json not found beside the weights (rig needs the model's own "
+                     "HF tokenizer file)");
+  lm.model = make_causal_lm(config, config_path.string());
+  load_weights(*lm.model, lm.dir, lm.dtype, lm.device);
+  lm.tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(tok));
+  return lm;
+}
+
+}  // namespace rig
