@@ -1,0 +1,902 @@
+// Decoding, checking and printing of experiment configs.
+//
+// Each config struct lists its fields once, in a `fields(V&, S&)` function below. The same
+// list drives decoding and checking (Decoder: types, ranges, unknown and duplicate keys,
+// required keys) and printing (Printer: resolved_yaml, config_hash, config_attributes), so a
+// new key is one line here plus its entry in docs/CONFIG.md.
+#include "experiment/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <functional>
+#include <limits>
+#include <set>
+
+#include "core/error.h"
+#include "experiment/yaml_util.h"
+
+namespace rig {
+namespace cfg {
+
+// ---------------------------------------------------------------------------------------
+// Helpers (yaml_util.h)
+
+std::string join(const KeyPath& p) {
+  std::string s;
+  for (const auto& c : p) s += (s.empty() ? "" : ".") + c;
+  return s;
+}
+
+static bool looks_numeric(const std::string& s) {
+  int64_t i;
+  double d;
+  return parse_int(s, i) || parse_double(s, d);
+}
+
+std::string describe(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "nothing";
+  if (n.IsSequence()) return n.size() ? "a sequence" : "an empty sequence";
+  if (n.IsMap()) return n.size() ? "a mapping" : "an empty mapping";
+  const std::string& s = n.Scalar();
+  if (looks_numeric(s)) return s;
+  std::string shown = s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  return "'" + shown + "'";
+}
+
+void fail(const ConfigSource& src, const YAML::Node& n, const KeyPath& p, const std::string& what) {
+  throw ConfigError(src.where(n, p) + ": " + what);
+}
+
+bool parse_int(const std::string& s, int64_t& out) {
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') ++b;
+  if (b == e) return false;
+  auto r = std::from_chars(b, e, out);
+  return r.ec == std::errc() && r.ptr == e;
+}
+
+bool parse_double(const std::string& s, double& out) {
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') ++b;
+  if (b == e) return false;
+  auto r = std::from_chars(b, e, out);
+  return r.ec == std::errc() && r.ptr == e && std::isfinite(out);
+}
+
+bool parse_bool(const std::string& s, bool& out) {
+  if (s == "true" || s == "True" || s == "TRUE") return out = true, true;
+  if (s == "false" || s == "False" || s == "FALSE") return out = false, true;
+  return false;
+}
+
+static size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closest(const std::string& key, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, key.size() / 3) + 1;
+  for (const auto& k : known) {
+    size_t d = edit_distance(key, k);
+    if (d < best_d) best = k, best_d = d;
+  }
+  if (best.empty())
+    for (const auto& k : known)
+      if (key.size() >= 3 && (k.find(key) != std::string::npos || key.find(k) != std::string::npos))
+        return k;
+  return best;
+}
+
+static std::string format_double(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Field rules: what a scalar must be, phrased for "expected ..." in messages.
+
+enum Flags { kRequired = 1, kNoHash = 2 };
+
+struct IntRule {
+  int64_t lo, hi;
+  std::string expect;
+};
+static IntRule int_at_least(int64_t lo) { return {lo, INT64_MAX, "an integer >= " + std::to_string(lo)}; }
+
+struct NumRule {
+  double lo, hi;
+  bool lo_open;
+  std::string expect;
+};
+static NumRule num_at_least(double lo) {
+  return {lo, std::numeric_limits<double>::infinity(), false, "a number >= " + format_double(lo)};
+}
+static NumRule num_between(double lo, double hi) {
+  return {lo, hi, false, "a number from " + format_double(lo) + " to " + format_double(hi)};
+}
+
+struct StrRule {
+  std::string expect;
+  std::function<bool(const std::string&)> ok;
+};
+static StrRule text() {
+  return {"a non-empty string", [](const std::string& s) { return !s.empty(); }};
+}
+static StrRule one_of(std::vector<std::string> names) {
+  std::string expect = "one of ";
+  for (size_t i = 0; i < names.size(); ++i) expect += (i ? " | " : "") + names[i];
+  return {expect, [names](const std::string& s) {
+            return std::find(names.begin(), names.end(), s) != names.end();
+          }};
+}
+static StrRule matching(const char* re, std::string expect) {
+  auto rx = std::make_shared<std::regex>(re);
+  return {std::move(expect), [rx](const std::string& s) { return std::regex_match(s, *rx); }};
+}
+
+template <class E>
+struct EnumRule {
+  std::vector<std::pair<std::string, E>> names;
+  std::string expect() const {
+    std::string s = "one of ";
+    for (size_t i = 0; i < names.size(); ++i) s += (i ? " | " : "") + names[i].first;
+    return s;
+  }
+  const std::string& name(E e) const {
+    for (const auto& [n, v] : names)
+      if (v == e) return n;
+    return names.front().first;
+  }
+};
+
+class Decoder;
+// A field with its own YAML shape (lists, ranges, "gzip:N").
+template <class T>
+struct Codec {
+  std::function<T(const Decoder&, const YAML::Node&, const KeyPath&)> decode;
+  std::function<YAML::Node(const T&)> encode;  // Null = omit
+};
+
+// ---------------------------------------------------------------------------------------
+// Decoder: one mapping of the config. Every field the list names is "known"; finish()
+// rejects the rest.
+
+class Decoder {
+ public:
+  Decoder(const ConfigSource& src, const YAML::Node& node, KeyPath path, const std::string& what)
+      : src_(src), node_(node), path_(std::move(path)) {
+    if (!node.IsMap())
+      fail(src_, node_, path_, "expected " + what + ", got " + describe(node));
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar())
+        fail(src_, kv.first, path_, "expected string keys, got " + describe(kv.first));
+      const std::string& k = kv.first.Scalar();
+      if (auto s = seen.find(k); s != seen.end())
+        fail(src_, kv.first, child(path_, k),
+             "duplicate key (first at line " + std::to_string(s->second.Mark().line + 1) + ")");
+      seen.emplace(k, kv.first);
+    }
+  }
+
+  const ConfigSource& source() const { return src_; }
+  const KeyPath& path() const { return path_; }
+  bool has(const std::string& key) const { return get(key).IsDefined(); }
+  YAML::Node get(const std::string& key) const {
+    const YAML::Node& c = node_;
+    return c[key];
+  }
+  // Fails at the key's value (or at this mapping where the key is absent).
+  [[noreturn]] void fail_at(const std::string& key, const std::string& what) const {
+    YAML::Node n = get(key);
+    fail(src_, n.IsDefined() ? n : node_, child(path_, key), what);
+  }
+  [[noreturn]] void fail_here(const std::string& what) const { fail(src_, node_, path_, what); }
+  std::string where(const std::string& key) const {
+    YAML::Node n = get(key);
+    return src_.where(n.IsDefined() ? n : node_, key.empty() ? path_ : child(path_, key));
+  }
+
+  void operator()(const char* key, int64_t& v, const IntRule& r, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    int64_t x = 0;
+    if (!n.IsScalar() || !parse_int(n.Scalar(), x) || x < r.lo || x > r.hi)
+      fail_at(key, "expected " + r.expect + ", got " + describe(n));
+    v = x;
+  }
+  void operator()(const char* key, uint64_t& v, const IntRule& r, int flags = 0) {
+    int64_t x = int64_t(v);
+    (*this)(key, x, r, flags);
+    v = uint64_t(x);
+  }
+  void operator()(const char* key, double& v, const NumRule& r, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    double x = 0;
+    if (!n.IsScalar() || !parse_double(n.Scalar(), x) || x < r.lo || x > r.hi ||
+        (r.lo_open && x == r.lo))
+      fail_at(key, "expected " + r.expect + ", got " + describe(n));
+    v = x;
+  }
+  void operator()(const char* key, bool& v, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    if (!n.IsScalar() || !parse_bool(n.Scalar(), v))
+      fail_at(key, "expected true or false, got " + describe(n));
+  }
+  void operator()(const char* key, std::string& v, const StrRule& r, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    if (!n.IsScalar() || !r.ok(n.Scalar()))
+      fail_at(key, "expected " + r.expect + ", got " + describe(n));
+    v = n.Scalar();
+  }
+  template <class E>
+  void operator()(const char* key, E& v, const EnumRule<E>& r, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    if (n.IsScalar())
+      for (const auto& [name, e] : r.names)
+        if (name == n.Scalar()) return void(v = e);
+    fail_at(key, "expected " + r.expect() + ", got " + describe(n));
+  }
+  template <class T>
+  void operator()(const char* key, T& v, const Codec<T>& c, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    v = c.decode(*this, n, child(path_, key));
+  }
+  template <class T>
+  void section(const char* key, T& v, const char* what, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    Decoder d(src_, n, child(path_, key), what);
+    fields(d, v);
+    d.finish();
+  }
+  template <class T>
+  void list(const char* key, std::vector<T>& v, const char* what, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    KeyPath p = child(path_, key);
+    if (!n.IsSequence())
+      fail(src_, n, p, std::string("expected a sequence of ") + what + ", got " + describe(n));
+    v.clear();
+    for (size_t i = 0; i < n.size(); ++i) {
+      Decoder d(src_, n[i], child(p, std::to_string(i)), what);
+      T item;
+      fields(d, item);
+      d.finish();
+      v.push_back(std::move(item));
+    }
+  }
+  void raw(const char* key, YAML::Node& v, YAML::NodeType::value type, int flags = 0) {
+    YAML::Node n = take(key, flags);
+    if (!n.IsDefined()) return;
+    if (n.Type() != type)
+      fail_at(key, std::string("expected ") +
+                       (type == YAML::NodeType::Map ? "a mapping" : "a sequence") + ", got " +
+                       describe(n));
+    v = n;
+  }
+  void origin(ConfigOrigin& o) { o.prefix = src_.where(node_, path_); }
+  void origin_of(const char* key, ConfigOrigin& o) { o.prefix = where(key); }
+  template <class F>
+  void validate(F&& check) {
+    check(*this);
+  }
+
+  void finish() const {
+    for (const auto& kv : node_) {
+      const std::string& k = kv.first.Scalar();
+      if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
+      std::string msg = "unknown key";
+      if (std::string c = closest(k, known_); !c.empty()) msg += "; did you mean '" + c + "'?";
+      msg += " (known keys: " + join_names() + ")";
+      fail(src_, kv.first, child(path_, k), msg);
+    }
+  }
+
+ private:
+  // The key's value (possibly not IsDefined(): absent, default kept); records the key as known.
+  YAML::Node take(const char* key, int flags) {
+    known_.push_back(key);
+    YAML::Node n = get(key);
+    if (!n.IsDefined() && (flags & kRequired))
+      fail(src_, node_, child(path_, key), "missing required key");
+    return n;
+  }
+  std::string join_names() const {
+    std::string s;
+    for (const auto& k : known_) s += (s.empty() ? "" : ", ") + k;
+    return s;
+  }
+
+  const ConfigSource& src_;
+  YAML::Node node_;
+  KeyPath path_;
+  std::vector<std::string> known_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Printer: the same field lists, back to YAML (defaults included; empty optional values
+// omitted). With for_hash, fields flagged kNoHash are left out.
+
+class Printer {
+ public:
+  explicit Printer(bool for_hash) : for_hash_(for_hash), out(YAML::NodeType::Map) {}
+
+  void operator()(const char* key, const int64_t& v, const IntRule&, int flags = 0) {
+    if (!skip(flags)) out[key] = v;
+  }
+  void operator()(const char* key, const uint64_t& v, const IntRule&, int flags = 0) {
+    if (!skip(flags)) out[key] = v;
+  }
+  void operator()(const char* key, const double& v, const NumRule&, int flags = 0) {
+    if (!skip(flags)) out[key] = format_double(v);
+  }
+  void operator()(const char* key, const bool& v, int flags = 0) {
+    if (!skip(flags)) out[key] = v;
+  }
+  void operator()(const char* key, const std::string& v, const StrRule&, int flags = 0) {
+    if (!skip(flags) && !v.empty()) out[key] = v;
+  }
+  template <class E>
+  void operator()(const char* key, const E& v, const EnumRule<E>& r, int flags = 0) {
+    if (!skip(flags)) out[key] = r.name(v);
+  }
+  template <class T>
+  void operator()(const char* key, const T& v, const Codec<T>& c, int flags = 0) {
+    if (skip(flags)) return;
+    YAML::Node n = c.encode(v);
+    if (n.IsDefined() && !n.IsNull()) out[key] = n;
+  }
+  template <class T>
+  void section(const char* key, T& v, const char*, int flags = 0) {
+    if (skip(flags)) return;
+    Printer p(for_hash_);
+    fields(p, v);
+    out[key] = p.out;
+  }
+  template <class T>
+  void list(const char* key, std::vector<T>& v, const char*, int flags = 0) {
+    if (skip(flags)) return;
+    YAML::Node seq(YAML::NodeType::Sequence);
+    for (auto& item : v) {
+      Printer p(for_hash_);
+      fields(p, item);
+      seq.push_back(p.out);
+    }
+    out[key] = seq;
+  }
+  void raw(const char* key, const YAML::Node& v, YAML::NodeType::value, int flags = 0) {
+    if (!skip(flags) && v.IsDefined() && !v.IsNull()) out[key] = YAML::Clone(v);
+  }
+  void origin(const ConfigOrigin&) {}
+  void origin_of(const char*, const ConfigOrigin&) {}
+  template <class F>
+  void validate(F&&) {}
+
+ private:
+  bool skip(int flags) const { return for_hash_ && (flags & kNoHash); }
+  bool for_hash_;
+
+ public:
+  YAML::Node out;
+};
+
+// ---------------------------------------------------------------------------------------
+// Codecs for the fields with their own shapes.
+
+static Codec<std::vector<std::string>> prompt_list() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            std::vector<std::string> out;
+            if (n.IsScalar() && !n.Scalar().empty()) return std::vector<std::string>{n.Scalar()};
+            if (!n.IsSequence() || n.size() == 0)
+              fail(d.source(), n, p, "expected a non-empty sequence of prompts, got " + describe(n));
+            for (size_t i = 0; i < n.size(); ++i) {
+              if (!n[i].IsScalar() || n[i].Scalar().empty())
+                fail(d.source(), n[i], child(p, std::to_string(i)),
+                     "expected a non-empty string, got " + describe(n[i]));
+              out.push_back(n[i].Scalar());
+            }
+            return out;
+          },
+          [](const std::vector<std::string>& v) {
+            YAML::Node n;
+            for (const auto& s : v) n.push_back(s);
+            return n;
+          }};
+}
+
+using Vars = std::vector<std::pair<std::string, std::vector<std::string>>>;
+static Codec<Vars> var_table() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            if (!n.IsMap() || n.size() == 0)
+              fail(d.source(), n, p,
+                   "expected a mapping of variable names to value lists, got " + describe(n));
+            Vars out;
+            static const std::regex ident("[A-Za-z_][A-Za-z0-9_]*");
+            for (const auto& kv : n) {
+              if (!kv.first.IsScalar())
+                fail(d.source(), kv.first, p, "expected variable names, got " + describe(kv.first));
+              const std::string& name = kv.first.Scalar();
+              KeyPath vp = child(p, name);
+              if (!std::regex_match(name, ident))
+                fail(d.source(), kv.first, vp, "expected an identifier, got " + describe(kv.first));
+              if (name == "index" || name == "condition" || name == "prompt")
+                fail(d.source(), kv.first, vp, "'" + name + "' is a built-in stimulus column; rename the variable");
+              for (const auto& prev : out)
+                if (prev.first == name) fail(d.source(), kv.first, vp, "duplicate variable");
+              std::vector<std::string> values;
+              const YAML::Node& v = kv.second;
+              if (v.IsScalar()) {
+                values.push_back(v.Scalar());
+              } else if (v.IsSequence() && v.size() > 0) {
+                for (size_t i = 0; i < v.size(); ++i) {
+                  if (!v[i].IsScalar())
+                    fail(d.source(), v[i], child(vp, std::to_string(i)),
+                         "expected a string, got " + describe(v[i]));
+                  values.push_back(v[i].Scalar());
+                }
+              } else {
+                fail(d.source(), v, vp, "expected a non-empty sequence of values, got " + describe(v));
+              }
+              out.emplace_back(name, std::move(values));
+            }
+            return out;
+          },
+          [](const Vars& v) {
+            YAML::Node n;
+            for (const auto& [name, values] : v) {
+              YAML::Node seq(YAML::NodeType::Sequence);
+              for (const auto& s : values) seq.push_back(s);
+              n[name] = seq;
+            }
+            return n;
+          }};
+}
+
+using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+static Codec<Ranges> neuron_list() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            const std::string expect =
+                "a neuron index >= 0 or a range \"a:b\" (half-open, a < b; either end may be omitted)";
+            auto one = [&](const YAML::Node& e, const KeyPath& ep) -> std::pair<int64_t, int64_t> {
+              if (!e.IsScalar()) fail(d.source(), e, ep, "expected " + expect + ", got " + describe(e));
+              const std::string& s = e.Scalar();
+              int64_t a = 0, b = -1;
+              size_t colon = s.find(':');
+              if (colon == std::string::npos) {
+                if (parse_int(s, a) && a >= 0) return {a, a + 1};
+              } else {
+                std::string sa = s.substr(0, colon), sb = s.substr(colon + 1);
+                bool ok = (sa.empty() || (parse_int(sa, a) && a >= 0)) &&
+                          (sb.empty() || (parse_int(sb, b) && b > a));
+                if (ok) return {a, b};
+              }
+              fail(d.source(), e, ep, "expected " + expect + ", got " + describe(e));
+            };
+            Ranges out;
+            if (n.IsScalar()) {
+              out.push_back(one(n, p));
+            } else if (n.IsSequence() && n.size() > 0) {
+              for (size_t i = 0; i < n.size(); ++i) out.push_back(one(n[i], child(p, std::to_string(i))));
+            } else {
+              fail(d.source(), n, p, "expected a non-empty sequence of neuron indices or \"a:b\" ranges, got " + describe(n));
+            }
+            return out;
+          },
+          [](const Ranges& v) {
+            YAML::Node n;
+            for (const auto& [a, b] : v) {
+              if (b == a + 1) n.push_back(a);
+              else n.push_back(std::to_string(a) + ":" + (b < 0 ? "" : std::to_string(b)));
+            }
+            return n;
+          }};
+}
+
+static Codec<int> compression_codec() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            if (n.IsScalar()) {
+              const std::string& s = n.Scalar();
+              if (s == "none") return 0;
+              int64_t level = 0;
+              if (s.rfind("gzip:", 0) == 0 && parse_int(s.substr(5), level) && level >= 1 && level <= 9)
+                return int(level);
+            }
+            fail(d.source(), n, p, "expected none or gzip:1..9, got " + describe(n));
+          },
+          [](const int& level) {
+            return YAML::Node(level == 0 ? std::string("none") : "gzip:" + std::to_string(level));
+          }};
+}
+
+// ---------------------------------------------------------------------------------------
+// The field lists: the one place each key is named.
+
+static const char* const kBuiltinEvents[] = {"prompt_onset", "response_onset", "eos"};
+
+template <class V>
+void fields(V& v, ModelConfig& m) {
+  v("id", m.id, text());
+  v("revision", m.revision, text());
+  v("cache_dir", m.cache_dir, text(), kNoHash);
+  v("path", m.path, text());
+  v("dtype", m.dtype, one_of({"float32", "float16", "bfloat16"}));
+  v("device", m.device, matching("cpu|cuda|cuda:[0-9]+", "cpu | cuda | cuda:N"), kNoHash);
+  v.validate([&](Decoder& d) {
+    namespace fs = std::filesystem;
+    if (d.has("id") == d.has("path"))
+      d.fail_here(std::string("expected exactly one of 'id' (hub id) or 'path' (local directory), got ") +
+                  (d.has("id") ? "both" : "neither"));
+    if (d.has("path")) {
+      for (const char* k : {"revision", "cache_dir"})
+        if (d.has(k)) d.fail_at(k, "only applies with model.id, not model.path");
+      m.revision.clear();
+      if (!fs::is_directory(m.path))
+        d.fail_at("path", "expected a model directory, got '" + m.path + "', which " +
+                              (fs::exists(m.path) ? "is not a directory" : "does not exist") +
+                              " (relative to the working directory " + fs::current_path().string() + ")");
+    }
+    if (!m.cache_dir.empty() && !fs::is_directory(m.cache_dir))
+      d.fail_at("cache_dir", "expected an existing directory, got '" + m.cache_dir +
+                                 "' (relative to the working directory " +
+                                 fs::current_path().string() + ")");
+  });
+}
+
+template <class V>
+void fields(V& v, StimulusSet& s) {
+  v.origin(s.origin);
+  v("condition", s.condition, matching("[^\\n\\r]+", "a non-empty single-line string"), kRequired);
+  v("prompts", s.prompts, prompt_list());
+  v("file", s.file, text());
+  v("template", s.template_, text());
+  v("vars", s.vars, var_table());
+  v.validate([&](Decoder& d) {
+    std::vector<std::string> given;
+    for (const char* k : {"prompts", "file", "template"})
+      if (d.has(k)) given.push_back(std::string("'") + k + "'");
+    if (given.size() != 1)
+      d.fail_here("expected exactly one of 'prompts', 'file' or 'template', got " +
+                  (given.empty() ? std::string("none") : given[0] + " and " + given[1]));
+    if (d.has("vars") && !d.has("template")) d.fail_at("vars", "only applies with 'template'");
+  });
+}
+
+template <class V>
+void fields(V& v, ElectrodeSelector& e) {
+  v.origin_of("site", e.origin);
+  v("site", e.site, text(), kRequired);
+  v("side", e.side, EnumRule<Side>{{{"output", Side::kOutput}, {"input", Side::kInput}}});
+  v("neurons", e.neurons, neuron_list());
+  v.origin_of("neurons", e.neurons_origin);
+  v.validate([&](Decoder& d) {
+    const std::string& s = e.site;
+    if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
+      e.match = SiteMatch::kRegex;
+      try {
+        std::regex(s.substr(1, s.size() - 2), std::regex::ECMAScript);
+      } catch (const std::regex_error& err) {
+        d.fail_at("site", "expected a valid regex (ECMAScript) between slashes, got " +
+                              describe(d.get("site")) + ": " + err.what());
+      }
+    } else if (s.find_first_of("*?") != std::string::npos) {
+      e.match = SiteMatch::kGlob;
+    } else {
+      e.match = SiteMatch::kExact;
+    }
+  });
+}
+
+template <class V>
+void fields(V& v, GenerateConfig& g) {
+  v("max_new_tokens", g.max_new_tokens, int_at_least(0));
+  v("greedy", g.greedy);
+  v("temperature", g.temperature, num_at_least(0));
+  v("top_k", g.top_k, int_at_least(0));
+  v("top_p", g.top_p, num_between(0, 1));
+  v("stop_at_eos", g.stop_at_eos);
+  v.validate([&](Decoder& d) {
+    if (!g.greedy && !(g.temperature > 0))
+      d.fail_at("temperature", "expected a number > 0 when greedy is false, got " +
+                                   (d.has("temperature") ? describe(d.get("temperature"))
+                                                         : format_double(g.temperature) + " (the default)"));
+  });
+}
+
+template <class V>
+void fields(V& v, TrialsConfig& t) {
+  v("repetitions", t.repetitions, int_at_least(1));
+  v("order", t.order,
+    EnumRule<TrialOrder>{{{"sequential", TrialOrder::kSequential}, {"shuffled", TrialOrder::kShuffled}}});
+  v("batch_size", t.batch_size, int_at_least(1));
+  v.section("generate", t.generate, "a mapping (trials.generate)");
+  v("add_special_tokens", t.add_special_tokens);
+}
+
+template <class V>
+void fields(V& v, EventSpec& e) {
+  v.origin(e.origin);
+  v("name", e.name, matching("[A-Za-z_][A-Za-z0-9_]*", "an identifier ([A-Za-z_][A-Za-z0-9_]*)"), kRequired);
+  v("token_text", e.token_text, text());
+  v("in", e.in,
+    EnumRule<EventScope>{{{"any", EventScope::kAny}, {"prompt", EventScope::kPrompt}, {"response", EventScope::kResponse}}});
+  v.validate([&](Decoder& d) {
+    std::vector<std::string> builtins(std::begin(kBuiltinEvents), std::end(kBuiltinEvents));
+    e.builtin = std::find(builtins.begin(), builtins.end(), e.name) != builtins.end();
+    if (e.builtin && d.has("token_text"))
+      d.fail_at("token_text", "'" + e.name + "' is a built-in event and takes no token_text");
+    if (!e.builtin && !d.has("token_text")) {
+      std::string msg = "expected token_text for event '" + e.name +
+                        "' (built-in events: prompt_onset, response_onset, eos)";
+      if (std::string c = closest(e.name, builtins); !c.empty()) msg += "; did you mean '" + c + "'?";
+      d.fail_at("token_text", msg);
+    }
+    const std::string& t = e.token_text;
+    if (t.size() >= 2 && t.front() == '/' && t.back() == '/') {
+      try {
+        e.regex = std::make_shared<const std::regex>(t.substr(1, t.size() - 2), std::regex::ECMAScript);
+      } catch (const std::regex_error& err) {
+        d.fail_at("token_text", "expected a valid regex (ECMAScript) between slashes, got " +
+                                    describe(d.get("token_text")) + ": " + err.what());
+      }
+    }
+  });
+}
+
+template <class V>
+void fields(V& v, RecordingConfig& r) {
+  v("path", r.path, text(), kNoHash);
+  v("dtype", r.dtype, one_of({"float32", "float16"}));
+  v("compression", r.compression, compression_codec());
+}
+
+template <class V>
+void fields(V& v, ExperimentConfig& c) {
+  v("name", c.name, matching("[A-Za-z0-9_.-]+", "a name of letters, digits, '_', '.' or '-'"), kRequired);
+  v("seed", c.seed, int_at_least(0));
+  v.section("model", c.model, "a mapping (model)", kRequired);
+  v.list("stimuli", c.stimulus_sets, "stimulus sets (mappings with condition and prompts, file or template)", kRequired);
+  v.list("electrodes", c.electrodes, "electrodes (mappings with site, side, neurons)");
+  v.section("trials", c.trials, "a mapping (trials)");
+  v.list("events", c.events, "events (mappings with name and token_text)");
+  v.section("recording", c.recording, "a mapping (recording)");
+  v.raw("stimulation", c.stimulation, YAML::NodeType::Sequence);
+  v.raw("analysis", c.analysis, YAML::NodeType::Map);
+  v.validate([&](Decoder& d) {
+    if (c.stimulus_sets.empty())
+      d.fail_at("stimuli", "expected at least one stimulus set, got an empty sequence");
+    std::map<std::string, size_t> names;
+    for (size_t i = 0; i < c.events.size(); ++i) {
+      auto [it, fresh] = names.emplace(c.events[i].name, i);
+      if (!fresh)
+        throw ConfigError(c.events[i].origin.error("duplicate event name '" + c.events[i].name +
+                                                   "' (also events." + std::to_string(it->second) + ")"));
+    }
+    if (c.recording.path.empty()) c.recording.path = "data/recordings/" + c.name + ".h5";
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Overrides.
+
+static ConfigOverride parse_override(const std::string& s, std::string& value) {
+  ConfigOverride ov;
+  ov.text = s;
+  size_t eq = s.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set " + s + ": expected KEY.PATH=VALUE (e.g. trials.repetitions=10)");
+  std::string key = s.substr(0, eq);
+  value = s.substr(eq + 1);
+  size_t start = 0;
+  while (true) {
+    size_t dot = key.find('.', start);
+    std::string comp = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (comp.empty())
+      throw ConfigError("--set " + s + ": expected KEY.PATH=VALUE with non-empty dotted keys, got '" + key + "'");
+    ov.path.push_back(comp);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return ov;
+}
+
+static void remove_key(YAML::Node node, const std::string& key) {
+  const YAML::Node& c = node;
+  if (node.IsMap() && c[key].IsDefined()) node.remove(key);
+}
+
+static void apply_override(YAML::Node& root, const ConfigOverride& ov, const std::string& value_text) {
+  auto err = [&](const std::string& what) { throw ConfigError("--set " + ov.text + ": " + what); };
+  YAML::Node value;
+  try {
+    value = YAML::Load(value_text);
+  } catch (const YAML::Exception& e) {
+    err("expected a YAML value, got '" + value_text + "' (" + e.msg + ")");
+  }
+  if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  YAML::Node cur;
+  cur.reset(root);
+  const size_t n = ov.path.size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& comp = ov.path[i];
+    const bool last = i + 1 == n;
+    KeyPath here(ov.path.begin(), ov.path.begin() + i);
+    if (cur.IsMap()) {
+      if (last) {
+        if (value.IsNull()) remove_key(cur, comp);
+        else cur[comp] = value;
+        break;
+      }
+      YAML::Node next = cur[comp];
+      if (!next.IsDefined() || next.IsNull()) cur[comp] = YAML::Node(YAML::NodeType::Map);
+      YAML::Node fresh = cur[comp];
+      cur.reset(fresh);
+    } else if (cur.IsSequence()) {
+      int64_t idx = -1;
+      if (!parse_int(comp, idx) || idx < 0 || size_t(idx) > cur.size())
+        err("expected an index from 0 to " + std::to_string(cur.size()) + " into " +
+            (here.empty() ? std::string("the top level") : join(here)) + ", got '" + comp + "'");
+      if (last) {
+        if (value.IsNull()) {
+          YAML::Node seq(YAML::NodeType::Sequence);
+          for (size_t j = 0; j < cur.size(); ++j)
+            if (int64_t(j) != idx) seq.push_back(cur[j]);
+          cur = seq;  // assigns through to the tree node
+        } else if (size_t(idx) == cur.size()) {
+          cur.push_back(value);
+        } else {
+          cur[size_t(idx)] = value;
+        }
+        break;
+      }
+      if (size_t(idx) == cur.size()) cur.push_back(YAML::Node(YAML::NodeType::Map));
+      YAML::Node fresh = cur[size_t(idx)];
+      cur.reset(fresh);
+    } else {
+      err("expected " + join(here) + " to be a mapping or sequence, got " + describe(cur));
+    }
+  }
+  // A model source given on the command line replaces the file's (path vs id/revision/cache_dir).
+  if (n == 2 && ov.path[0] == "model" && !value.IsNull()) {
+    YAML::Node model = root["model"];
+    if (ov.path[1] == "path") {
+      for (const char* k : {"id", "revision", "cache_dir"}) remove_key(model, k);
+    } else if (ov.path[1] == "id") {
+      remove_key(model, "path");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+static std::string fnv1a_hex(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+static std::string emit(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << n;
+  return std::string(e.c_str()) + "\n";
+}
+
+static void flatten(const YAML::Node& n, const std::string& prefix,
+                    std::vector<std::pair<std::string, std::string>>& out) {
+  if (n.IsMap()) {
+    for (const auto& kv : n)
+      flatten(kv.second, prefix.empty() ? kv.first.Scalar() : prefix + "." + kv.first.Scalar(), out);
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) flatten(n[i], prefix + "." + std::to_string(i), out);
+  } else if (n.IsScalar()) {
+    out.emplace_back(prefix, n.Scalar());
+  }
+}
+
+}  // namespace cfg
+
+// ---------------------------------------------------------------------------------------
+// Public API
+
+std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::string>& key_path) const {
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const auto& p = it->path;
+    if (p.size() <= key_path.size() && std::equal(p.begin(), p.end(), key_path.begin()))
+      return "--set " + it->text + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
+  }
+  std::string s = file;
+  YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+  if (!m.is_null()) s += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  if (!key_path.empty()) s += ": " + cfg::join(key_path);
+  return s;
+}
+
+ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
+                                  const std::vector<std::string>& overrides) {
+  ExperimentConfig c;
+  c.source.file = file;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
+                      std::to_string(e.mark.column + 1) + ": expected valid YAML, got a syntax error: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file + ": expected valid YAML: " + e.what());
+  }
+  for (const auto& s : overrides) {
+    std::string value;
+    c.source.overrides.push_back(cfg::parse_override(s, value));
+    cfg::apply_override(root, c.source.overrides.back(), value);
+  }
+  {
+    cfg::Decoder d(c.source, root, {}, "a mapping of experiment keys at the top level");
+    cfg::fields(d, c);
+    d.finish();
+  }
+  cfg::expand_stimuli(c, root["stimuli"]);
+
+  cfg::Printer full(false);
+  cfg::fields(full, c);
+  c.resolved_yaml = cfg::emit(full.out);
+
+  // Identity: the resolved config less where-it-runs keys, plus every stimulus as loaded
+  // (file contents count).
+  cfg::Printer ident(true);
+  cfg::fields(ident, c);
+  std::string id = cfg::emit(ident.out);
+  for (const auto& row : c.stimuli) {
+    auto field = [&](const std::string& s) { id += std::to_string(s.size()) + ":" + s; };
+    field(row.condition);
+    field(row.prompt);
+    for (const auto& [k, v] : row.extra) field(k), field(v);
+    id += "\n";
+  }
+  c.config_hash = cfg::fnv1a_hex(id);
+  return c;
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw ConfigError(path + ": expected a readable experiment config (YAML), got " +
+                      (std::filesystem::exists(path) ? "a file that cannot be read" : "no such file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path, overrides);
+}
+
+std::vector<std::pair<std::string, std::string>> config_attributes(const ExperimentConfig& cfg) {
+  YAML::Node root = YAML::Load(cfg.resolved_yaml);
+  std::vector<std::pair<std::string, std::string>> out;
+  cfg::flatten(root, "", out);
+  return out;
+}
+
+}  // namespace rig

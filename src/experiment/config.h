@@ -1,0 +1,176 @@
+#pragma once
+// The experiment config: `rig run configs/x.yaml [--set key.path=value ...]`.
+//
+// load_experiment() decodes and checks everything knowable without the model (keys, types,
+// ranges, files, stimuli, regexes); resolve_electrodes() checks the site selectors against a
+// model's SiteCatalog. Every failure is a rig::ConfigError whose message starts with
+// `FILE:LINE:COLUMN: KEY.PATH: ` (or `--set KEY.PATH=VALUE: ` for an override), then says what
+// was expected and what was found. docs/CONFIG.md describes every key.
+//
+// Key paths are dotted, with sequence indices as numbers (`stimuli.0.prompts`): the same
+// spelling `--set` accepts, so a path in an error can be pasted into an override.
+#include <cstdint>
+#include <memory>
+#include <regex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/site_info.h"
+#include "recording/trial.h"
+
+namespace rig {
+
+// Where a value came from, for messages raised after loading (resolve_electrodes, later
+// issues' stimulation/analysis decoding). `prefix` is ready to print: "configs/x.yaml:14:5:
+// electrodes.1.site" or "--set electrodes.1.site=foo".
+struct ConfigOrigin {
+  std::string prefix;
+  std::string error(const std::string& what) const { return prefix + ": " + what; }
+};
+
+// One `--set KEY.PATH=VALUE`, as given.
+struct ConfigOverride {
+  std::string text;                // "trials.repetitions=10"
+  std::vector<std::string> path;   // {"trials", "repetitions"}
+};
+
+// The config file and overrides a config came from; formats message prefixes for any node of
+// the resolved tree (including `stimulation:` and `analysis:`, which later issues decode).
+struct ConfigSource {
+  std::string file;                       // the config path as given
+  std::vector<ConfigOverride> overrides;  // in command-line order
+  // "FILE:LINE:COL: KEY.PATH" or "--set K=V" (+ ": KEY.PATH" when deeper than the override).
+  std::string where(const YAML::Node& node, const std::vector<std::string>& key_path) const;
+};
+
+struct ModelConfig {
+  std::string id;         // HF hub id, resolved offline in cache_dir (exactly one of id / path)
+  std::string revision = "main";
+  std::string cache_dir;  // HF cache layout (models--org--name/...); "" = HF default cache
+  std::string path;       // local HF-format model directory
+  std::string dtype = "float32";  // compute dtype: float32 | float16 | bfloat16
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+};
+
+// One `stimuli:` entry: exactly one of prompts / file / template.
+struct StimulusSet {
+  std::string condition;
+  std::vector<std::string> prompts;
+  std::string file;       // .txt (one prompt per line) or .jsonl ("prompt" + extra fields)
+  std::string template_;  // YAML key `template`; {var} placeholders, {{ }} for literal braces
+  std::vector<std::pair<std::string, std::vector<std::string>>> vars;  // in YAML order
+  ConfigOrigin origin;    // of the entry
+};
+
+enum class SiteMatch { kExact, kGlob, kRegex };
+
+// One `electrodes:` entry before it is matched against a model.
+struct ElectrodeSelector {
+  std::string site;            // as written: exact name, glob (* ? **) or /regex/
+  SiteMatch match = SiteMatch::kExact;
+  Side side = Side::kOutput;
+  // Neuron subset as half-open ranges [first, last); last == -1 means "to the site's width".
+  // Empty = all neurons. A single index i is {i, i + 1}.
+  std::vector<std::pair<int64_t, int64_t>> neurons;
+  ConfigOrigin origin;          // of `site`
+  ConfigOrigin neurons_origin;  // of `neurons` (== origin when absent)
+};
+
+struct GenerateConfig {
+  int64_t max_new_tokens = 0;  // 0 = prompt only
+  bool greedy = true;
+  double temperature = 1.0;    // > 0 unless greedy
+  int64_t top_k = 0;           // 0 = off
+  double top_p = 1.0;          // [0, 1]; 1 = off
+  bool stop_at_eos = false;
+};
+
+enum class TrialOrder { kSequential, kShuffled };
+
+struct TrialsConfig {
+  int64_t repetitions = 1;
+  TrialOrder order = TrialOrder::kSequential;
+  int64_t batch_size = 1;
+  GenerateConfig generate;
+  bool add_special_tokens = true;  // the tokenizer's post-processor (BOS for Llama)
+};
+
+enum class EventScope { kAny, kPrompt, kResponse };
+
+// One `events:` entry. Built-ins (prompt_onset, response_onset, eos) take no matcher; any
+// other name needs token_text.
+struct EventSpec {
+  std::string name;
+  std::string token_text;          // "" for built-ins; "/.../" = regex (whole token text)
+  EventScope in = EventScope::kAny;  // which rows to search
+  bool builtin = false;
+  ConfigOrigin origin;
+  std::shared_ptr<const std::regex> regex;  // set when token_text is /regex/
+  // Whether a token's text (as decoded alone) fires this event: the text with leading and
+  // trailing whitespace removed equals token_text, or matches the regex in full.
+  bool matches(const std::string& text) const;
+};
+
+struct RecordingConfig {
+  std::string path;               // default data/recordings/<name>.h5
+  std::string dtype = "float32";  // float32 | float16 (on disk)
+  int compression = 0;            // YAML none | gzip:N -> 0 | N (1..9)
+};
+
+struct ExperimentConfig {
+  std::string name;
+  uint64_t seed = 0;
+  ModelConfig model;
+  std::vector<StimulusSet> stimulus_sets;  // `stimuli:` as written
+  std::vector<StimulusRow> stimuli;        // expanded, index = position
+  std::vector<ElectrodeSelector> electrodes;
+  TrialsConfig trials;
+  std::vector<EventSpec> events;
+  RecordingConfig recording;
+  YAML::Node stimulation;  // `stimulation:` list as written (Null when absent); not validated
+  YAML::Node analysis;     // `analysis:` mapping as written (Null when absent); not validated
+
+  ConfigSource source;      // for messages about stimulation / analysis nodes
+  std::string resolved_yaml;  // every key with its value after defaults and overrides
+  std::string config_hash;    // 16 hex digits, FNV-1a 64 of the experiment's identity
+};
+
+// Reads, applies overrides ("key.path=value", value parsed as YAML), decodes and checks.
+// Throws ConfigError.
+ExperimentConfig load_experiment(const std::string& path,
+                                 const std::vector<std::string>& overrides = {});
+
+// Same, from YAML text; `file` names it in messages and relative stimuli files still resolve
+// against the working directory.
+ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
+                                  const std::vector<std::string>& overrides = {});
+
+// Matches the selectors against a model's sites. Result in catalog order (input before
+// output of one site); a (site, side) selected twice is merged (union of neurons; all wins).
+// Throws ConfigError naming the electrode's file:line:col.
+std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg,
+                                              const SiteCatalog& catalog);
+
+// One trial to run.
+struct TrialSpec {
+  int64_t index = 0;       // position in presentation order (0..N-1)
+  int64_t stimulus = 0;    // index into cfg.stimuli
+  std::string condition;
+  int64_t repetition = 0;
+  uint64_t seed = 0;       // trial_seed(cfg.seed, repetition * n_stimuli + stimulus)
+};
+
+// Every (stimulus, repetition): sequential = repetition-major (all stimuli, then again), or
+// that list shuffled by a Fisher-Yates shuffle seeded by cfg.seed (see docs/CONFIG.md).
+std::vector<TrialSpec> expand_trials(const ExperimentConfig& cfg);
+
+// The k-th output (k = 0, 1, ...) of SplitMix64 started at `seed`.
+uint64_t trial_seed(uint64_t seed, uint64_t k);
+
+// "trials.batch_size" -> "8", ... for every scalar key of the resolved config (HDF5 attrs).
+std::vector<std::pair<std::string, std::string>> config_attributes(const ExperimentConfig& cfg);
+
+}  // namespace rig
