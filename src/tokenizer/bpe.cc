@@ -112,6 +112,7 @@ void Bpe::tokenize(const std::string& word, std::vector<int64_t>& ids) const {
   std::vector<int32_t> out;
   merge_word(word, out);
   ids.insert(ids.end(), out.begin(), out.end());
+  if (word.size() > kCacheMaxWord) return;
   std::unique_lock lock(cache_mutex_);
   if (cache_.size() < kCacheCapacity) cache_.emplace(word, std::move(out));
 }
@@ -132,7 +133,7 @@ void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
   };
 
   // Characters to initial symbols (unknown ones: byte fallback, else unk, fused if asked).
-  std::optional<int32_t> pending_unk;
+  int32_t pending_unk = -1;  // an unk not yet added (fuse_unk extends it)
   std::string piece;
   for (size_t i = 0; i < word.size();) {
     size_t len = utf8_char_len(static_cast<unsigned char>(word[i]));
@@ -142,9 +143,9 @@ void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
     if (last && !suffix_.empty()) piece += suffix_;
     i += len;
     if (auto it = vocab_.find(piece); it != vocab_.end()) {
-      if (pending_unk) {
-        add(*pending_unk);
-        pending_unk.reset();
+      if (pending_unk >= 0) {
+        add(pending_unk);
+        pending_unk = -1;
       }
       add(it->second);
       continue;
@@ -158,12 +159,12 @@ void Bpe::merge_word(const std::string& word, std::vector<int32_t>& out) const {
       }
     }
     if (unk_id_) {
-      if (pending_unk && !fuse_unk_) add(*pending_unk);
+      if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
       pending_unk = *unk_id_;
     }
     // without an unk token HF drops the character; so do we
   }
-  if (pending_unk) add(*pending_unk);
+  if (pending_unk >= 0) add(pending_unk);
 
   struct Cand {
     int32_t rank, pos, new_id;

@@ -44,7 +44,9 @@ class Bpe {
   std::vector<int32_t> byte_ids_;  // id of "<0xXX>" or -1, when byte_fallback
 
   // Per-pre-token cache (HF keeps one too); bounded, guarded for concurrent const use.
+  // Long words (a whole line, for tokenizers without a pre-tokenizer) are not cached.
   static constexpr size_t kCacheCapacity = 200000;
+  static constexpr size_t kCacheMaxWord = 256;  // bytes
   mutable std::shared_mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
 };
