@@ -21,6 +21,7 @@ struct RecordingReader::Impl {
   std::vector<ElectrodeSpec> electrodes;
   std::vector<Id> recordings;
   std::vector<std::string> events;
+  mutable std::map<std::string, std::vector<EventRow>> event_cache;
   int64_t n_rows = 0;
   std::string dtype = "float32";
 
@@ -192,12 +193,14 @@ std::vector<EventRow> RecordingReader::events(const std::string& name) const {
   if (std::find(m.events.begin(), m.events.end(), name) == m.events.end())
     throw m.bad("no event '" + name + "' (the file has " + std::to_string(m.events.size()) +
                 " events)");
+  if (auto c = m.event_cache.find(name); c != m.event_cache.end()) return c->second;
   Id g = h5::open_group(h5::open_group(m.root, "events"), name);
   auto trial = h5::read_int64(h5::open_dataset(g, "trial"));
   auto row = h5::read_int64(h5::open_dataset(g, "row"));
   std::vector<EventRow> out;
   for (size_t i = 0; i < trial.size() && i < row.size(); ++i)
     if (row[i] < m.n_rows) out.push_back({trial[i], row[i]});  // committed trials only
+  m.event_cache[name] = out;
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
+#include "recording/reader.h"
 #include "rig/version.h"
 
 namespace rig {
@@ -99,7 +100,9 @@ struct RecordingWriter::Impl {
   std::set<int64_t> accepted;       // committed or queued
   const CommitCallback* on_committed = nullptr;
 
-  h5::Layout chunked(hsize_t rows) const { return {rows, header.compression}; }
+  // gzip level of the datasets while recording (see WriterOptions::compress_on_close).
+  int gzip() const { return opt.compress_on_close ? 0 : header.compression; }
+  h5::Layout chunked(hsize_t rows) const { return {rows, gzip()}; }
 
   void create_datasets() {
     Id g = h5::create_group(root, "trials");
@@ -121,7 +124,7 @@ struct RecordingWriter::Impl {
       Id site = h5::open_or_create_group(g, e.site);
       const hsize_t w = hsize_t(e.width());
       Id ds = h5::create_matrix(site, side_name(e.side), dtype, w,
-                                chunked(h5::chunk_rows_for(w * elem)));
+                                chunked(std::min<hsize_t>(kTokenChunk, h5::chunk_rows_for(w * elem))));
       h5::set_attr(ds, "site", e.site);
       h5::set_attr(ds, "side", std::string(side_name(e.side)));
       h5::set_attr(ds, "module_type", e.module_type);
@@ -401,7 +404,8 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   h5::set_attr(root, layout::kAttrFormatVersion, layout::kFormatVersion);
   h5::set_attr(root, layout::kAttrRigVersion, std::string(kVersion));
   h5::set_attr(root, layout::kAttrGitCommit, std::string(kGitCommit));
-  h5::set_attr(root, layout::kAttrCreated, iso8601_now());
+  if (!header.attrs.count(layout::kAttrCreated))  // a compressed copy keeps the original's
+    h5::set_attr(root, layout::kAttrCreated, iso8601_now());
   h5::set_attr(root, "dtype", header.dtype);
   h5::set_attr(root, "compression", int64_t(header.compression));
   h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
@@ -489,6 +493,21 @@ void RecordingWriter::close() {
     if (!error) error = std::current_exception();
   }
   if (error) std::rethrow_exception(error);
+  if (m.header.compression > 0 && m.opt.compress_on_close) compress_copy(m.path, m.opt);
+}
+
+void RecordingWriter::compress_copy(const std::filesystem::path& path, const WriterOptions& opt) {
+  const std::filesystem::path tmp = path.string() + ".compressing";
+  {
+    RecordingReader r(path);
+    RecordingHeader h = r.header();
+    WriterOptions o = opt;
+    o.compress_on_close = false;
+    auto w = create(tmp, h, /*force=*/true, o);
+    for (size_t i = 0; i < r.trials().size(); ++i) w->append({r.trial(i)});
+    w->close();
+  }
+  std::filesystem::rename(tmp, path);  // atomic: a kill leaves the uncompressed original
 }
 
 std::vector<int64_t> RecordingWriter::finished_trials() const {

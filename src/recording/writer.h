@@ -18,6 +18,12 @@ namespace rig {
 struct WriterOptions {
   size_t max_queued_batches = 4;  // append() blocks while this many batches wait
   bool fsync = true;              // fsync after each batch: committed trials survive an OS crash
+  // With header.compression > 0: record uncompressed, then rewrite the file gzip-compressed in
+  // close() (a copy, renamed over the original). HDF5 1.10 moves a compressed chunk each time
+  // it is rewritten and may reuse the old space before the next flush, so a writer killed while
+  // appending to compressed datasets can corrupt committed rows; uncompressed chunks never move.
+  // false: compress while recording (faster, not crash-safe).
+  bool compress_on_close = true;
 };
 
 class RecordingWriter : public RecordingSink {
@@ -48,6 +54,8 @@ class RecordingWriter : public RecordingSink {
 
  private:
   explicit RecordingWriter(std::unique_ptr<Impl> impl);
+  // Rewrites a closed recording with gzip datasets (header.compression) via a renamed copy.
+  static void compress_copy(const std::filesystem::path& path, const WriterOptions& opt);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -216,6 +216,13 @@ TEST_CASE("writer and reader round-trip every table and recording", "[recording]
       REQUIRE(commits[0] == std::vector<int64_t>{0, 1, 2});
       REQUIRE(commits[1] == std::vector<int64_t>{3});
 
+      {  // gzip is applied at close (WriterOptions::compress_on_close)
+        h5::Id f = h5::open_file(path, false);
+        h5::Id ds = h5::open_dataset(h5::open_group(f, "trials"), "index");
+        h5::Id dcpl(H5Dget_create_plist(ds));
+        REQUIRE(H5Pget_nfilters(dcpl) == (gzip ? 2 : 0));  // shuffle + deflate
+        REQUIRE(!fs::exists(path.string() + ".compressing"));
+      }
       RecordingReader r(path);
       REQUIRE(r.format_version() == 1);
       REQUIRE(r.attr("format") == "rig-recording");
