@@ -850,10 +850,18 @@ ExperimentConfig parse_experiment(const std::string& yaml_text, const std::strin
   } catch (const YAML::Exception& e) {
     throw ConfigError(file + ": expected valid YAML: " + e.what());
   }
+  std::string model_source;  // the override that set model.id or model.path
   for (const auto& s : overrides) {
     std::string value;
     c.source.overrides.push_back(cfg::parse_override(s, value));
-    cfg::apply_override(root, c.source.overrides.back(), value);
+    const ConfigOverride& ov = c.source.overrides.back();
+    if (ov.path.size() == 2 && ov.path[0] == "model" && (ov.path[1] == "id" || ov.path[1] == "path") &&
+        !value.empty()) {
+      if (!model_source.empty() && model_source.rfind("model." + ov.path[1] + "=", 0) != 0)
+        throw ConfigError("--set " + s + ": expected one model source, got this and --set " + model_source);
+      model_source = s;
+    }
+    cfg::apply_override(root, ov, value);
   }
   {
     cfg::Decoder d(c.source, root, {}, "a mapping of experiment keys at the top level");

@@ -199,6 +199,15 @@ TEST_CASE("--set overrides", "[experiment]") {
     CHECK(d.model.path.empty());
     CHECK(d.model.revision == "main");
   }
+  SECTION("missing mappings are created") {
+    ExperimentConfig c = load_experiment(kMinimal, {"trials.generate.top_k=5", "recording.compression=gzip:9"});
+    CHECK(c.trials.generate.top_k == 5);
+    CHECK(c.recording.compression == 9);
+  }
+  SECTION("two model sources on the command line are an error") {
+    CHECK(error_of([] { load_experiment(kMinimal, {"model.id=a/b", "model.path=tests/data"}); }) ==
+          "--set model.path=tests/data: expected one model source, got this and --set model.id=a/b");
+  }
   SECTION("an empty value removes the key (its default applies)") {
     ExperimentConfig c = load_experiment(kFull, {"trials.batch_size=", "events.1=", "seed=~"});
     CHECK(c.trials.batch_size == 1);
@@ -226,7 +235,10 @@ TEST_CASE("--set overrides", "[experiment]") {
               "--set seed=[1: expected a YAML value, got '[1'", 0) == 0);
     CHECK(error_of([] { load_experiment(kMinimal, {"name="}); }) == "--set name=: missing required key");
   }
-  SECTION("errors in the file still point at the file") {
+  SECTION("errors outside the overridden keys still point at the file") {
+    const std::string f = "tests/data/configs/broken/batch_size_negative.yaml";
+    CHECK(error_of([&] { load_experiment(f, {"trials.repetitions=2"}); }) ==
+          f + ":9:15: trials.batch_size: expected an integer >= 1, got -3");
     CHECK(error_of([] { load_experiment(kMinimal, {"trials.repetitions=2", "model.dtype=half"}); }) ==
           "--set model.dtype=half: expected one of float32 | float16 | bfloat16, got 'half'");
   }
