@@ -539,7 +539,7 @@ static Codec<int> compression_codec() {
 static const char* const kBuiltinEvents[] = {"prompt_onset", "response_onset", "eos"};
 
 template <class V>
-void fields(V& v, ModelConfig& m) {
+void fields(V& v, ModelSpec& m) {
   v("id", m.id, text());
   v("revision", m.revision, text());
   v("cache_dir", m.cache_dir, text(), kNoHash);

@@ -46,7 +46,7 @@ struct ConfigSource {
   std::string where(const YAML::Node& node, const std::vector<std::string>& key_path) const;
 };
 
-struct ModelConfig {
+struct ModelSpec {
   std::string id;         // HF hub id, resolved offline in cache_dir (exactly one of id / path)
   std::string revision = "main";
   std::string cache_dir;  // HF cache layout (models--org--name/...); "" = HF default cache
@@ -123,7 +123,7 @@ struct RecordingConfig {
 struct ExperimentConfig {
   std::string name;
   uint64_t seed = 0;
-  ModelConfig model;
+  ModelSpec model;
   std::vector<StimulusSet> stimulus_sets;  // `stimuli:` as written
   std::vector<StimulusRow> stimuli;        // expanded, index = position
   std::vector<ElectrodeSelector> electrodes;

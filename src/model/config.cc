@@ -101,6 +101,10 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, 2048);
   c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, 1e-5);
   c.hidden_act = r.string_or({"hidden_act", "activation_function"}, "");
+  const double default_pdrop = c.model_type == "gpt2" ? 0.1 : 0.0;
+  c.embd_pdrop = r.number_or({"embd_pdrop", "hidden_dropout"}, default_pdrop);
+  c.attn_pdrop = r.number_or({"attn_pdrop", "attention_dropout"}, default_pdrop);
+  c.resid_pdrop = r.number_or({"resid_pdrop", "hidden_dropout"}, default_pdrop);
   c.use_parallel_residual = r.boolean_or({"use_parallel_residual"}, true);
   c.tie_word_embeddings = r.boolean_or({"tie_word_embeddings"}, c.model_type == "gpt2");  // HF defaults
   c.attention_bias = r.boolean_or({"attention_bias"}, false);

@@ -26,6 +26,8 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   double partial_rotary_factor = 1.0;
   bool use_parallel_residual = true;  // GPT-NeoX
+  // Training-time dropout rates: identities at inference, shown by `rig inspect` as HF does.
+  double embd_pdrop = 0.0, attn_pdrop = 0.0, resid_pdrop = 0.0;
   bool tie_word_embeddings = false;
   bool attention_bias = false;        // Llama q/k/v/o bias
   bool mlp_bias = false;              // Llama MLP bias

@@ -7,7 +7,8 @@
 namespace rig {
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
-    : Module("Linear"), weight(param("weight", {out_features, in_features})) {
+    : Module("Linear"), weight(param("weight", {out_features, in_features})), in_features(in_features),
+      out_features(out_features) {
   if (has_bias) bias = &param("bias", {out_features});
 }
 
@@ -15,7 +16,25 @@ at::Tensor Linear::forward(const at::Tensor& x) const {
   return out(at::linear(in(x), weight, bias ? *bias : at::Tensor()));
 }
 
-Conv1D::Conv1D(int64_t nf, int64_t nx) : Module("Conv1D"), weight(param("weight", {nx, nf})), bias(param("bias", {nf})) {}
+Conv1D::Conv1D(int64_t nf_, int64_t nx_)
+    : Module("Conv1D"), weight(param("weight", {nx_, nf_})), bias(param("bias", {nf_})), nf(nf_), nx(nx_) {}
+
+std::string Linear::extra_repr() const {
+  return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +
+         ", bias=" + (bias ? "True" : "False");
+}
+
+std::string Conv1D::extra_repr() const {
+  return "nf=" + std::to_string(nf) + ", nx=" + std::to_string(nx);
+}
+
+std::string Embedding::extra_repr() const { return std::to_string(num) + ", " + std::to_string(dim); }
+
+std::string LayerNorm::extra_repr() const {
+  return "(" + std::to_string(dim) + ",), eps=" + py_float(eps) + ", elementwise_affine=True";
+}
+
+std::string RMSNorm::extra_repr() const { return "(" + std::to_string(dim) + ",), eps=" + py_float(eps); }
 
 at::Tensor Conv1D::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
@@ -23,7 +42,7 @@ at::Tensor Conv1D::forward(const at::Tensor& x) const {
       [&] { auto s = h.sizes().vec(); s.back() = weight.size(1); return s; }()));
 }
 
-Embedding::Embedding(int64_t num, int64_t dim) : Module("Embedding"), weight(param("weight", {num, dim})) {}
+Embedding::Embedding(int64_t n, int64_t d) : Module("Embedding"), weight(param("weight", {n, d})), num(n), dim(d) {}
 
 at::Tensor Embedding::forward(const at::Tensor& ids) const { return out(at::embedding(weight, ids)); }
 
@@ -34,7 +53,8 @@ at::Tensor LayerNorm::forward(const at::Tensor& x) const {
   return out(at::layer_norm(in(x), {dim}, weight, bias, eps));
 }
 
-RMSNorm::RMSNorm(std::string type, int64_t dim, double e) : Module(std::move(type)), weight(param("weight", {dim})), eps(e) {}
+RMSNorm::RMSNorm(std::string type, int64_t d, double e)
+    : Module(std::move(type)), weight(param("weight", {d})), dim(d), eps(e) {}
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);

@@ -12,8 +12,10 @@ class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias);
   at::Tensor forward(const at::Tensor& x) const;  // [..., in] -> [..., out]
+  std::string extra_repr() const override;
   at::Tensor& weight;
   at::Tensor* bias = nullptr;
+  int64_t in_features, out_features;
 };
 
 // GPT-2's Conv1D: y = x W + b with weight stored transposed, [in, out] (nx, nf).
@@ -21,8 +23,10 @@ class Conv1D : public Module {
  public:
   Conv1D(int64_t nf, int64_t nx);
   at::Tensor forward(const at::Tensor& x) const;  // [..., nx] -> [..., nf]
+  std::string extra_repr() const override;
   at::Tensor& weight;
   at::Tensor& bias;
+  int64_t nf, nx;
 };
 
 // torch.nn.Embedding: ids [B, T] -> [B, T, D]. Its input (integer ids) is no recording site.
@@ -30,13 +34,16 @@ class Embedding : public Module {
  public:
   Embedding(int64_t num, int64_t dim);
   at::Tensor forward(const at::Tensor& ids) const;
+  std::string extra_repr() const override;
   at::Tensor& weight;
+  int64_t num, dim;
 };
 
 class LayerNorm : public Module {
  public:
   LayerNorm(int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x) const;  // [B, T, D] -> [B, T, D]
+  std::string extra_repr() const override;
   at::Tensor& weight;
   at::Tensor& bias;
   int64_t dim;
@@ -48,15 +55,21 @@ class RMSNorm : public Module {
  public:
   RMSNorm(std::string type, int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x) const;
+  std::string extra_repr() const override;
   at::Tensor& weight;
+  int64_t dim;
   double eps;
 };
 
 // Dropout is the identity at inference; it exists so that the tree and the sites match HF's.
 class Dropout : public Module {
  public:
-  Dropout() : Module("Dropout") {}
+  explicit Dropout(double p) : Module("Dropout"), p_(p) {}
   at::Tensor forward(const at::Tensor& x) const { return out(in(x)); }
+  std::string extra_repr() const override { return "p=" + py_float(p_) + ", inplace=False"; }
+
+ private:
+  double p_;  // the training-time rate from config.json, shown as HF shows it
 };
 
 // HF's activation modules: GELUActivation (erf), NewGELUActivation (tanh), SiLUActivation.

@@ -46,6 +46,10 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
   std::deque<Parameter>& parameters() { return params_; }
 
+  // What print(model) shows in PyTorch: "Type(extra)" or the nested tree.
+  virtual std::string extra_repr() const { return ""; }
+  virtual std::string repr() const;
+
   // Pre-order walk, like torch.nn.Module.named_modules() (the root has path "").
   void visit(const std::function<void(Module&)>& fn);
 
@@ -78,6 +82,10 @@ class Module {
 class ModuleList : public Module {
  public:
   ModuleList() : Module("ModuleList") {}
+  std::string repr() const override;  // groups identical children: "(0-5): 6 x Layer(...)"
 };
+
+// Python's repr() of a float (1e-05, 0.1, 0.0), for extra_repr strings.
+std::string py_float(double v);
 
 }  // namespace rig

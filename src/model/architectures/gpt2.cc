@@ -14,8 +14,8 @@ class GPT2Attention : public Module {
         c_proj(add("c_proj", std::make_shared<Conv1D>(c.hidden_size, c.hidden_size))),
         // Applied to attention probabilities only by HF's eager attention; HF's default (sdpa)
         // never calls it, and neither does rig: it is listed, as in HF's tree, but not called.
-        attn_dropout(add("attn_dropout", std::make_shared<Dropout>())),
-        resid_dropout(add("resid_dropout", std::make_shared<Dropout>())),
+        attn_dropout(add("attn_dropout", std::make_shared<Dropout>(c.attn_pdrop))),
+        resid_dropout(add("resid_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         heads_(c.num_heads), head_dim_(c.head_dim), width_(c.hidden_size), layer_(layer) {}
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& key_mask, KVCache* cache) {  // [B, T, D] -> [B, T, D]
@@ -44,7 +44,7 @@ class GPT2MLP : public Module {
         c_fc(add("c_fc", std::make_shared<Conv1D>(c.intermediate_size, c.hidden_size))),
         c_proj(add("c_proj", std::make_shared<Conv1D>(c.hidden_size, c.intermediate_size))),
         act(add("act", std::make_shared<Activation>(c.hidden_act.empty() ? "gelu_new" : c.hidden_act))),
-        dropout(add("dropout", std::make_shared<Dropout>())) {}
+        dropout(add("dropout", std::make_shared<Dropout>(c.resid_pdrop))) {}
 
   at::Tensor forward(const at::Tensor& x) {
     return out(dropout->forward(c_proj->forward(act->forward(c_fc->forward(in(x))))));
@@ -82,7 +82,7 @@ class GPT2Model : public Module {
       : Module("GPT2Model"),
         wte(add("wte", std::make_shared<Embedding>(c.vocab_size, c.hidden_size))),
         wpe(add("wpe", std::make_shared<Embedding>(c.max_positions, c.hidden_size))),
-        drop(add("drop", std::make_shared<Dropout>())),
+        drop(add("drop", std::make_shared<Dropout>(c.embd_pdrop))),
         h(add("h", std::make_shared<ModuleList>())) {
     for (int i = 0; i < c.num_layers; ++i) blocks.push_back(h->add(std::to_string(i), std::make_shared<GPT2Block>(c, i)));
     ln_f = add("ln_f", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps));

@@ -59,8 +59,8 @@ class GPTNeoXLayer : public Module {
       : Module("GPTNeoXLayer"),
         input_layernorm(add("input_layernorm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps))),
         post_attention_layernorm(add("post_attention_layernorm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps))),
-        post_attention_dropout(add("post_attention_dropout", std::make_shared<Dropout>())),
-        post_mlp_dropout(add("post_mlp_dropout", std::make_shared<Dropout>())),
+        post_attention_dropout(add("post_attention_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
+        post_mlp_dropout(add("post_mlp_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         attention(add("attention", std::make_shared<GPTNeoXAttention>(c, layer))),
         mlp(add("mlp", std::make_shared<GPTNeoXMLP>(c))),
         parallel_(c.use_parallel_residual) {}
@@ -95,7 +95,7 @@ class GPTNeoXModel : public Module {
   explicit GPTNeoXModel(const ModelConfig& c)
       : Module("GPTNeoXModel"),
         embed_in(add("embed_in", std::make_shared<Embedding>(c.vocab_size, c.hidden_size))),
-        emb_dropout(add("emb_dropout", std::make_shared<Dropout>())),
+        emb_dropout(add("emb_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         layers(add("layers", std::make_shared<ModuleList>())) {
     for (int i = 0; i < c.num_layers; ++i)
       layer_list.push_back(layers->add(std::to_string(i), std::make_shared<GPTNeoXLayer>(c, i)));

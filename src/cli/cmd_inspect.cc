@@ -1,0 +1,45 @@
+// rig inspect MODEL: the module tree as print(model) shows it, or (--sites) one line per
+// recording site: name, module type, input width, output width.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_args.h"
+
+namespace po = boost::program_options;
+
+namespace rig::cli {
+
+int cmd_inspect(const Args& args) {
+  ModelArgs m;
+  bool sites = false;
+  po::options_description desc("usage: rig inspect MODEL [--sites]\n\noptions");
+  desc.add_options()("help,h", "show this help")("sites", po::bool_switch(&sites),
+                                                 "list recording sites: name, type, input width, output width");
+  m.add_options(desc);
+  po::positional_options_description pos;
+  pos.add("model", 1);
+  const auto vm = parse(args, desc, pos);
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  LoadedModel lm = load_model(m.source());
+  if (!sites) {
+    std::cout << lm.model->repr() << "\n";
+    return 0;
+  }
+  const SiteCatalog& cat = lm.model->catalog();
+  std::printf("%-56s %-24s %9s %9s\n", "site", "module", "in", "out");
+  for (const auto& s : cat) {
+    if (s.name.empty()) continue;  // the root: its output is the head's
+    auto width = [](bool has, int64_t w) { return has ? std::to_string(w) : std::string("-"); };
+    std::printf("%-56s %-24s %9s %9s%s\n", s.name.c_str(), s.module_type.c_str(), width(s.has_input, s.in_width).c_str(),
+                width(s.called, s.out_width).c_str(), s.called ? "" : "  (not called)");
+  }
+  for (const auto& [alias, name] : lm.model->site_aliases())
+    std::printf("# alias: %s = %s\n", alias.c_str(), name.c_str());
+  return 0;
+}
+
+}  // namespace rig::cli

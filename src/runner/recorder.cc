@@ -1,0 +1,54 @@
+#include "runner/recorder.h"
+
+#include "core/error.h"
+
+namespace rig {
+
+Recorder::Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& electrodes) {
+  for (const auto& e : electrodes) {
+    Stream s;
+    const auto id = model.find_site(e.site);
+    if (!id) throw ConfigError("electrode site '" + e.site + "' is not a site of " + model.type());
+    s.site = *id;
+    s.side = e.side;
+    if (!e.neurons.empty()) s.neurons = at::tensor(e.neurons, at::kLong);
+    streams_.push_back(std::move(s));
+  }
+}
+
+void Recorder::attach(SiteHooks& hooks) {
+  for (auto& s : streams_) {
+    if (s.neurons.defined() && s.neurons.numel()) s.neurons = s.neurons.to(at::kCPU);
+    Stream* sp = &s;
+    hooks.add(s.site, s.side, [sp](const at::Tensor& x) {
+      // x: [B, T, W] -> keep the subset, in float32 on the CPU (copied: x may be reused).
+      at::Tensor y = sp->neurons.defined() ? x.index_select(-1, sp->neurons.to(x.device())) : x;
+      sp->captured.push_back(y.to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true));
+      return x;
+    });
+  }
+}
+
+std::vector<float> Recorder::rows(size_t e, int64_t b) const {
+  const Stream& s = streams_.at(e);
+  if (s.captured.size() != steps_.size())
+    throw Error("recorder: site " + std::to_string(s.site) + " fired " + std::to_string(s.captured.size()) +
+                " times in " + std::to_string(steps_.size()) + " forward calls");
+  std::vector<at::Tensor> parts;
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const StepInfo& st = steps_[k];
+    if (!st.has_row[size_t(b)]) continue;
+    const at::Tensor x = s.captured[k][b];  // [T, W]
+    const int64_t off = st.offset[size_t(b)];
+    parts.push_back(x.narrow(0, off, x.size(0) - off));
+  }
+  const at::Tensor all = at::cat(parts, 0).contiguous();
+  return std::vector<float>(all.data_ptr<float>(), all.data_ptr<float>() + all.numel());
+}
+
+void Recorder::clear() {
+  for (auto& s : streams_) s.captured.clear();
+  steps_.clear();
+}
+
+}  // namespace rig

@@ -1,0 +1,302 @@
+#include "runner/runner.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "recording/writer.h"
+#include "runner/recorder.h"
+
+namespace rig {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+// Progress on stderr: a redrawn bar on a terminal, plain periodic lines in cluster logs.
+class Progress {
+ public:
+  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
+    start_ = last_ = std::chrono::steady_clock::now();
+  }
+  void add(int64_t trials, int64_t tokens) {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ += trials;
+    tokens_ += tokens;
+    const auto now = std::chrono::steady_clock::now();
+    const double since_last = std::chrono::duration<double>(now - last_).count();
+    if (quiet_ || (!tty_ && since_last < 10.0 && done_ < total_)) return;
+    last_ = now;
+    const double t = std::chrono::duration<double>(now - start_).count();
+    const double tps = t > 0 ? done_ / t : 0, toks = t > 0 ? tokens_ / t : 0;
+    const double eta = tps > 0 ? (total_ - done_) / tps : 0;
+    char line[256];
+    if (tty_) {
+      const int width = 30, fill = total_ ? int(width * done_ / total_) : width;
+      std::snprintf(line, sizeof line, "\r[%s%s] %lld/%lld trials  %.1f trials/s  %.0f tok/s  ETA %.0fs ",
+                    std::string(size_t(fill), '#').c_str(), std::string(size_t(width - fill), '.').c_str(),
+                    (long long)done_, (long long)total_, tps, toks, eta);
+      std::fputs(line, stderr);
+      if (done_ >= total_) std::fputs("\n", stderr);
+    } else {
+      std::snprintf(line, sizeof line, "rig: %lld/%lld trials recorded (%.1f trials/s, %.0f tok/s, ETA %.0fs)\n",
+                    (long long)done_, (long long)total_, tps, toks, eta);
+      std::fputs(line, stderr);
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  std::mutex mu_;
+  int64_t total_, done_ = 0, tokens_ = 0;
+  bool quiet_, tty_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+std::string iso8601_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Built-in and token-text events of one trial: name -> row within the trial.
+std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, const TrialResult& t) {
+  std::map<std::string, int64_t> ev;
+  for (const auto& e : specs) {
+    if (e.builtin) {
+      if (e.name == "prompt_onset") ev[e.name] = 0;
+      else if (e.name == "response_onset" && t.n_generated > 0) ev[e.name] = t.n_prompt_tokens;
+      else if (e.name == "eos" && t.finish_reason == "eos") ev[e.name] = int64_t(t.tokens.size()) - 1;
+      continue;
+    }
+    for (size_t r = 0; r < t.tokens.size(); ++r) {
+      const bool gen = t.tokens[r].generated;
+      if ((e.in == EventScope::kPrompt && gen) || (e.in == EventScope::kResponse && !gen)) continue;
+      if (e.matches(t.tokens[r].text)) {
+        ev[e.name] = int64_t(r);
+        break;
+      }
+    }
+  }
+  return ev;
+}
+
+}  // namespace
+
+void Runner::request_stop() { g_stop = true; }
+bool Runner::stop_requested() { return g_stop; }
+
+Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(config)), options_(std::move(options)) {
+  if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
+    throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(options_.shard_index) + "/" +
+                      std::to_string(options_.shard_count));
+  ModelSource src;
+  src.path = config_.model.path;
+  src.id = config_.model.id;
+  src.revision = config_.model.revision;
+  src.cache_dir = config_.model.cache_dir;
+  src.dtype = parse_dtype(config_.model.dtype);
+  src.device = config_.model.device;
+  model_ = load_model(src);
+
+  SiteCatalog called;
+  for (const auto& s : model_.model->catalog())
+    if (s.called && !s.name.empty()) called.push_back(s);
+  plan_.electrodes = resolve_electrodes(config_, called);
+
+  const auto& tok = *model_.tokenizer;
+  const int64_t max_new = config_.trials.generate.max_new_tokens;
+  const int64_t max_pos = model_.model->config().max_positions;
+  for (const auto& s : config_.stimuli) {
+    auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
+    if (ids.empty())
+      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
+                        "') encodes to no tokens: prompt '" + s.prompt + "'");
+    if (model_.model->config().model_type == "gpt2" && int64_t(ids.size()) + max_new + 1 > max_pos)
+      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " +
+                        std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
+                        " new tokens exceed the model's " + std::to_string(max_pos) + " positions");
+    plan_.prompt_ids.push_back(std::move(ids));
+  }
+  for (auto& t : expand_trials(config_))
+    if (t.index % options_.shard_count == options_.shard_index) plan_.trials.push_back(t);
+  int64_t width = 0;
+  for (const auto& e : plan_.electrodes) width += e.width();
+  for (const auto& t : plan_.trials) plan_.max_rows += int64_t(plan_.prompt_ids[size_t(t.stimulus)].size()) + max_new;
+  plan_.max_bytes = plan_.max_rows * width * (config_.recording.dtype == "float16" ? 2 : 4);
+  plan_.path = options_.out.empty() ? config_.recording.path : options_.out;
+  if (options_.shard_count > 1 && options_.out.empty()) {
+    // Each shard writes its own file: NAME.shard-I-of-N.h5 beside the configured path.
+    fs::path p(plan_.path);
+    plan_.path = (p.parent_path() / (p.stem().string() + ".shard-" + std::to_string(options_.shard_index) + "-of-" +
+                                     std::to_string(options_.shard_count) + p.extension().string()))
+                     .string();
+  }
+}
+
+RecordingHeader Runner::header() const {
+  RecordingHeader h;
+  h.attrs["config"] = config_.resolved_yaml;
+  h.attrs["config_hash"] = config_.config_hash;
+  h.attrs["config_file"] = config_.source.file;
+  h.attrs["name"] = config_.name;
+  h.attrs["model"] = model_.name;
+  h.attrs["model_path"] = fs::absolute(model_.dir).lexically_normal().string();
+  h.attrs["revision"] = model_.revision;
+  h.attrs["architecture"] = model_.model->type();
+  h.attrs["dtype"] = dtype_name(model_.dtype);
+  h.attrs["device"] = model_.device.str();
+  h.attrs["created"] = iso8601_now();
+  h.int_attrs["seed"] = int64_t(config_.seed);
+  h.int_attrs["shard_index"] = options_.shard_index;
+  h.int_attrs["shard_count"] = options_.shard_count;
+  h.stimuli = config_.stimuli;
+  h.electrodes = plan_.electrodes;
+  for (const auto& e : config_.events) h.events.push_back(e.name);
+  h.dtype = config_.recording.dtype;
+  h.compression = config_.recording.compression;
+  h.n_trials_planned = int64_t(plan_.trials.size());
+  return h;
+}
+
+std::string Runner::describe() const {
+  std::ostringstream os;
+  std::map<std::string, int64_t> per_condition;
+  for (const auto& t : plan_.trials) per_condition[t.condition]++;
+  os << "experiment " << config_.name << " (config " << config_.source.file << ", hash " << config_.config_hash << ")\n";
+  os << "model      " << model_.name << (model_.revision.empty() ? "" : " @ " + model_.revision) << "  ["
+     << model_.model->type() << ", " << dtype_name(model_.dtype) << ", " << model_.device.str() << "]\n";
+  os << "trials     " << plan_.trials.size() << " (" << config_.stimuli.size() << " stimuli x "
+     << config_.trials.repetitions << " repetitions";
+  if (options_.shard_count > 1) os << ", shard " << options_.shard_index << "/" << options_.shard_count;
+  os << "), batch size " << config_.trials.batch_size << ", " << config_.trials.generate.max_new_tokens
+     << " new tokens each\n";
+  for (const auto& [c, n] : per_condition) os << "  condition " << c << ": " << n << " trials\n";
+  os << "electrodes " << plan_.electrodes.size() << "\n";
+  int64_t width = 0;
+  for (const auto& e : plan_.electrodes) {
+    os << "  " << e.site << " " << side_name(e.side) << "  " << e.module_type << "  " << e.width() << " neurons";
+    if (!e.neurons.empty()) os << " of " << e.site_width;
+    os << "\n";
+    width += e.width();
+  }
+  os << "rows       at most " << plan_.max_rows << " (prompt + generated tokens), " << width << " values each\n";
+  os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype
+     << ") to " << plan_.path << "\n";
+  return os.str();
+}
+
+std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) {
+  const auto& gc = config_.trials.generate;
+  GenerateOptions o;
+  o.max_new_tokens = gc.max_new_tokens;
+  o.sampling.greedy = gc.greedy;
+  o.sampling.temperature = gc.temperature;
+  o.sampling.top_k = gc.top_k;
+  o.sampling.top_p = gc.top_p;
+  o.stop_at_eos = gc.stop_at_eos;
+  o.eos_id = model_.model->config().eos_token_id ? model_.model->config().eos_token_id : model_.tokenizer->eos_id();
+  o.final_step = true;
+
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<uint64_t> seeds;
+  for (const auto& t : batch) {
+    prompts.push_back(plan_.prompt_ids[size_t(t.stimulus)]);
+    seeds.push_back(t.seed);
+  }
+  Recorder recorder(*model_.model, plan_.electrodes);
+  SiteHooks hooks(model_.model->n_sites());
+  recorder.attach(hooks);
+  const auto results =
+      generate(*model_.model, prompts, o, seeds, &hooks, model_.device, [&](const StepInfo& s) { recorder.on_step(s); });
+
+  const Tokenizer& tok = *model_.tokenizer;
+  std::vector<TrialResult> out;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const TrialSpec& spec = batch[b];
+    TrialResult t;
+    t.index = spec.index;
+    t.stimulus = spec.stimulus;
+    t.condition = spec.condition;
+    t.repetition = spec.repetition;
+    t.seed = spec.seed;
+    t.prompt = config_.stimuli[size_t(spec.stimulus)].prompt;
+    t.n_prompt_tokens = int64_t(prompts[b].size());
+    t.n_generated = int64_t(results[b].new_ids.size());
+    t.finish_reason = results[b].finish_reason;
+    t.response = tok.decode(results[b].new_ids, /*skip_special_tokens=*/true);
+    int64_t pos = 0;
+    for (int64_t id : prompts[b]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});
+    for (int64_t id : results[b].new_ids) t.tokens.push_back({pos++, id, tok.decode({id}, false), true});
+    t.events = find_events(config_.events, t);
+    for (size_t e = 0; e < plan_.electrodes.size(); ++e) t.recordings.push_back(recorder.rows(e, int64_t(b)));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+int64_t Runner::run(RecordingSink& sink) {
+  const auto finished_list = sink.finished_trials();
+  const std::set<int64_t> finished(finished_list.begin(), finished_list.end());
+  std::vector<TrialSpec> pending;
+  for (const auto& t : plan_.trials)
+    if (!finished.count(t.index)) pending.push_back(t);
+  if (!options_.quiet && !finished.empty())
+    std::fprintf(stderr, "rig: resuming: %zu of %zu trials already recorded\n", finished.size(), plan_.trials.size());
+  Progress progress(int64_t(plan_.trials.size()), options_.quiet);
+  progress.add(int64_t(plan_.trials.size() - pending.size()), 0);
+  // Progress counts trials once they are on disk (the sink's commit), not when computed.
+  sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size()), 0); });
+  const size_t bs = size_t(config_.trials.batch_size);
+  int64_t ran = 0;
+  for (size_t i = 0; i < pending.size() && !g_stop; i += bs) {
+    const std::vector<TrialSpec> batch(pending.begin() + long(i), pending.begin() + long(std::min(pending.size(), i + bs)));
+    auto results = run_batch(batch);
+    ran += int64_t(results.size());
+    sink.append(std::move(results));
+  }
+  sink.close();
+  return ran;
+}
+
+int64_t Runner::run_to_file() {
+  const fs::path path(plan_.path);
+  std::unique_ptr<RecordingWriter> writer;
+  if (options_.resume && fs::exists(path)) writer = RecordingWriter::resume(path, header());
+  else writer = RecordingWriter::create(path, header(), options_.force);
+  const int64_t ran = run(*writer);
+  if (g_stop) {
+    throw Error("interrupted: " + std::to_string(writer->finished_trials().size()) + " of " +
+                    std::to_string(plan_.trials.size()) + " trials are in " + path.string() +
+                    "; `rig run ... --resume` completes the recording",
+                130);
+  }
+  if (!options_.quiet)
+    std::fprintf(stderr, "rig: wrote %lld trials to %s\n", (long long)writer->finished_trials().size(), path.c_str());
+  return ran;
+}
+
+}  // namespace rig
