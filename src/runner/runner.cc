@@ -41,10 +41,13 @@ class Progress {
   Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
     start_ = last_ = std::chrono::steady_clock::now();
   }
-  void add(int64_t trials, int64_t tokens) {
+  void count_tokens(int64_t tokens) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tokens_ += tokens;
+  }
+  void add(int64_t trials) {
     std::lock_guard<std::mutex> lock(mu_);
     done_ += trials;
-    tokens_ += tokens;
     const auto now = std::chrono::steady_clock::now();
     const double since_last = std::chrono::duration<double>(now - last_).count();
     if (quiet_ || (!tty_ && since_last < 10.0 && done_ < total_)) return;
@@ -267,15 +270,18 @@ int64_t Runner::run(RecordingSink& sink) {
   if (!options_.quiet && !finished.empty())
     std::fprintf(stderr, "rig: resuming: %zu of %zu trials already recorded\n", finished.size(), plan_.trials.size());
   Progress progress(int64_t(plan_.trials.size()), options_.quiet);
-  progress.add(int64_t(plan_.trials.size() - pending.size()), 0);
+  progress.add(int64_t(plan_.trials.size() - pending.size()));
   // Progress counts trials once they are on disk (the sink's commit), not when computed.
-  sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size()), 0); });
+  sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size())); });
   const size_t bs = size_t(config_.trials.batch_size);
   int64_t ran = 0;
   for (size_t i = 0; i < pending.size() && !g_stop; i += bs) {
     const std::vector<TrialSpec> batch(pending.begin() + long(i), pending.begin() + long(std::min(pending.size(), i + bs)));
     auto results = run_batch(batch);
     ran += int64_t(results.size());
+    int64_t tokens = 0;
+    for (const auto& t : results) tokens += int64_t(t.tokens.size());
+    progress.count_tokens(tokens);
     sink.append(std::move(results));
   }
   sink.close();
