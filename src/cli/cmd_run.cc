@@ -43,7 +43,9 @@ int cmd_run(const Args& args) {
       ("resume", po::bool_switch(&o.resume), "complete an interrupted recording")
       ("force", po::bool_switch(&o.force), "overwrite an existing recording")
       ("shard", po::value(&shard), "run shard I of N (trials with index % N == I)")
-      ("quiet,q", po::bool_switch(&o.quiet), "no progress output");
+      ("quiet,q", po::bool_switch(&o.quiet), "no progress output")
+      ("log-every", po::value(&o.log_every)->default_value(10.0),
+       "seconds between progress lines when stderr is not a terminal (0 = every batch)");
   po::positional_options_description pos;
   pos.add("config", 1);
   const auto vm = parse(args, desc, pos);

@@ -38,7 +38,8 @@ std::string human_bytes(double b) {
 // Progress on stderr: a redrawn bar on a terminal, plain periodic lines in cluster logs.
 class Progress {
  public:
-  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
+  Progress(int64_t total, bool quiet, double log_every)
+      : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO)), log_every_(log_every) {
     start_ = last_ = std::chrono::steady_clock::now();
   }
   void count_tokens(int64_t tokens) {
@@ -50,7 +51,7 @@ class Progress {
     done_ += trials;
     const auto now = std::chrono::steady_clock::now();
     const double since_last = std::chrono::duration<double>(now - last_).count();
-    if (quiet_ || (!tty_ && since_last < 10.0 && done_ < total_)) return;
+    if (quiet_ || (!tty_ && since_last < log_every_ && done_ < total_)) return;
     last_ = now;
     const double t = std::chrono::duration<double>(now - start_).count();
     const double tps = t > 0 ? done_ / t : 0, toks = t > 0 ? tokens_ / t : 0;
@@ -75,6 +76,7 @@ class Progress {
   std::mutex mu_;
   int64_t total_, done_ = 0, tokens_ = 0;
   bool quiet_, tty_;
+  double log_every_;
   std::chrono::steady_clock::time_point start_, last_;
 };
 
@@ -269,7 +271,7 @@ int64_t Runner::run(RecordingSink& sink) {
     if (!finished.count(t.index)) pending.push_back(t);
   if (!options_.quiet && !finished.empty())
     std::fprintf(stderr, "rig: resuming: %zu of %zu trials already recorded\n", finished.size(), plan_.trials.size());
-  Progress progress(int64_t(plan_.trials.size()), options_.quiet);
+  Progress progress(int64_t(plan_.trials.size()), options_.quiet, options_.log_every);
   progress.add(int64_t(plan_.trials.size() - pending.size()));
   // Progress counts trials once they are on disk (the sink's commit), not when computed.
   sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size())); });

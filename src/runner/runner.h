@@ -21,6 +21,7 @@ struct RunOptions {
   int64_t shard_index = 0; // run trials with index % shard_count == shard_index
   int64_t shard_count = 1;
   bool quiet = false;      // no progress output
+  double log_every = 10;   // seconds between progress lines when stderr is not a terminal
 };
 
 // What a run will do, known before anything is written.

@@ -1,0 +1,42 @@
+"""Helpers for rig's end-to-end tests: find the rig binary and ../shared, run the CLI,
+skip (exit 77) when reference data is absent."""
+import os
+import subprocess
+import sys
+import tempfile
+
+RIG = os.environ.get("RIG_BIN", os.path.abspath("build/rig"))
+SHARED = os.path.abspath(os.environ.get("RIG_SHARED", "../shared"))
+GOLDEN = os.path.join(SHARED, "golden")
+
+
+def need(path):
+    """Skip the whole test (exit 77) when a file of ../shared is missing."""
+    if not os.path.exists(path):
+        print(f"SKIPPED: {path} not found (set RIG_SHARED)")
+        sys.exit(77)
+    return path
+
+
+def run(args, check=True, timeout=600, **kw):
+    p = subprocess.run([RIG, *args], capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"rig {' '.join(args)} exited {p.returncode}:\n{p.stderr}")
+    return p
+
+
+def tmpdir():
+    return tempfile.mkdtemp(prefix="rig-e2e-")
+
+
+def write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def datasets(f):
+    """Every dataset of an h5py file: name -> numpy array."""
+    out = {}
+    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if hasattr(o, "shape") else None)
+    return out
