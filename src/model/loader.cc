@@ -38,6 +38,18 @@ at::Device parse_device(const std::string& name) {
   throw ConfigError("device: expected cpu, cuda or cuda:N, got '" + name + "'");
 }
 
+bool cpu_supports_float16() {
+  try {
+    at::NoGradGuard no_grad;
+    const at::Tensor x = at::ones({2, 4}, at::kHalf);
+    at::layer_norm(x, {4});
+    at::matmul(x, x.t());
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 fs::path resolve_model_dir(const ModelSource& source) {
   if (!source.path.empty()) {
     if (!fs::is_directory(source.path))
@@ -53,6 +65,9 @@ LoadedModel load_model(const ModelSource& source) {
   lm.dir = resolve_model_dir(source);
   lm.device = parse_device(source.device);
   lm.dtype = source.dtype;
+  if (lm.dtype == at::kHalf && lm.device.is_cpu() && !cpu_supports_float16())
+    throw ConfigError("model.dtype: float16 needs kernels this LibTorch lacks on the CPU; use bfloat16 (or float32) "
+                      "on the CPU, float16 on cuda");
   lm.name = source.id.empty() ? fs::absolute(source.path).lexically_normal().filename().string() : source.id;
   if (lm.name.empty()) lm.name = fs::absolute(source.path).parent_path().filename().string();
   lm.revision = source.id.empty() ? "" : source.revision;

@@ -38,6 +38,9 @@ std::string dtype_name(at::ScalarType t);
 // Parses "cpu" | "cuda" | "cuda:N"; ConfigError when CUDA is asked for but not available.
 at::Device parse_device(const std::string& name);
 
+// Whether this LibTorch has the float16 CPU kernels rig needs (1.13 lacks LayerNorm's).
+bool cpu_supports_float16();
+
 // Resolves the source to a directory (hub layout or local), without loading.
 std::filesystem::path resolve_model_dir(const ModelSource& source);
 
