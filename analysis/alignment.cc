@@ -1,0 +1,166 @@
+#include "analysis/alignment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "recording/reader.h"
+
+namespace rig::analysis {
+
+std::vector<double> smoothing_kernel(Smoothing s, double width, int64_t& first) {
+  if (s == Smoothing::kBoxcar) {
+    const int64_t w = std::max<int64_t>(1, int64_t(width));
+    first = -(w - 1) / 2;
+    return std::vector<double>(size_t(w), 1.0);
+  }
+  if (s == Smoothing::kGaussian) {
+    const int64_t half = int64_t(std::ceil(3 * width));
+    first = -half;
+    std::vector<double> k;
+    for (int64_t d = -half; d <= half; ++d) k.push_back(std::exp(-0.5 * double(d * d) / (width * width)));
+    return k;
+  }
+  first = 0;
+  return {1.0};
+}
+
+Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
+  Alignment al;
+  al.pre = cfg.pre;
+  al.post = cfg.post;
+  al.bin = cfg.bin;
+  const auto& trials = rec.trials();
+  if (!cfg.conditions.empty()) {
+    al.conditions = cfg.conditions;
+  } else {
+    // The experiment's order: first appearance in /stimuli, then any others in trial order.
+    std::vector<std::string> seen;
+    for (const auto& t : trials) seen.push_back(t.condition);
+    for (const auto& s : rec.stimuli())
+      if (std::find(seen.begin(), seen.end(), s.condition) != seen.end() &&
+          std::find(al.conditions.begin(), al.conditions.end(), s.condition) == al.conditions.end())
+        al.conditions.push_back(s.condition);
+    for (const auto& c : seen)
+      if (std::find(al.conditions.begin(), al.conditions.end(), c) == al.conditions.end())
+        al.conditions.push_back(c);
+  }
+
+  const auto names = rec.event_names();
+  std::map<int64_t, int64_t> from_group;  // trial index -> absolute row
+  const bool in_file = std::find(names.begin(), names.end(), cfg.event) != names.end();
+  if (in_file)
+    for (const auto& e : rec.events(cfg.event)) from_group[e.trial] = e.row;
+  else if (cfg.event != "prompt_onset" && cfg.event != "response_onset" && cfg.event != "eos")
+    throw DataError(rec.path().string() + ": no event '" + cfg.event + "'");
+
+  al.event_row.assign(trials.size(), -1);
+  al.condition_of.assign(trials.size(), -1);
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const TrialRow& t = trials[i];
+    auto c = std::find(al.conditions.begin(), al.conditions.end(), t.condition);
+    if (c != al.conditions.end()) al.condition_of[i] = int(c - al.conditions.begin());
+    int64_t row = -1;
+    if (in_file) {
+      if (auto it = from_group.find(t.index); it != from_group.end()) row = it->second;
+    } else if (cfg.event == "prompt_onset") {
+      row = t.n_rows() > 0 ? t.row_start : -1;
+    } else if (cfg.event == "response_onset") {
+      row = t.n_generated > 0 ? t.row_start + t.n_prompt_tokens : -1;
+    } else if (cfg.event == "eos") {
+      row = t.finish_reason == "eos" ? t.row_stop - 1 : -1;
+    }
+    if (row < t.row_start || row >= t.row_stop) row = -1;
+    al.event_row[i] = row;
+    if (row < 0 || al.condition_of[i] < 0) continue;
+    AlignedTrial a;
+    a.trial = i;
+    a.condition = al.condition_of[i];
+    a.event_row = row;
+    a.r0 = std::max(t.row_start, row - cfg.pre);
+    a.r1 = std::min(t.row_stop, row + cfg.post + 1);
+    al.trials.push_back(a);
+  }
+  std::sort(al.trials.begin(), al.trials.end(),
+            [](const AlignedTrial& a, const AlignedTrial& b) { return a.r0 < b.r0; });
+  for (int64_t s = 0; s < al.length(); s += cfg.bin) {
+    al.bin_start.push_back(s - cfg.pre);
+    al.bin_stop.push_back(std::min(s + cfg.bin, al.length()) - cfg.pre);
+  }
+  return al;
+}
+
+std::vector<TrialBlock> plan_blocks(const Alignment& al, int64_t chunk_rows) {
+  std::vector<TrialBlock> out;
+  size_t i = 0;
+  while (i < al.trials.size()) {
+    TrialBlock b;
+    b.first = i;
+    b.r0 = al.trials[i].r0;
+    b.r1 = al.trials[i].r1;
+    ++i;
+    while (i < al.trials.size() && std::max(b.r1, al.trials[i].r1) - b.r0 <= chunk_rows) {
+      b.r1 = std::max(b.r1, al.trials[i].r1);
+      ++i;
+    }
+    b.last = i;
+    out.push_back(b);
+  }
+  return out;
+}
+
+Binner::Binner(const Alignment& al, const AnalysisConfig& cfg) : al_(al) {
+  win0_ = cfg.window_set ? cfg.window_start : -cfg.pre;
+  win1_ = cfg.window_set ? cfg.window_stop : cfg.post;
+  kernel_ = smoothing_kernel(cfg.smoothing, cfg.smooth_width, k0_);
+}
+
+void Binner::bin(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Mat& binned,
+                 std::vector<char>& valid) const {
+  const size_t nb = al_.n_bins();
+  binned.setConstant(int64_t(nb), W, std::numeric_limits<double>::quiet_NaN());
+  valid.assign(nb, 0);
+  // Aligned index of absolute row r: r - (event_row - pre).
+  const int64_t a0 = t.r0 - (t.event_row - al_.pre), a1 = t.r1 - (t.event_row - al_.pre);
+  using RowMap = Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>>;
+  auto row = [&](int64_t a) { return RowMap(block + (a + t.event_row - al_.pre - block_r0) * W, W).cast<double>(); };
+  Eigen::RowVectorXd acc(W), sm(W);
+  for (size_t j = 0; j < nb; ++j) {
+    const int64_t s = std::max(al_.bin_start[j] + al_.pre, a0), e = std::min(al_.bin_stop[j] + al_.pre, a1);
+    if (s >= e) continue;
+    acc.setZero();
+    for (int64_t a = s; a < e; ++a) {
+      if (kernel_.size() == 1) {
+        acc += row(a);
+        continue;
+      }
+      sm.setZero();
+      double wsum = 0;
+      for (size_t k = 0; k < kernel_.size(); ++k) {
+        const int64_t b = a + k0_ + int64_t(k);
+        if (b < a0 || b >= a1) continue;
+        sm += kernel_[k] * row(b);
+        wsum += kernel_[k];
+      }
+      acc += sm / wsum;
+    }
+    binned.row(int64_t(j)) = acc / double(e - s);
+    valid[j] = 1;
+  }
+}
+
+bool Binner::window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
+                         double* out) const {
+  const int64_t r0 = std::max(t.r0, t.event_row + win0_), r1 = std::min(t.r1, t.event_row + win1_ + 1);
+  Eigen::Map<Eigen::RowVectorXd> o(out, W);
+  if (r0 >= r1) return false;
+  o.setZero();
+  for (int64_t r = r0; r < r1; ++r)
+    o += Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>>(block + (r - block_r0) * W, W).cast<double>();
+  o /= double(r1 - r0);
+  return true;
+}
+
+}  // namespace rig::analysis

@@ -1,0 +1,210 @@
+#include "analysis/analyze.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "analysis/decoding.h"
+#include "analysis/stats.h"
+#include "core/error.h"
+#include "recording/reader.h"
+
+namespace rig::analysis {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Which electrodes to analyse, in the recording's order (or the config's order when listed).
+std::vector<size_t> pick_electrodes(const RecordingReader& rec, const AnalysisConfig& cfg) {
+  const auto& es = rec.electrodes();
+  std::vector<size_t> out;
+  if (cfg.sites.empty()) {
+    for (size_t e = 0; e < es.size(); ++e) out.push_back(e);
+    return out;
+  }
+  for (const auto& s : cfg.sites)
+    for (size_t e = 0; e < es.size(); ++e)
+      if (es[e].site == s.site && (s.any_side || es[e].side == s.side) &&
+          std::find(out.begin(), out.end(), e) == out.end())
+        out.push_back(e);
+  return out;
+}
+
+void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int>& labels, int C,
+                 int ca, int cb, const AnalysisConfig& cfg) {
+  const int64_t w = X.cols(), n = X.rows();
+  Selectivity& s = sr.sel;
+  for (auto* v : {&s.d_prime, &s.selectivity_index, &s.auc, &s.t, &s.t_p, &s.anova_f, &s.anova_p, &s.eta2})
+    v->assign(size_t(w), kNaN);
+  s.preferred.assign(size_t(w), -1);
+  sr.window_mean = Mat::Constant(C, w, kNaN);
+  sr.window_n.assign(size_t(C), 0);
+  for (int l : labels) ++sr.window_n[size_t(l)];
+  std::vector<std::vector<double>> groups(static_cast<size_t>(C));
+  for (int64_t j = 0; j < w; ++j) {
+    for (auto& g : groups) g.clear();
+    for (int64_t i = 0; i < n; ++i) groups[size_t(labels[size_t(i)])].push_back(X(i, j));
+    std::vector<Moments> m(static_cast<size_t>(C));
+    double best = -std::numeric_limits<double>::infinity();
+    for (int c = 0; c < C; ++c) {
+      m[size_t(c)] = moments(groups[size_t(c)].data(), groups[size_t(c)].size());
+      sr.window_mean(c, j) = m[size_t(c)].mean;
+      if (m[size_t(c)].n > 0 && m[size_t(c)].mean > best) best = m[size_t(c)].mean, s.preferred[size_t(j)] = c;
+    }
+    if (ca >= 0) {
+      const Moments &a = m[size_t(ca)], &b = m[size_t(cb)];
+      s.d_prime[size_t(j)] = d_prime(a, b);
+      s.selectivity_index[size_t(j)] = a.n && b.n ? selectivity_index(a.mean, b.mean) : kNaN;
+      s.auc[size_t(j)] = auc(groups[size_t(ca)], groups[size_t(cb)]);
+      const TTest t = t_test_pooled(a, b);
+      s.t[size_t(j)] = t.t;
+      s.t_p[size_t(j)] = t.p;
+    }
+    const Anova an = anova_oneway(groups);
+    s.anova_f[size_t(j)] = an.f;
+    s.anova_p[size_t(j)] = an.p;
+    s.eta2[size_t(j)] = an.eta2;
+  }
+  s.perm_p = C >= 2 ? permutation_p_anova(X, labels, C, cfg.permutations, cfg.seed)
+                    : std::vector<double>(size_t(w), kNaN);
+}
+
+}  // namespace
+
+Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Progress& progress) {
+  const Alignment al = align_trials(rec, cfg);
+  const int C = int(al.conditions.size());
+  Results r;
+  r.recording = rec.path().string();
+  r.config_yaml = cfg.yaml;
+  r.event = cfg.event;
+  r.pre = cfg.pre;
+  r.post = cfg.post;
+  r.bin = cfg.bin;
+  r.smoothing = smoothing_name(cfg.smoothing);
+  r.smooth_width = cfg.smoothing == Smoothing::kNone ? 0 : cfg.smooth_width;
+  r.window_start = cfg.window_set ? cfg.window_start : -cfg.pre;
+  r.window_stop = cfg.window_set ? cfg.window_stop : cfg.post;
+  r.permutations = cfg.permutations;
+  r.seed = cfg.seed;
+  r.fdr_alpha = cfg.fdr_alpha;
+  r.conditions = al.conditions;
+  r.bin_start = al.bin_start;
+  r.bin_stop = al.bin_stop;
+  int ca = -1, cb = -1;
+  if (cfg.contrast.size() == 2) {
+    ca = int(std::find(r.conditions.begin(), r.conditions.end(), cfg.contrast[0]) - r.conditions.begin());
+    cb = int(std::find(r.conditions.begin(), r.conditions.end(), cfg.contrast[1]) - r.conditions.begin());
+  } else if (C >= 2) {
+    ca = 0, cb = 1;
+  }
+  if (ca >= 0) r.contrast = {r.conditions[size_t(ca)], r.conditions[size_t(cb)]};
+
+  // Trials: labels and folds of the included trials (in Alignment::trials order).
+  std::vector<int> labels;
+  for (const auto& t : al.trials) labels.push_back(t.condition);
+  r.condition_trials.assign(size_t(C), 0);
+  for (int l : labels) ++r.condition_trials[size_t(l)];
+  int nonempty = 0;
+  for (auto n : r.condition_trials) nonempty += n > 0;
+  const int F = cfg.folds >= 2 && nonempty >= 2 ? int(cfg.folds) : 0;
+  r.folds = F;
+  const std::vector<int> fold = F ? assign_folds(labels, C, F, cfg.seed) : std::vector<int>(labels.size(), -1);
+  const auto& trials = rec.trials();
+  r.trial_fold.assign(trials.size(), -1);
+  r.trial_included.assign(trials.size(), 0);
+  for (size_t i = 0; i < trials.size(); ++i) {
+    r.trial_index.push_back(trials[i].index);
+    r.trial_condition.push_back(trials[i].condition);
+    r.trial_event_row.push_back(al.event_row[i]);
+  }
+  for (size_t k = 0; k < al.trials.size(); ++k) {
+    r.trial_included[al.trials[k].trial] = 1;
+    r.trial_fold[al.trials[k].trial] = fold[k];
+  }
+  if (!labels.empty()) {
+    r.chance = 1.0 / double(nonempty);
+    r.chance_majority = double(*std::max_element(r.condition_trials.begin(), r.condition_trials.end())) /
+                        double(labels.size());
+  }
+
+  const auto blocks = plan_blocks(al, cfg.chunk_rows);
+  const Binner binner(al, cfg);
+  const std::vector<size_t> electrodes = pick_electrodes(rec, cfg);
+  std::vector<float> buf;
+  Mat binned;
+  std::vector<char> valid;
+  for (size_t ei = 0; ei < electrodes.size(); ++ei) {
+    const size_t e = electrodes[ei];
+    const ElectrodeSpec& spec = rec.electrodes()[e];
+    const int64_t W = spec.width();
+    SiteResult sr;
+    sr.site = spec.site;
+    sr.side = spec.side;
+    sr.module_type = spec.module_type;
+    for (int64_t j = 0; j < W; ++j) sr.neurons.push_back(spec.neurons.empty() ? j : spec.neurons[size_t(j)]);
+    PsthAccumulator psth(C, al.n_bins(), W);
+    std::unique_ptr<CentroidDecoder> dec;
+    if (F) dec = std::make_unique<CentroidDecoder>(C, F, al.n_bins(), W);
+    Eigen::MatrixXd X(int64_t(al.trials.size()), W);  // window means, one row per included trial
+    std::vector<char> has_window(al.trials.size(), 0);
+    Eigen::RowVectorXd wm(W);
+    for (int pass = 0; pass < (F ? 2 : 1); ++pass) {
+      for (const TrialBlock& b : blocks) {
+        buf.resize(size_t((b.r1 - b.r0) * W));
+        rec.read_rows(e, b.r0, b.r1, buf.data());
+        for (size_t k = b.first; k < b.last; ++k) {
+          const AlignedTrial& t = al.trials[k];
+          binner.bin(buf.data(), b.r0, W, t, binned, valid);
+          if (pass == 1) {
+            dec->test(t.condition, fold[k], binned, valid);
+            continue;
+          }
+          psth.add(t.condition, binned, valid);
+          if (dec) dec->train(t.condition, fold[k], binned, valid);
+          if (binner.window_mean(buf.data(), b.r0, W, t, wm.data())) {
+            X.row(int64_t(k)) = wm;
+            has_window[k] = 1;
+          }
+        }
+      }
+      if (pass == 0 && dec) dec->finish_training();
+    }
+    for (int c = 0; c < C; ++c) sr.psth.push_back(psth.result(c));
+    // Selectivity over the trials with data in the window.
+    std::vector<int> wl;
+    std::vector<int64_t> keep;
+    for (size_t k = 0; k < al.trials.size(); ++k)
+      if (has_window[k]) keep.push_back(int64_t(k)), wl.push_back(labels[k]);
+    Eigen::MatrixXd Xw(int64_t(keep.size()), W);
+    for (size_t i = 0; i < keep.size(); ++i) Xw.row(int64_t(i)) = X.row(keep[i]);
+    X.resize(0, 0);
+    selectivity(sr, Xw, wl, C, ca, cb, cfg);
+    std::vector<Mat> means;
+    for (const auto& p : sr.psth) means.push_back(p.mean);
+    sr.pca = pca_condition_averages(means, cfg.pca_components);
+    if (dec) {
+      sr.decode_accuracy = dec->accuracy();
+      sr.decode_n = dec->tested();
+    }
+    r.sites.push_back(std::move(sr));
+    if (progress) progress(ei + 1, electrodes.size(), r.sites.back().key());
+  }
+
+  // Benjamini-Hochberg over every analysed neuron of every electrode (one family).
+  for (auto member : {&Selectivity::anova_p, &Selectivity::perm_p}) {
+    std::vector<double> all;
+    for (const auto& s : r.sites) all.insert(all.end(), (s.sel.*member).begin(), (s.sel.*member).end());
+    const std::vector<double> q = bh_fdr(all);
+    size_t at = 0;
+    for (auto& s : r.sites) {
+      auto& dst = member == &Selectivity::anova_p ? s.sel.anova_q : s.sel.perm_q;
+      dst.assign(q.begin() + long(at), q.begin() + long(at + s.sel.anova_p.size()));
+      at += s.sel.anova_p.size();
+    }
+  }
+  return r;
+}
+
+}  // namespace rig::analysis

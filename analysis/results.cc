@@ -1,0 +1,362 @@
+#include "analysis/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "rig/version.h"
+
+namespace rig::analysis {
+
+using h5::Id;
+
+namespace {
+
+// Fixed-size float64 / int64 datasets (results are written once; no chunking needed).
+void write_array(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type,
+                 const std::vector<hsize_t>& dims, const void* data) {
+  Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
+  h5::check(space.get(), "creating the dataspace of " + name);
+  Id ds(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  h5::check(ds.get(), "creating dataset " + name);
+  hsize_t n = 1;
+  for (auto d : dims) n *= d;
+  if (n) h5::check(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "writing dataset " + name);
+}
+void write_f64(hid_t loc, const std::string& name, const std::vector<double>& v) {
+  write_array(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {v.size()}, v.data());
+}
+void write_f64(hid_t loc, const std::string& name, const Mat& m) {
+  write_array(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {hsize_t(m.rows()), hsize_t(m.cols())}, m.data());
+}
+void write_i64(hid_t loc, const std::string& name, const std::vector<int64_t>& v) {
+  write_array(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, {v.size()}, v.data());
+}
+void write_u8(hid_t loc, const std::string& name, const std::vector<uint8_t>& v) {
+  write_array(loc, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, {v.size()}, v.data());
+}
+void write_str(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
+  Id c = h5::create_column(loc, name, h5::Dtype::kString, {std::max<hsize_t>(1, v.size()), 0});
+  h5::append(c, v);
+}
+void set_f64_attr(hid_t obj, const std::string& name, double v) {
+  Id space(H5Screate(H5S_SCALAR));
+  Id a(H5Acreate2(obj, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT));
+  h5::check(a.get(), "creating attribute " + name);
+  h5::check(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), "writing attribute " + name);
+}
+
+std::vector<hsize_t> dims_of(hid_t ds) {
+  Id space(H5Dget_space(ds));
+  std::vector<hsize_t> d(size_t(std::max(0, H5Sget_simple_extent_ndims(space))));
+  H5Sget_simple_extent_dims(space, d.data(), nullptr);
+  return d;
+}
+Id open(hid_t loc, const std::string& name, const std::string& file) {
+  if (!h5::exists(loc, name))
+    throw DataError(file + ": not a complete rig analysis file: " + h5::object_path(loc) + "/" + name + " is missing");
+  return h5::open_dataset(loc, name);
+}
+std::vector<double> read_f64(hid_t loc, const std::string& name, const std::string& file) {
+  Id ds = open(loc, name, file);
+  hsize_t n = 1;
+  for (auto d : dims_of(ds)) n *= d;
+  std::vector<double> v(n);
+  if (n) h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "reading " + name);
+  return v;
+}
+Mat read_mat(hid_t loc, const std::string& name, const std::string& file) {
+  Id ds = open(loc, name, file);
+  auto d = dims_of(ds);
+  Mat m(d.size() > 0 ? int64_t(d[0]) : 0, d.size() > 1 ? int64_t(d[1]) : 1);
+  if (m.size()) h5::check(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.data()), "reading " + name);
+  return m;
+}
+std::vector<int64_t> read_i64(hid_t loc, const std::string& name, const std::string& file) {
+  Id ds = open(loc, name, file);
+  std::vector<int64_t> v(size_t(dims_of(ds).at(0)));
+  if (!v.empty()) h5::check(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), "reading " + name);
+  return v;
+}
+double get_f64_attr(hid_t obj, const std::string& name) {
+  Id a(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
+  h5::check(a.get(), "opening attribute " + name);
+  double v = 0;
+  h5::check(H5Aread(a, H5T_NATIVE_DOUBLE, &v), "reading attribute " + name);
+  return v;
+}
+
+std::string now_utc() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void check_group_name(const std::string& what, const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." )
+    throw DataError(what + " '" + name + "' cannot name an HDF5 group (empty, '.', or contains '/')");
+}
+
+const std::pair<const char*, std::vector<double> Selectivity::*> kSelColumns[] = {
+    {"d_prime", &Selectivity::d_prime}, {"selectivity_index", &Selectivity::selectivity_index},
+    {"auc", &Selectivity::auc},         {"t", &Selectivity::t},
+    {"t_p", &Selectivity::t_p},         {"anova_f", &Selectivity::anova_f},
+    {"anova_p", &Selectivity::anova_p}, {"anova_q", &Selectivity::anova_q},
+    {"eta2", &Selectivity::eta2},       {"perm_p", &Selectivity::perm_p},
+    {"perm_q", &Selectivity::perm_q},
+};
+
+}  // namespace
+
+size_t Results::site_index(const std::string& site, const std::string& side) const {
+  std::string have;
+  for (size_t i = 0; i < sites.size(); ++i) {
+    if (sites[i].site == site && (side.empty() || side_name(sites[i].side) == side)) return i;
+    have += (i ? ", " : "") + sites[i].key();
+  }
+  throw DataError("site '" + site + (side.empty() ? "" : "/" + side) + "' is not in the results of " + recording +
+                  " (analysed: " + (have.empty() ? "none" : have) + ")");
+}
+
+int Results::condition_index(const std::string& c) const {
+  auto it = std::find(conditions.begin(), conditions.end(), c);
+  if (it != conditions.end()) return int(it - conditions.begin());
+  std::string have;
+  for (const auto& x : conditions) have += (have.empty() ? "" : ", ") + x;
+  throw DataError("condition '" + c + "' is not in the results of " + recording + " (analysed: " + have + ")");
+}
+
+void write_results(const Results& r, const std::filesystem::path& path) {
+  for (const auto& c : r.conditions) check_group_name("condition", c);
+  const std::filesystem::path tmp = path.string() + ".partial";
+  {
+    h5::FileOptions opt;
+    opt.hold_metadata_until_flush = false;
+    Id f = h5::create_file(tmp, /*truncate=*/true, opt);
+    Id root = h5::open_group(f, "/");
+    h5::set_attr(root, "format", std::string(kResultsFormat));
+    h5::set_attr(root, "format_version", kResultsFormatVersion);
+    h5::set_attr(root, "rig_version", std::string(kVersion));
+    h5::set_attr(root, "rig_git_commit", std::string(kGitCommit));
+    h5::set_attr(root, "created", now_utc());
+    h5::set_attr(root, "recording", r.recording);
+    h5::set_attr(root, "analysis_config", r.config_yaml);
+    h5::set_attr(root, "event", r.event);
+    h5::set_attr(root, "smoothing", r.smoothing);
+    set_f64_attr(root, "smooth_width", r.smooth_width);
+    for (auto [name, v] : {std::pair<const char*, int64_t>{"pre", r.pre}, {"post", r.post}, {"bin", r.bin},
+                           {"window_start", r.window_start}, {"window_stop", r.window_stop},
+                           {"permutations", r.permutations}, {"folds", r.folds}, {"seed", int64_t(r.seed)}})
+      h5::set_attr(root, name, v);
+    set_f64_attr(root, "fdr_alpha", r.fdr_alpha);
+    set_f64_attr(root, "chance", r.chance);
+    set_f64_attr(root, "chance_majority", r.chance_majority);
+    h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
+    h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
+
+    Id g = h5::create_group(root, "conditions");
+    write_str(g, "name", r.conditions);
+    write_i64(g, "n_trials", r.condition_trials);
+    Id b = h5::create_group(root, "bins");
+    write_i64(b, "start", r.bin_start);
+    write_i64(b, "stop", r.bin_stop);
+    std::vector<double> center;
+    for (size_t j = 0; j < r.bin_start.size(); ++j) center.push_back(0.5 * double(r.bin_start[j] + r.bin_stop[j] - 1));
+    write_f64(b, "center", center);
+    Id t = h5::create_group(root, "trials");
+    write_i64(t, "index", r.trial_index);
+    write_str(t, "condition", r.trial_condition);
+    write_u8(t, "included", r.trial_included);
+    write_i64(t, "event_row", r.trial_event_row);
+    write_i64(t, "fold", r.trial_fold);
+
+    Id sites = h5::create_group(root, "sites");
+    for (const SiteResult& s : r.sites) {
+      Id sg = h5::open_or_create_group(sites, s.site);
+      Id e = h5::create_group(sg, side_name(s.side));
+      h5::set_attr(e, "site", s.site);
+      h5::set_attr(e, "side", std::string(side_name(s.side)));
+      h5::set_attr(e, "module_type", s.module_type);
+      write_i64(e, "neuron", s.neurons);
+      Id pg = h5::create_group(e, "psth");
+      for (size_t c = 0; c < s.psth.size(); ++c) {
+        Id cg = h5::create_group(pg, r.conditions[c]);
+        write_f64(cg, "mean", s.psth[c].mean);
+        write_f64(cg, "sd", s.psth[c].sd);
+        write_f64(cg, "sem", s.psth[c].sem);
+        write_i64(cg, "n", s.psth[c].n);
+      }
+      Id sel = h5::create_group(e, "selectivity");
+      write_i64(sel, "neuron", s.neurons);
+      for (const auto& [name, member] : kSelColumns) write_f64(sel, name, s.sel.*member);
+      write_i64(sel, "preferred", s.sel.preferred);
+      Id w = h5::create_group(e, "window");
+      write_f64(w, "mean", s.window_mean);
+      write_i64(w, "n", s.window_n);
+      Id pc = h5::create_group(e, "pca");
+      write_f64(pc, "components", s.pca.components);
+      write_f64(pc, "explained_variance", std::vector<double>(s.pca.explained_variance.data(),
+                                                               s.pca.explained_variance.data() + s.pca.explained_variance.size()));
+      write_f64(pc, "explained_variance_ratio",
+                std::vector<double>(s.pca.explained_variance_ratio.data(),
+                                    s.pca.explained_variance_ratio.data() + s.pca.explained_variance_ratio.size()));
+      write_f64(pc, "center", std::vector<double>(s.pca.center.data(), s.pca.center.data() + s.pca.center.size()));
+      Id pj = h5::create_group(pc, "projections");
+      for (size_t c = 0; c < s.pca.projections.size(); ++c) write_f64(pj, r.conditions[c], s.pca.projections[c]);
+      if (!s.decode_accuracy.empty()) {
+        Id d = h5::create_group(e, "decoding");
+        write_f64(d, "accuracy", s.decode_accuracy);
+        write_i64(d, "n", s.decode_n);
+      }
+    }
+    f.close();
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw Error("writing " + path.string() + ": cannot rename " + tmp.string() + ": " + ec.message());
+}
+
+Results read_results(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  h5::FileOptions opt;
+  opt.hold_metadata_until_flush = false;
+  Id f = h5::open_file(path, false, opt);
+  Id root = h5::open_group(f, "/");
+  if (!h5::has_attr(root, "format") || h5::get_string_attr(root, "format") != kResultsFormat)
+    throw DataError(file + ": not a rig analysis file (root attribute 'format' is not '" +
+                    std::string(kResultsFormat) + "')");
+  if (h5::get_int_attr(root, "format_version") > kResultsFormatVersion)
+    throw DataError(file + ": analysis format_version " + std::to_string(h5::get_int_attr(root, "format_version")) +
+                    " is newer than this rig reads (" + std::to_string(kResultsFormatVersion) + ")");
+  Results r;
+  r.recording = h5::get_string_attr(root, "recording");
+  r.config_yaml = h5::get_string_attr(root, "analysis_config");
+  r.event = h5::get_string_attr(root, "event");
+  r.smoothing = h5::get_string_attr(root, "smoothing");
+  r.smooth_width = get_f64_attr(root, "smooth_width");
+  r.pre = h5::get_int_attr(root, "pre");
+  r.post = h5::get_int_attr(root, "post");
+  r.bin = h5::get_int_attr(root, "bin");
+  r.window_start = h5::get_int_attr(root, "window_start");
+  r.window_stop = h5::get_int_attr(root, "window_stop");
+  r.permutations = h5::get_int_attr(root, "permutations");
+  r.folds = h5::get_int_attr(root, "folds");
+  r.seed = uint64_t(h5::get_int_attr(root, "seed"));
+  r.fdr_alpha = get_f64_attr(root, "fdr_alpha");
+  r.chance = get_f64_attr(root, "chance");
+  r.chance_majority = get_f64_attr(root, "chance_majority");
+  if (auto a = h5::get_string_attr(root, "contrast_a"); !a.empty())
+    r.contrast = {a, h5::get_string_attr(root, "contrast_b")};
+  Id g = h5::open_group(root, "conditions");
+  r.conditions = h5::read_strings(open(g, "name", file));
+  r.condition_trials = read_i64(g, "n_trials", file);
+  Id b = h5::open_group(root, "bins");
+  r.bin_start = read_i64(b, "start", file);
+  r.bin_stop = read_i64(b, "stop", file);
+  Id t = h5::open_group(root, "trials");
+  r.trial_index = read_i64(t, "index", file);
+  r.trial_condition = h5::read_strings(open(t, "condition", file));
+  r.trial_event_row = read_i64(t, "event_row", file);
+  r.trial_fold = read_i64(t, "fold", file);
+  {
+    Id ds = open(t, "included", file);
+    r.trial_included.resize(r.trial_index.size());
+    if (!r.trial_included.empty())
+      h5::check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.trial_included.data()), "reading included");
+  }
+  Id sites = h5::open_group(root, "sites");
+  for (const auto& site : h5::children(sites)) {
+    Id sg = h5::open_group(sites, site);
+    for (const auto& side : h5::children(sg)) {
+      Id e = h5::open_group(sg, side);
+      SiteResult s;
+      s.site = site;
+      s.side = side == "input" ? Side::kInput : Side::kOutput;
+      if (h5::has_attr(e, "module_type")) s.module_type = h5::get_string_attr(e, "module_type");
+      s.neurons = read_i64(e, "neuron", file);
+      Id pg = h5::open_group(e, "psth");
+      for (const auto& c : r.conditions) {
+        Id cg = h5::open_group(pg, c);
+        Psth p;
+        p.mean = read_mat(cg, "mean", file);
+        p.sd = read_mat(cg, "sd", file);
+        p.sem = read_mat(cg, "sem", file);
+        p.n = read_i64(cg, "n", file);
+        s.psth.push_back(std::move(p));
+      }
+      Id sel = h5::open_group(e, "selectivity");
+      for (const auto& [name, member] : kSelColumns) s.sel.*member = read_f64(sel, name, file);
+      s.sel.preferred = read_i64(sel, "preferred", file);
+      Id w = h5::open_group(e, "window");
+      s.window_mean = read_mat(w, "mean", file);
+      s.window_n = read_i64(w, "n", file);
+      Id pc = h5::open_group(e, "pca");
+      s.pca.components = read_mat(pc, "components", file);
+      auto ev = read_f64(pc, "explained_variance", file), evr = read_f64(pc, "explained_variance_ratio", file),
+           ctr = read_f64(pc, "center", file);
+      s.pca.explained_variance = Eigen::Map<Eigen::VectorXd>(ev.data(), int64_t(ev.size()));
+      s.pca.explained_variance_ratio = Eigen::Map<Eigen::VectorXd>(evr.data(), int64_t(evr.size()));
+      s.pca.center = Eigen::Map<Eigen::RowVectorXd>(ctr.data(), int64_t(ctr.size()));
+      Id pj = h5::open_group(pc, "projections");
+      for (const auto& c : r.conditions) s.pca.projections.push_back(read_mat(pj, c, file));
+      if (h5::exists(e, "decoding")) {
+        Id d = h5::open_group(e, "decoding");
+        s.decode_accuracy = read_f64(d, "accuracy", file);
+        s.decode_n = read_i64(d, "n", file);
+      }
+      r.sites.push_back(std::move(s));
+    }
+  }
+  return r;
+}
+
+void write_top_csv(const Results& r, const std::filesystem::path& path, int64_t top) {
+  struct Row {
+    size_t s;
+    size_t j;
+  };
+  std::vector<Row> rows;
+  for (size_t s = 0; s < r.sites.size(); ++s)
+    for (size_t j = 0; j < r.sites[s].neurons.size(); ++j)
+      if (!std::isnan(r.sites[s].sel.anova_p[j])) rows.push_back({s, j});
+  auto key = [&](const Row& x) {
+    const auto& sel = r.sites[x.s].sel;
+    const double d = std::isnan(sel.d_prime[x.j]) ? 0 : std::abs(sel.d_prime[x.j]);
+    return std::make_pair(sel.anova_p[x.j], -d);
+  };
+  std::stable_sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+  if (int64_t(rows.size()) > top) rows.resize(size_t(top));
+  std::ofstream out(path);
+  if (!out) throw Error("cannot write " + path.string());
+  auto quote = [](const std::string& s) {
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  out << "rank,site,side,neuron,preferred,d_prime,selectivity_index,auc,t,t_p,anova_f,anova_p,anova_q,eta2,"
+         "perm_p,perm_q\n";
+  out << std::setprecision(10);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SiteResult& s = r.sites[rows[i].s];
+    const size_t j = rows[i].j;
+    const auto& sel = s.sel;
+    out << i + 1 << "," << quote(s.site) << "," << side_name(s.side) << "," << s.neurons[j] << ","
+        << quote(sel.preferred[j] >= 0 ? r.conditions[size_t(sel.preferred[j])] : "");
+    for (double v : {sel.d_prime[j], sel.selectivity_index[j], sel.auc[j], sel.t[j], sel.t_p[j], sel.anova_f[j],
+                     sel.anova_p[j], sel.anova_q[j], sel.eta2[j], sel.perm_p[j], sel.perm_q[j]})
+      out << "," << v;
+    out << "\n";
+  }
+  if (!out) throw Error("writing " + path.string() + " failed");
+}
+
+}  // namespace rig::analysis
