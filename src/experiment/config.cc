@@ -7,6 +7,7 @@
 #include "experiment/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -729,14 +730,24 @@ static void remove_key(YAML::Node node, const std::string& key) {
   if (node.IsMap() && c[key].IsDefined()) node.remove(key);
 }
 
+static void apply_override_node(YAML::Node& root, const ConfigOverride& ov, const YAML::Node& value);
+
 static void apply_override(YAML::Node& root, const ConfigOverride& ov, const std::string& value_text) {
-  auto err = [&](const std::string& what) { throw ConfigError("--set " + ov.text + ": " + what); };
   YAML::Node value;
   try {
     value = YAML::Load(value_text);
   } catch (const YAML::Exception& e) {
-    err("expected a YAML value, got '" + value_text + "' (" + e.msg + ")");
+    throw ConfigError("--set " + ov.text + ": expected a YAML value, got '" + value_text + "' (" + e.msg + ")");
   }
+  apply_override_node(root, ov, value);
+}
+
+// Sets the value at ov.path (creating mappings on the way; null removes the key). `value` may
+// be a node of the file (a `sweep:` value), which keeps its line:column for messages.
+static void apply_override_node(YAML::Node& root, const ConfigOverride& ov, const YAML::Node& value) {
+  auto err = [&](const std::string& what) {
+    throw ConfigError((ov.sweep_at.empty() ? "--set " + ov.text : ov.sweep_at) + ": " + what);
+  };
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   YAML::Node cur;
   cur.reset(root);
@@ -827,8 +838,15 @@ static void flatten(const YAML::Node& n, const std::string& prefix,
 std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::string>& key_path) const {
   for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
     const auto& p = it->path;
-    if (p.size() <= key_path.size() && std::equal(p.begin(), p.end(), key_path.begin()))
-      return "--set " + it->text + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
+    if (p.size() <= key_path.size() && std::equal(p.begin(), p.end(), key_path.begin())) {
+      if (it->sweep_at.empty())
+        return "--set " + it->text + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
+      // A sweep value: at the value where it has a position in the file, else at its key.
+      YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+      if (m.is_null()) return it->sweep_at + " (" + it->text + ")" + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
+      return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " +
+             cfg::join(key_path) + " (" + it->text + ")";
+    }
   }
   std::string s = file;
   YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
@@ -837,10 +855,11 @@ std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::s
   return s;
 }
 
-ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
-                                  const std::vector<std::string>& overrides) {
-  ExperimentConfig c;
-  c.source.file = file;
+namespace cfg {
+
+// The YAML text with the --set overrides applied (recorded in src.overrides).
+static YAML::Node load_tree(const std::string& yaml_text, ConfigSource& src, const std::vector<std::string>& overrides) {
+  const std::string& file = src.file;
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -853,51 +872,237 @@ ExperimentConfig parse_experiment(const std::string& yaml_text, const std::strin
   std::string model_source;  // the override that set model.id or model.path
   for (const auto& s : overrides) {
     std::string value;
-    c.source.overrides.push_back(cfg::parse_override(s, value));
-    const ConfigOverride& ov = c.source.overrides.back();
+    src.overrides.push_back(parse_override(s, value));
+    const ConfigOverride& ov = src.overrides.back();
     if (ov.path.size() == 2 && ov.path[0] == "model" && (ov.path[1] == "id" || ov.path[1] == "path") &&
         !value.empty()) {
       if (!model_source.empty() && model_source.rfind("model." + ov.path[1] + "=", 0) != 0)
         throw ConfigError("--set " + s + ": expected one model source, got this and --set " + model_source);
       model_source = s;
     }
-    cfg::apply_override(root, ov, value);
+    apply_override(root, ov, value);
+  }
+  return root;
+}
+
+// One `sweep:` axis as found in the tree: the axis and its sequence of value nodes.
+struct SweepDecl {
+  SweepAxis axis;
+  KeyPath path;
+  YAML::Node values;
+};
+
+static std::string flow(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+// `sweep:` maps key paths to non-empty sequences of values. A key may be dotted
+// (`model.revision`) or nested (`model: {revision: [...]}`, what --set sweep.model.revision=
+// makes); both name the same path.
+static void decode_sweep(const ConfigSource& src, const YAML::Node& n, const KeyPath& at,
+                         std::vector<SweepDecl>& out) {
+  const KeyPath where_at = child(KeyPath{"sweep"}, join(at));
+  if (!n.IsMap() || n.size() == 0)
+    fail(src, n, at.empty() ? KeyPath{"sweep"} : where_at,
+         "expected a mapping of key paths to lists of values (e.g. model.revision: [step1000, step143000]), got " +
+             describe(n));
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar() || kv.first.Scalar().empty())
+      fail(src, kv.first, KeyPath{"sweep"}, "expected key paths, got " + describe(kv.first));
+    KeyPath path = at;
+    const std::string& key = kv.first.Scalar();
+    for (size_t b = 0;;) {
+      const size_t dot = key.find('.', b);
+      path.push_back(key.substr(b, dot == std::string::npos ? std::string::npos : dot - b));
+      if (path.back().empty())
+        fail(src, kv.first, KeyPath{"sweep"}, "expected a dotted key path such as model.revision, got '" + key + "'");
+      if (dot == std::string::npos) break;
+      b = dot + 1;
+    }
+    const KeyPath kp{"sweep", join(path)};
+    if (path[0] == "sweep") fail(src, kv.first, kp, "a sweep cannot change sweep:");
+    if (kv.second.IsMap()) {
+      decode_sweep(src, kv.second, path, out);
+      continue;
+    }
+    if (!kv.second.IsSequence() || kv.second.size() == 0)
+      fail(src, kv.second, kp, "expected a non-empty sequence of values, one per variant, got " + describe(kv.second));
+    for (const auto& d : out)
+      if (d.axis.key == join(path)) fail(src, kv.first, kp, "duplicate sweep key (also at " + d.axis.origin.prefix + ")");
+    SweepDecl d;
+    d.axis.key = join(path);
+    d.axis.origin.prefix = src.where(kv.first, kp);
+    for (size_t i = 0; i < kv.second.size(); ++i) d.axis.values.push_back(flow(kv.second[i]));
+    d.path = path;
+    d.values = kv.second;
+    out.push_back(std::move(d));
+  }
+}
+
+// Per-axis value index of variant k: the last axis varies fastest.
+static std::vector<size_t> variant_digits(const std::vector<SweepAxis>& axes, int64_t k) {
+  std::vector<size_t> digits(axes.size());
+  for (size_t i = axes.size(); i-- > 0;) {
+    const int64_t n = int64_t(axes[i].values.size());
+    digits[i] = size_t(k % n);
+    k /= n;
+  }
+  return digits;
+}
+
+// A file-name-safe label of variant k: its values joined by '_' (a path value by its last
+// component); "sweep-K" when two variants' labels would coincide.
+static std::string variant_slug(const std::vector<SweepAxis>& axes, int64_t k) {
+  auto slug = [&](int64_t v) {
+    std::string out;
+    const auto digits = variant_digits(axes, v);
+    for (size_t i = 0; i < axes.size(); ++i) {
+      std::string x = axes[i].values[digits[i]];
+      while (x.size() > 1 && x.back() == '/') x.pop_back();
+      if (auto slash = x.rfind('/'); slash != std::string::npos) x = x.substr(slash + 1);
+      for (char& ch : x)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '-';
+      out += (i ? "_" : "") + x;
+    }
+    return out.size() > 60 ? std::string() : out;
+  };
+  int64_t n = 1;
+  for (const auto& a : axes) n *= int64_t(a.values.size());
+  const std::string mine = slug(k);
+  bool unique = !mine.empty();
+  for (int64_t v = 0; v < n && unique; ++v)
+    if (v != k && slug(v) == mine) unique = false;
+  return unique ? mine : "sweep-" + std::to_string(k);
+}
+
+// Decodes the config as variant k of its sweep (k = -1: no sweep values applied).
+static ExperimentConfig decode(const std::string& yaml_text, const std::string& file,
+                               const std::vector<std::string>& overrides, int64_t k) {
+  ExperimentConfig c;
+  c.source.file = file;
+  YAML::Node root = load_tree(yaml_text, c.source, overrides);
+  std::vector<SweepDecl> sweep;
+  if (root.IsMap()) {
+    const YAML::Node& croot = root;
+    if (YAML::Node sw = croot["sweep"]; sw.IsDefined()) {
+      if (!sw.IsNull()) decode_sweep(c.source, sw, {}, sweep);
+      remove_key(root, "sweep");
+    }
+  }
+  for (const auto& d : sweep) c.sweep.push_back(d.axis);
+  if (k >= 0) {
+    const auto digits = variant_digits(c.sweep, k);
+    for (size_t i = 0; i < sweep.size(); ++i) {
+      ConfigOverride ov;
+      ov.path = sweep[i].path;
+      ov.text = "sweep variant " + std::to_string(k) + ": " + sweep[i].axis.key + "=" + sweep[i].axis.values[digits[i]];
+      ov.sweep_at = sweep[i].axis.origin.prefix;
+      c.source.overrides.push_back(ov);
+      apply_override_node(root, c.source.overrides.back(), sweep[i].values[digits[i]]);
+    }
+    c.sweep_index = k;
   }
   {
-    cfg::Decoder d(c.source, root, {}, "a mapping of experiment keys at the top level");
-    cfg::fields(d, c);
+    Decoder d(c.source, root, {}, "a mapping of experiment keys at the top level");
+    fields(d, c);
     d.finish();
   }
-  cfg::expand_stimuli(c, root["stimuli"]);
+  expand_stimuli(c, root["stimuli"]);
 
-  cfg::Printer full(false);
-  cfg::fields(full, c);
-  c.resolved_yaml = cfg::emit(full.out);
+  Printer full(false);
+  fields(full, c);
+  c.resolved_yaml = emit(full.out);
 
   // Identity: the resolved config less where-it-runs keys, plus every stimulus as loaded
-  // (file contents count).
-  cfg::Printer ident(true);
-  cfg::fields(ident, c);
-  std::string id = cfg::emit(ident.out);
+  // (file contents count), plus the sweep variant (its values may be where-it-runs keys,
+  // such as model.path to one checkpoint of several).
+  Printer ident(true);
+  fields(ident, c);
+  std::string id = emit(ident.out);
   for (const auto& row : c.stimuli) {
     auto field = [&](const std::string& s) { id += std::to_string(s.size()) + ":" + s; };
     field(row.condition);
     field(row.prompt);
-    for (const auto& [k, v] : row.extra) field(k), field(v);
+    for (const auto& [key, v] : row.extra) field(key), field(v);
     id += "\n";
   }
-  c.config_hash = cfg::fnv1a_hex(id);
+  if (k >= 0) {
+    id += "sweep variant: " + sweep_label(c, k) + "\n";
+    bool sets_path = false;
+    for (const auto& a : c.sweep) sets_path |= a.key == "recording.path";
+    if (!sets_path) {
+      const std::filesystem::path p(c.recording.path);
+      c.recording.path = (p.parent_path() / (p.stem().string() + "." + variant_slug(c.sweep, k) +
+                                             p.extension().string())).string();
+    }
+  }
+  c.config_hash = fnv1a_hex(id);
   return c;
 }
 
-ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+}  // namespace cfg
+
+ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
+                                  const std::vector<std::string>& overrides, int64_t sweep_index) {
+  ExperimentConfig c = cfg::decode(yaml_text, file, overrides, -1);
+  const int64_t n = sweep_size(c);
+  if (n == 0) {
+    if (sweep_index >= 0)
+      throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) + " requested, but the config has no sweep: key");
+    return c;
+  }
+  if (sweep_index >= n)
+    throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) + ": expected 0.." + std::to_string(n - 1) +
+                      " (" + std::to_string(n) + " variants)");
+  // Check every variant now, so a bad value fails on the login node, not in array task 37.
+  ExperimentConfig chosen;
+  for (int64_t k = 0; k < n; ++k) {
+    ExperimentConfig v = cfg::decode(yaml_text, file, overrides, k);
+    if (k == std::max<int64_t>(sweep_index, 0)) chosen = std::move(v);
+  }
+  if (sweep_index < 0) chosen.sweep_index = -1;
+  return chosen;
+}
+
+int64_t sweep_size(const ExperimentConfig& cfg) {
+  if (cfg.sweep.empty()) return 0;
+  int64_t n = 1;
+  for (const auto& a : cfg.sweep) n *= int64_t(a.values.size());
+  return n;
+}
+
+std::vector<std::pair<std::string, std::string>> sweep_values(const ExperimentConfig& cfg, int64_t k) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto digits = cfg::variant_digits(cfg.sweep, k);
+  for (size_t i = 0; i < cfg.sweep.size(); ++i) out.emplace_back(cfg.sweep[i].key, cfg.sweep[i].values[digits[i]]);
+  return out;
+}
+
+std::string sweep_label(const ExperimentConfig& cfg, int64_t k) {
+  std::string s;
+  for (const auto& [key, v] : sweep_values(cfg, k)) s += (s.empty() ? "" : ", ") + key + "=" + v;
+  return s;
+}
+
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides,
+                                 int64_t sweep_index) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw ConfigError(path + ": expected a readable experiment config (YAML), got " +
                       (std::filesystem::exists(path) ? "a file that cannot be read" : "no such file"));
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_experiment(ss.str(), path, overrides);
+  return parse_experiment(ss.str(), path, overrides, sweep_index);
+}
+
+ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
+                                       const std::vector<std::string>& key_path) {
+  cfg::Decoder d(src, node, key_path, "a mapping with site, side and neurons");
+  ElectrodeSelector e;
+  cfg::fields(d, e);  // no finish(): the other keys are the caller's
+  return e;
 }
 
 std::vector<std::pair<std::string, std::string>> config_attributes(const ExperimentConfig& cfg) {

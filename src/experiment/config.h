@@ -35,6 +35,7 @@ struct ConfigOrigin {
 struct ConfigOverride {
   std::string text;                // "trials.repetitions=10"
   std::vector<std::string> path;   // {"trials", "repetitions"}
+  std::string sweep_at;  // a `sweep:` value: "FILE:LINE:COL: sweep.KEY.PATH" of its key, else ""
 };
 
 // The config file and overrides a config came from; formats message prefixes for any node of
@@ -120,6 +121,13 @@ struct RecordingConfig {
   int compression = 0;            // YAML none | gzip:N -> 0 | N (1..9)
 };
 
+// One `sweep:` axis: a key path and the values it takes, one variant each (docs/CONFIG.md).
+struct SweepAxis {
+  std::string key;                  // dotted key path, e.g. "model.revision"
+  std::vector<std::string> values;  // each value as YAML (flow style), in the file's order
+  ConfigOrigin origin;              // of the key in `sweep:`
+};
+
 struct ExperimentConfig {
   std::string name;
   uint64_t seed = 0;
@@ -133,6 +141,11 @@ struct ExperimentConfig {
   YAML::Node stimulation;  // `stimulation:` list as written (Null when absent); not validated
   YAML::Node analysis;     // `analysis:` mapping as written (Null when absent); not validated
 
+  // `sweep:` axes (empty = no sweep). Variants are their cartesian product, the last axis
+  // varying fastest; this config is variant `sweep_index` (-1: no sweep, or none chosen).
+  std::vector<SweepAxis> sweep;
+  int64_t sweep_index = -1;
+
   ConfigSource source;      // for messages about stimulation / analysis nodes
   std::string resolved_yaml;  // every key with its value after defaults and overrides
   std::string config_hash;    // 16 hex digits, FNV-1a 64 of the experiment's identity
@@ -140,13 +153,26 @@ struct ExperimentConfig {
 
 // Reads, applies overrides ("key.path=value", value parsed as YAML), decodes and checks.
 // Throws ConfigError.
+// With a `sweep:`, every variant is decoded and checked; the result is variant `sweep_index`
+// (its values applied after the overrides, recording.path suffixed per variant), or with
+// sweep_index -1 variant 0 marked as not chosen (config.sweep_index == -1): enough to list
+// the variants, not to run. ConfigError for a sweep_index without a sweep or out of range.
 ExperimentConfig load_experiment(const std::string& path,
-                                 const std::vector<std::string>& overrides = {});
+                                 const std::vector<std::string>& overrides = {},
+                                 int64_t sweep_index = -1);
 
 // Same, from YAML text; `file` names it in messages and relative stimuli files still resolve
 // against the working directory.
 ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
-                                  const std::vector<std::string>& overrides = {});
+                                  const std::vector<std::string>& overrides = {},
+                                  int64_t sweep_index = -1);
+
+// Number of sweep variants (0 without a sweep).
+int64_t sweep_size(const ExperimentConfig& cfg);
+// Variant k's values: (key path, value as YAML), one per axis.
+std::vector<std::pair<std::string, std::string>> sweep_values(const ExperimentConfig& cfg, int64_t k);
+// "model.revision=step1000, model.dtype=float16"
+std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 
 // Matches the selectors against a model's sites. Result in catalog order (input before
 // output of one site); a (site, side) selected twice is merged (union of neurons; all wins).

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
+#include "runner/task_select.h"
 
 namespace rig {
 namespace fs = std::filesystem;
@@ -118,6 +119,9 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
     throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(options_.shard_index) + "/" +
                       std::to_string(options_.shard_count));
+  if (!config_.sweep.empty() && config_.sweep_index < 0)
+    throw ConfigError(config_.source.file + ": the config has a sweep of " + std::to_string(sweep_size(config_)) +
+                      " variants; choose one with --sweep-index K or run it as a SLURM array (docs/CLUSTER.md)");
   ModelSource src;
   src.path = config_.model.path;
   src.id = config_.model.id;
@@ -146,20 +150,18 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
                         " new tokens exceed the model's " + std::to_string(max_pos) + " positions");
     plan_.prompt_ids.push_back(std::move(ids));
   }
-  for (auto& t : expand_trials(config_))
+  for (auto& t : expand_trials(config_)) {
+    ++plan_.n_trials_experiment;
     if (t.index % options_.shard_count == options_.shard_index) plan_.trials.push_back(t);
+  }
   int64_t width = 0;
   for (const auto& e : plan_.electrodes) width += e.width();
   for (const auto& t : plan_.trials) plan_.max_rows += int64_t(plan_.prompt_ids[size_t(t.stimulus)].size()) + max_new;
   plan_.max_bytes = plan_.max_rows * width * (config_.recording.dtype == "float16" ? 2 : 4);
   plan_.path = options_.out.empty() ? config_.recording.path : options_.out;
-  if (options_.shard_count > 1 && options_.out.empty()) {
-    // Each shard writes its own file: NAME.shard-I-of-N.h5 beside the configured path.
-    fs::path p(plan_.path);
-    plan_.path = (p.parent_path() / (p.stem().string() + ".shard-" + std::to_string(options_.shard_index) + "-of-" +
-                                     std::to_string(options_.shard_count) + p.extension().string()))
-                     .string();
-  }
+  // Each shard writes its own file: NAME.shard-I-of-N.h5 beside the configured path.
+  if (options_.shard_count > 1 && options_.out.empty())
+    plan_.path = shard_path(plan_.path, options_.shard_index, options_.shard_count);
 }
 
 RecordingHeader Runner::header() const {
@@ -176,8 +178,16 @@ RecordingHeader Runner::header() const {
   h.attrs["device"] = model_.device.str();
   h.attrs["created"] = iso8601_now();
   h.int_attrs["seed"] = int64_t(config_.seed);
-  h.int_attrs["shard_index"] = options_.shard_index;
-  h.int_attrs["shard_count"] = options_.shard_count;
+  if (options_.shard_count > 1) {  // only shard files carry these (rig merge reads them)
+    h.int_attrs["shard_index"] = options_.shard_index;
+    h.int_attrs["shard_count"] = options_.shard_count;
+    h.int_attrs["n_trials_experiment"] = plan_.n_trials_experiment;
+  }
+  if (config_.sweep_index >= 0) {
+    h.int_attrs["sweep_index"] = config_.sweep_index;
+    h.int_attrs["sweep_count"] = sweep_size(config_);
+    h.attrs["sweep_variant"] = sweep_label(config_, config_.sweep_index);
+  }
   h.stimuli = config_.stimuli;
   h.electrodes = plan_.electrodes;
   for (const auto& e : config_.events) h.events.push_back(e.name);
@@ -194,6 +204,9 @@ std::string Runner::describe() const {
   os << "experiment " << config_.name << " (config " << config_.source.file << ", hash " << config_.config_hash << ")\n";
   os << "model      " << model_.name << (model_.revision.empty() ? "" : " @ " + model_.revision) << "  ["
      << model_.model->type() << ", " << dtype_name(model_.dtype) << ", " << model_.device.str() << "]\n";
+  if (config_.sweep_index >= 0)
+    os << "variant    " << config_.sweep_index << " of " << sweep_size(config_) << ": " << sweep_label(config_, config_.sweep_index)
+       << "\n";
   os << "trials     " << plan_.trials.size() << " (" << config_.stimuli.size() << " stimuli x "
      << config_.trials.repetitions << " repetitions";
   if (options_.shard_count > 1) os << ", shard " << options_.shard_index << "/" << options_.shard_count;

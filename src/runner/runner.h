@@ -27,6 +27,7 @@ struct RunOptions {
 // What a run will do, known before anything is written.
 struct RunPlan {
   std::vector<TrialSpec> trials;            // this run's share, in presentation order
+  int64_t n_trials_experiment = 0;          // trials of the whole experiment (every shard)
   std::vector<std::vector<int64_t>> prompt_ids;  // per stimulus
   std::vector<ElectrodeSpec> electrodes;
   int64_t max_rows = 0;    // rows if every trial generates max_new_tokens

@@ -1,0 +1,439 @@
+#include "recording/merge.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+#include "io/hdf5.h"
+#include "recording/layout.h"
+#include "recording/reader.h"
+#include "recording/writer.h"
+
+namespace rig {
+namespace fs = std::filesystem;
+namespace {
+
+using h5::Dtype;
+using h5::Id;
+
+// Root attributes only shard files carry; the merged file is an unsharded run's.
+const std::set<std::string> kShardAttrs = {"shard_index", "shard_count", "n_trials_experiment",
+                                           layout::kAttrResumes};
+// Attributes that must agree for shards to be one experiment.
+const char* const kSameStrings[] = {layout::kAttrConfigHash, "model", "revision", "architecture", "dtype",
+                                    "sweep_variant"};
+const char* const kSameInts[] = {layout::kAttrFormatVersion, "seed", "shard_count", "n_trials_experiment",
+                                 "sweep_index", "compression"};
+// Attributes that describe where or when a shard ran; they may differ (a warning names them).
+const std::set<std::string> kPerShard = {layout::kAttrCreated, layout::kAttrTrialsPlanned,
+                                         layout::kAttrTrialsCommitted, layout::kAttrRowsCommitted, "shard_index"};
+
+struct Shard {
+  fs::path path;
+  std::unique_ptr<RecordingReader> r;
+  int64_t index = 0, count = 1, n_experiment = 0;
+  // trial index -> event name -> row within the trial
+  std::map<int64_t, std::map<std::string, int64_t>> events;
+};
+
+std::string describe_electrode(const ElectrodeSpec& e) {
+  return e.dataset_path() + " (" + std::to_string(e.width()) + " neurons)";
+}
+
+// Throws DataError unless b belongs to a's experiment.
+void check_same_experiment(const Shard& a, const Shard& b) {
+  auto differ = [&](const std::string& what, const std::string& va, const std::string& vb) {
+    throw DataError("shards of different experiments: " + what + " is " + va + " in " + a.path.string() + " but " +
+                    vb + " in " + b.path.string() + "\nHINT: merge only the shard files of one `rig run` config");
+  };
+  for (const char* k : kSameStrings) {
+    auto va = a.r->attr(k), vb = b.r->attr(k);
+    if (va != vb) differ(std::string("'") + k + "'", va ? "'" + *va + "'" : "absent", vb ? "'" + *vb + "'" : "absent");
+  }
+  for (const char* k : kSameInts) {
+    auto ia = a.r->int_attrs().find(k), ib = b.r->int_attrs().find(k);
+    const bool ha = ia != a.r->int_attrs().end(), hb = ib != b.r->int_attrs().end();
+    if (ha != hb || (ha && ia->second != ib->second))
+      differ(std::string("'") + k + "'", ha ? std::to_string(ia->second) : "absent",
+             hb ? std::to_string(ib->second) : "absent");
+  }
+  if (a.r->dtype() != b.r->dtype()) differ("the recording dtype", a.r->dtype(), b.r->dtype());
+  const auto &ea = a.r->electrodes(), &eb = b.r->electrodes();
+  for (size_t i = 0; i < std::max(ea.size(), eb.size()); ++i) {
+    const std::string sa = i < ea.size() ? describe_electrode(ea[i]) : "absent";
+    const std::string sb = i < eb.size() ? describe_electrode(eb[i]) : "absent";
+    if (sa != sb || (i < ea.size() && ea[i].neurons != eb[i].neurons))
+      differ("electrode " + std::to_string(i), sa, sb);
+  }
+  if (a.r->event_names() != b.r->event_names()) differ("the event list", "another", "another");
+  const auto &sa = a.r->stimuli(), &sb = b.r->stimuli();
+  if (sa.size() != sb.size())
+    differ("the stimulus count", std::to_string(sa.size()), std::to_string(sb.size()));
+  for (size_t i = 0; i < sa.size(); ++i)
+    if (sa[i].prompt != sb[i].prompt || sa[i].condition != sb[i].condition || sa[i].extra != sb[i].extra)
+      differ("stimulus " + std::to_string(i), "'" + sa[i].prompt + "'", "'" + sb[i].prompt + "'");
+}
+
+Shard open_shard(const fs::path& p) {
+  Shard s;
+  s.path = p;
+  try {
+    s.r = std::make_unique<RecordingReader>(p);
+  } catch (const Error& e) {
+    throw DataError("cannot read shard " + p.string() + ": " + e.what() +
+                    "\nHINT: a truncated or damaged file; rerun its shard with `rig run CONFIG --shard I/N --resume`");
+  }
+  const auto& ia = s.r->int_attrs();
+  auto get = [&](const char* k, int64_t dflt) {
+    auto it = ia.find(k);
+    return it == ia.end() ? dflt : it->second;
+  };
+  const int64_t planned = get(layout::kAttrTrialsPlanned, -1);
+  s.count = get("shard_count", 1);
+  s.index = get("shard_index", 0);
+  s.n_experiment = get("n_trials_experiment", planned);
+  const int64_t committed = int64_t(s.r->trials().size());
+  if (committed != planned)
+    throw DataError("shard " + p.string() + " is incomplete: " + std::to_string(committed) + " of " +
+                    std::to_string(planned) + " trials committed (its run was interrupted)\nHINT: finish it with "
+                    "`rig run CONFIG --shard " + std::to_string(s.index) + "/" + std::to_string(s.count) +
+                    " --resume`, then merge again");
+  for (const auto& name : s.r->event_names())
+    for (const EventRow& ev : s.r->events(name)) s.events[ev.trial][name] = ev.row;
+  return s;
+}
+
+std::string list_indices(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size() && i < 10; ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  if (v.size() > 10) s += ", ... (" + std::to_string(v.size()) + " in all)";
+  return s;
+}
+
+// Where each trial of the experiment is: (shard, row of its /trials table), in index order.
+std::vector<std::pair<size_t, size_t>> locate_trials(const std::vector<Shard>& shards) {
+  const int64_t n = shards.front().n_experiment;
+  std::vector<std::optional<std::pair<size_t, size_t>>> at(size_t(std::max<int64_t>(n, 0)));
+  std::map<int64_t, std::vector<size_t>> by_index;  // shard_index -> shards
+  for (size_t s = 0; s < shards.size(); ++s) by_index[shards[s].index].push_back(s);
+  for (const auto& [i, list] : by_index)
+    if (list.size() > 1)
+      throw DataError("duplicate shard: " + shards[list[0]].path.string() + " and " + shards[list[1]].path.string() +
+                      " are both shard " + std::to_string(i) + " of " + std::to_string(shards[list[0]].count));
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const auto& trials = shards[s].r->trials();
+    for (size_t row = 0; row < trials.size(); ++row) {
+      const int64_t idx = trials[row].index;
+      if (idx < 0 || idx >= n)
+        throw DataError(shards[s].path.string() + ": trial " + std::to_string(idx) + " is outside the experiment's " +
+                        std::to_string(n) + " trials");
+      if (at[size_t(idx)])
+        throw DataError("duplicate trial " + std::to_string(idx) + ": in " + shards[at[size_t(idx)]->first].path.string() +
+                        " and in " + shards[s].path.string());
+      at[size_t(idx)] = std::make_pair(s, row);
+    }
+  }
+  std::vector<int64_t> missing;
+  std::set<int64_t> missing_shards;
+  for (int64_t i = 0; i < n; ++i)
+    if (!at[size_t(i)]) missing.push_back(i), missing_shards.insert(i % shards.front().count);
+  if (!missing.empty()) {
+    std::string which;
+    for (int64_t s : missing_shards) which += (which.empty() ? "" : ", ") + std::to_string(s);
+    throw DataError("missing trials: " + list_indices(missing) + " of the experiment's " + std::to_string(n) +
+                    " are in none of the " + std::to_string(shards.size()) + " files (they belong to shard " + which +
+                    " of " + std::to_string(shards.front().count) + ")\nHINT: pass every shard file; run missing "
+                    "shards with `rig run CONFIG --shard I/N`");
+  }
+  std::vector<std::pair<size_t, size_t>> out;
+  for (auto& a : at) out.push_back(*a);
+  return out;
+}
+
+// The merged file's header: the first shard's, as an unsharded run would have written it.
+RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res) {
+  RecordingHeader h = shards.front().r->header();
+  for (const auto& k : kShardAttrs) h.int_attrs.erase(k);
+  for (const char* k : {layout::kAttrFormatVersion, layout::kAttrTrialsPlanned, layout::kAttrTrialsCommitted,
+                        layout::kAttrRowsCommitted, "compression"})
+    h.int_attrs.erase(k);
+  h.attrs.erase(layout::kAttrFormat);
+  h.n_trials_planned = shards.front().n_experiment;
+  // Provenance that may differ between machines: keep the first shard's, say so.
+  std::string created = h.attrs[layout::kAttrCreated];
+  for (const auto& s : shards) {
+    for (const auto& [k, v] : s.r->attrs()) {
+      if (k == layout::kAttrCreated) {
+        if (v < created) created = v;  // ISO 8601 UTC sorts as text
+        continue;
+      }
+      auto f = h.attrs.find(k);
+      const std::string first = f == h.attrs.end() ? "(absent)" : f->second;
+      if (!kPerShard.count(k) && first != v) {
+        std::string w = "attribute '" + k + "' differs between shards ('" + first + "' in " +
+                        shards.front().path.string() + ", '" + v + "' in " + s.path.string() + "); the merged file keeps the first";
+        if (std::find(res.warnings.begin(), res.warnings.end(), w) == res.warnings.end() && k != "config")
+          res.warnings.push_back(w);
+      }
+    }
+  }
+  h.attrs[layout::kAttrCreated] = created;
+  return h;
+}
+
+// Removes the temporary output unless disarmed.
+struct TempFile {
+  fs::path path;
+  bool keep = false;
+  ~TempFile() {
+    std::error_code ec;
+    if (!keep) fs::remove(path, ec);
+  }
+};
+
+void copy_merge(const std::vector<Shard>& shards, const std::vector<std::pair<size_t, size_t>>& order,
+                const RecordingHeader& header, const fs::path& tmp, const MergeOptions& opt) {
+  WriterOptions wo;
+  wo.fsync = false;              // a temp file: a crash leaves nothing that counts
+  wo.compress_on_close = false;  // gzip while writing, as rig's compressed copy does
+  auto w = RecordingWriter::create(tmp, header, /*force=*/true, wo);
+  int64_t row_bytes = 0;
+  for (const auto& e : header.electrodes) row_bytes += e.width() * int64_t(sizeof(float));
+  std::vector<TrialResult> batch;
+  int64_t batch_bytes = 0;
+  for (const auto& [s, row] : order) {
+    const Shard& sh = shards[s];
+    const TrialRow& r = sh.r->trials()[row];
+    TrialResult t;
+    t.index = r.index;
+    t.stimulus = r.stimulus;
+    t.condition = r.condition;
+    t.repetition = r.repetition;
+    t.seed = r.seed;
+    t.stimulation = r.stimulation;
+    t.prompt = r.prompt;
+    t.response = r.response;
+    t.n_prompt_tokens = r.n_prompt_tokens;
+    t.n_generated = r.n_generated;
+    t.finish_reason = r.finish_reason;
+    t.tokens = sh.r->tokens(r.row_start, r.row_stop);
+    if (auto ev = sh.events.find(r.index); ev != sh.events.end())
+      for (const auto& [name, abs_row] : ev->second)
+        if (abs_row >= r.row_start && abs_row < r.row_stop) t.events[name] = abs_row - r.row_start;
+    for (size_t e = 0; e < header.electrodes.size(); ++e) t.recordings.push_back(sh.r->read_rows(e, r.row_start, r.row_stop));
+    batch_bytes += r.n_rows() * row_bytes;
+    batch.push_back(std::move(t));
+    if (batch_bytes >= opt.batch_bytes) {
+      w->append(std::move(batch));
+      batch.clear();
+      batch_bytes = 0;
+    }
+  }
+  if (!batch.empty()) w->append(std::move(batch));
+  w->close();
+}
+
+// ---- --virtual ----
+
+void write_stimuli(hid_t root, const std::vector<StimulusRow>& stimuli) {
+  Id g = h5::create_group(root, "stimuli");
+  std::vector<int64_t> index;
+  std::vector<std::string> condition, prompt;
+  std::map<std::string, std::vector<std::string>> extra;
+  for (const auto& s : stimuli)
+    for (const auto& kv : s.extra) extra[kv.first];
+  for (const auto& s : stimuli) {
+    index.push_back(s.index);
+    condition.push_back(s.condition);
+    prompt.push_back(s.prompt);
+    for (auto& [k, col] : extra) {
+      auto it = s.extra.find(k);
+      col.push_back(it == s.extra.end() ? "" : it->second);
+    }
+  }
+  h5::append(h5::create_column(g, "index", Dtype::kInt64), index);
+  h5::append(h5::create_column(g, "condition", Dtype::kString), condition);
+  h5::append(h5::create_column(g, "prompt", Dtype::kString), prompt);
+  for (const auto& [k, col] : extra) h5::append(h5::create_column(g, k, Dtype::kString), col);
+}
+
+// A virtual dataset `name` in `loc` of [total_rows(, width)] mapping, for each shard s,
+// rows [0, rows[s]) of `src_path` in file `files[s]` to consecutive rows.
+Id create_virtual(hid_t loc, const std::string& name, Dtype type, hsize_t width, bool matrix,
+                  const std::vector<std::string>& files, const std::string& src_path, const std::vector<int64_t>& rows,
+                  const std::vector<fs::path>& shard_paths) {
+  hsize_t total = 0;
+  for (int64_t r : rows) total += hsize_t(r);
+  const int rank = matrix ? 2 : 1;
+  if (total == 0) {  // HDF5 maps nothing into an empty space: an ordinary empty dataset
+    return matrix ? h5::create_matrix(loc, name, type, width) : h5::create_column(loc, name, type);
+  }
+  hsize_t dims[2] = {total, width};
+  Id vspace(h5::check(H5Screate_simple(rank, dims, nullptr), "creating a dataspace for virtual " + name));
+  Id dcpl(h5::check(H5Pcreate(H5P_DATASET_CREATE), "creating a dataset creation property list"));
+  hsize_t offset = 0;
+  for (size_t s = 0; s < files.size(); ++s) {
+    if (rows[s] == 0) continue;
+    // The source dataset's real extent (its writer may have left it longer than committed).
+    Id src_file = h5::open_file(shard_paths[s], false);
+    Id src = h5::open_dataset(src_file, src_path);
+    hsize_t sdims[2] = {h5::n_rows(src), width};
+    if (sdims[0] < hsize_t(rows[s]))
+      throw DataError(shard_paths[s].string() + ": " + src_path + " has " + std::to_string(sdims[0]) +
+                      " rows; the committed trials need " + std::to_string(rows[s]));
+    Id sspace(h5::check(H5Screate_simple(rank, sdims, nullptr), "creating a source dataspace"));
+    hsize_t start[2] = {0, 0}, count[2] = {hsize_t(rows[s]), width};
+    h5::check(H5Sselect_hyperslab(sspace, H5S_SELECT_SET, start, nullptr, count, nullptr), "selecting source rows");
+    hsize_t vstart[2] = {offset, 0};
+    h5::check(H5Sselect_hyperslab(vspace, H5S_SELECT_SET, vstart, nullptr, count, nullptr), "selecting virtual rows");
+    h5::check(H5Pset_virtual(dcpl, vspace, files[s].c_str(), src_path.c_str(), sspace),
+              "mapping " + src_path + " of " + files[s] + " into virtual " + name);
+    offset += hsize_t(rows[s]);
+  }
+  H5Sselect_all(vspace);
+  return Id(h5::check(H5Dcreate2(loc, name.c_str(), h5::file_type(type), vspace, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                      "creating virtual dataset " + src_path));
+}
+
+void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, const fs::path& out,
+                   const fs::path& tmp) {
+  // Shards in shard order; each shard's trials in its file order.
+  std::vector<const Shard*> shards;
+  for (const auto& s : in) shards.push_back(&s);
+  std::sort(shards.begin(), shards.end(), [](const Shard* a, const Shard* b) { return a->index < b->index; });
+  const fs::path out_dir = fs::absolute(out).parent_path();
+  std::vector<std::string> files;
+  std::vector<fs::path> paths;
+  std::vector<int64_t> rows;
+  for (const Shard* s : shards) {
+    files.push_back(fs::absolute(s->path).lexically_normal().lexically_relative(out_dir).string());
+    paths.push_back(s->path);
+    rows.push_back(s->r->n_rows());
+  }
+
+  // Virtual datasets need the HDF5 1.10 file format (readers: HDF5 >= 1.10, h5py >= 2.9).
+  Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "creating a file access property list"));
+  h5::check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "asking for the HDF5 1.10 format");
+  Id fcpl(h5::check(H5Pcreate(H5P_FILE_CREATE), "creating a file creation property list"));
+  h5::check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+            "tracking link creation order");
+  Id file(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl, fapl), "creating " + tmp.string()));
+  Id root = h5::open_group(file, "/");
+  for (const auto& [k, v] : header.attrs) h5::set_attr(root, k, v);
+  for (const auto& [k, v] : header.int_attrs) h5::set_attr(root, k, v);
+  h5::set_attr(root, layout::kAttrFormat, std::string(layout::kFormat));
+  h5::set_attr(root, layout::kAttrFormatVersion, layout::kFormatVersion);
+  h5::set_attr(root, "dtype", header.dtype);
+  h5::set_attr(root, "compression", int64_t(header.compression));
+  h5::set_attr(root, "virtual_shards", int64_t(shards.size()));
+  write_stimuli(root, header.stimuli);
+
+  // /trials and /events: copied, rows renumbered by each shard's offset.
+  Id tg = h5::create_group(root, "trials");
+  std::vector<Id> tc;
+  for (const auto& c : layout::kTrialColumns) tc.push_back(h5::create_column(tg, c.name, c.type));
+  Id eg = h5::create_group(root, "events");
+  std::vector<std::pair<Id, Id>> ec;
+  for (const auto& name : header.events) {
+    Id g = h5::create_group(eg, name);
+    ec.emplace_back(h5::create_column(g, "trial", Dtype::kInt64), h5::create_column(g, "row", Dtype::kInt64));
+  }
+  int64_t offset = 0, n_trials = 0;
+  for (const Shard* s : shards) {
+    const auto& t = s->r->trials();
+    std::vector<int64_t> index, stimulus, repetition, n_prompt, n_gen, start, stop;
+    std::vector<uint64_t> seed;
+    std::vector<std::string> condition, stimulation, prompt, response, finish;
+    for (const TrialRow& r : t) {
+      index.push_back(r.index), stimulus.push_back(r.stimulus), condition.push_back(r.condition);
+      repetition.push_back(r.repetition), seed.push_back(r.seed), stimulation.push_back(r.stimulation);
+      prompt.push_back(r.prompt), response.push_back(r.response), n_prompt.push_back(r.n_prompt_tokens);
+      n_gen.push_back(r.n_generated), start.push_back(r.row_start + offset), stop.push_back(r.row_stop + offset);
+      finish.push_back(r.finish_reason);
+    }
+    h5::append(tc[0], index), h5::append(tc[1], stimulus), h5::append(tc[2], condition);
+    h5::append(tc[3], repetition), h5::append(tc[4], seed), h5::append(tc[5], stimulation);
+    h5::append(tc[6], prompt), h5::append(tc[7], response), h5::append(tc[8], n_prompt);
+    h5::append(tc[9], n_gen), h5::append(tc[10], start), h5::append(tc[11], stop), h5::append(tc[12], finish);
+    for (size_t e = 0; e < header.events.size(); ++e) {
+      std::vector<int64_t> trial, row;
+      for (const EventRow& ev : s->r->events(header.events[e])) trial.push_back(ev.trial), row.push_back(ev.row + offset);
+      h5::append(ec[e].first, trial);
+      h5::append(ec[e].second, row);
+    }
+    offset += s->r->n_rows();
+    n_trials += int64_t(t.size());
+  }
+
+  // /tokens and /recordings: virtual, nothing copied.
+  Id kg = h5::create_group(root, "tokens");
+  for (const auto& c : layout::kTokenColumns)
+    create_virtual(kg, c.name, c.type, 1, false, files, std::string("/tokens/") + c.name, rows, paths);
+  Id rg = h5::create_group(root, "recordings");
+  const Dtype rec_type = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  for (size_t i = 0; i < header.electrodes.size(); ++i) {
+    const ElectrodeSpec& e = header.electrodes[i];
+    Id site = h5::open_or_create_group(rg, e.site);
+    Id ds = create_virtual(site, side_name(e.side), rec_type, hsize_t(e.width()), true, files, e.dataset_path(), rows,
+                           paths);
+    h5::set_attr(ds, "site", e.site);
+    h5::set_attr(ds, "side", std::string(side_name(e.side)));
+    h5::set_attr(ds, "module_type", e.module_type);
+    h5::set_attr(ds, "site_width", e.site_width);
+    h5::set_attr(ds, "index", int64_t(i));
+    if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
+  }
+  h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
+  h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials);
+  h5::set_attr(root, layout::kAttrRowsCommitted, offset);
+  tc.clear(), ec.clear();
+  kg.reset(), rg.reset(), tg.reset(), eg.reset(), root.reset();
+  file.close();
+}
+
+}  // namespace
+
+MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path& out, const MergeOptions& opt) {
+  if (paths.empty()) throw ConfigError("rig merge: expected at least one shard file");
+  if (fs::exists(out) && !opt.force)
+    throw ConfigError("merged recording " + out.string() + " already exists; pass --force to overwrite it");
+  std::set<fs::path> seen;
+  for (const auto& p : paths) {
+    const fs::path canon = fs::weakly_canonical(p);
+    if (canon == fs::weakly_canonical(out)) throw ConfigError(p.string() + " is both a shard and the output");
+    if (!seen.insert(canon).second) throw ConfigError(p.string() + " is given twice");
+  }
+  std::vector<Shard> shards;
+  for (const auto& p : paths) shards.push_back(open_shard(p));
+  for (size_t i = 1; i < shards.size(); ++i) check_same_experiment(shards[0], shards[i]);
+  const auto order = locate_trials(shards);
+
+  MergeResult res;
+  const RecordingHeader header = merged_header(shards, res);
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  TempFile tmp{out.parent_path() / ("." + out.filename().string() + ".merging-" + std::to_string(::getpid()))};
+  if (opt.virtual_datasets) {
+    virtual_merge(shards, header, out, tmp.path);
+  } else {
+    copy_merge(shards, order, header, tmp.path, opt);
+    // The writer stamped itself; the recording was made by the shards' rig.
+    Id f = h5::open_file(tmp.path, true);
+    Id root = h5::open_group(f, "/");
+    for (const char* k : {layout::kAttrRigVersion, layout::kAttrGitCommit})
+      if (auto v = shards.front().r->attr(k)) h5::set_attr(root, k, *v);
+    root.reset();
+    f.close();
+  }
+  for (const auto& s : shards) res.n_rows += s.r->n_rows();
+  res.n_trials = int64_t(order.size());
+  fs::rename(tmp.path, out);
+  tmp.keep = true;
+  return res;
+}
+
+}  // namespace rig
