@@ -317,7 +317,7 @@ void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& column
   const int n = int(columns.size());
   const int cols = n <= 2 ? n : (n <= 4 ? 2 : 3), rows = (n + cols - 1) / cols;
   const int pw = 420, ph = 280;
-  Figure f(out, cols * pw + 60, rows * ph + 90);
+  Figure f(out, cols * pw + 60, rows * ph + 110);
   std::vector<double> centre;
   for (size_t j = 0; j < r.bin_start.size(); ++j) centre.push_back(0.5 * double(r.bin_start[j] + r.bin_stop[j] - 1));
   for (int k = 0; k < n; ++k) {
@@ -334,7 +334,7 @@ void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& column
     if (!(hi > lo)) lo -= 0.5, hi += 0.5;
     const double pad = 0.05 * (hi - lo);
     const double x0 = centre.front() - 0.5, x1 = std::max(centre.back() + 0.5, x0 + 1);
-    Axes a{double(80 + (k % cols) * pw), double(60 + (k / cols) * ph), double(pw - 110), double(ph - 90),
+    Axes a{double(80 + (k % cols) * pw), double(85 + (k / cols) * ph), double(pw - 110), double(ph - 90),
            x0, x1, lo - pad, hi + pad};
     cairo_t* cr = f.cr();
     if (a.x0 < 0 && a.x1 > 0) {  // the event

@@ -128,7 +128,16 @@ int cmd_plot(const Args& args) {
     r = analysis::analyze(*rec, cfg);
   }
   if (r.sites.empty()) throw DataError(input + ": no analysed sites to plot");
-  const size_t s = site.empty() ? 0 : r.site_index(site, side);
+  // Default site: the one holding the most selective neuron (smallest ANOVA p).
+  size_t s = 0;
+  if (!site.empty()) {
+    s = r.site_index(site, side);
+  } else {
+    double best = 2;
+    for (size_t i = 0; i < r.sites.size(); ++i)
+      for (double p : r.sites[i].sel.anova_p)
+        if (p < best) best = p, s = i;
+  }
   std::vector<int> conds;
   for (const auto& c : conditions) conds.push_back(r.condition_index(c));
   if (conds.empty()) {
