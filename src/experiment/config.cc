@@ -430,6 +430,32 @@ static Codec<std::vector<std::string>> prompt_list() {
           }};
 }
 
+// Names of `stimulation:` entries: one name or a non-empty list.
+static Codec<std::vector<std::string>> name_list() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            static const std::regex name("[A-Za-z0-9_.-]+");
+            std::vector<std::string> out;
+            auto one = [&](const YAML::Node& e, const KeyPath& ep) {
+              if (!e.IsScalar() || !std::regex_match(e.Scalar(), name))
+                fail(d.source(), e, ep, "expected the name of a stimulation: entry, got " + describe(e));
+              out.push_back(e.Scalar());
+            };
+            if (n.IsScalar()) {
+              one(n, p);
+            } else if (n.IsSequence() && n.size() > 0) {
+              for (size_t i = 0; i < n.size(); ++i) one(n[i], child(p, std::to_string(i)));
+            } else {
+              fail(d.source(), n, p, "expected a non-empty sequence of stimulation names, got " + describe(n));
+            }
+            return out;
+          },
+          [](const std::vector<std::string>& v) {
+            YAML::Node n;
+            for (const auto& s : v) n.push_back(s);
+            return n;
+          }};
+}
+
 using Vars = std::vector<std::pair<std::string, std::vector<std::string>>>;
 static Codec<Vars> var_table() {
   return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
@@ -576,6 +602,8 @@ void fields(V& v, StimulusSet& s) {
   v("file", s.file, text());
   v("template", s.template_, text());
   v("vars", s.vars, var_table());
+  v("stimulation", s.stimulation, name_list());
+  v.origin_of("stimulation", s.stimulation_origin);
   v.validate([&](Decoder& d) {
     std::vector<std::string> given;
     for (const char* k : {"prompts", "file", "template"})
@@ -1095,6 +1123,14 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_experiment(ss.str(), path, overrides, sweep_index);
+}
+
+ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
+                                       const std::vector<std::string>& key_path) {
+  cfg::Decoder d(src, node, key_path, "a mapping with site, side and neurons");
+  ElectrodeSelector e;
+  cfg::fields(d, e);  // no finish(): the other keys are the caller's
+  return e;
 }
 
 ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,

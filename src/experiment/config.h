@@ -63,7 +63,9 @@ struct StimulusSet {
   std::string file;       // .txt (one prompt per line) or .jsonl ("prompt" + extra fields)
   std::string template_;  // YAML key `template`; {var} placeholders, {{ }} for literal braces
   std::vector<std::pair<std::string, std::vector<std::string>>> vars;  // in YAML order
+  std::vector<std::string> stimulation;  // names of `stimulation:` entries its trials get
   ConfigOrigin origin;    // of the entry
+  ConfigOrigin stimulation_origin;  // of `stimulation` (== origin when absent)
 };
 
 enum class SiteMatch { kExact, kGlob, kRegex };
@@ -134,11 +136,12 @@ struct ExperimentConfig {
   ModelSpec model;
   std::vector<StimulusSet> stimulus_sets;  // `stimuli:` as written
   std::vector<StimulusRow> stimuli;        // expanded, index = position
+  std::vector<int64_t> stimulus_set;       // per stimulus: index of its `stimuli:` entry
   std::vector<ElectrodeSelector> electrodes;
   TrialsConfig trials;
   std::vector<EventSpec> events;
   RecordingConfig recording;
-  YAML::Node stimulation;  // `stimulation:` list as written (Null when absent); not validated
+  YAML::Node stimulation;  // `stimulation:` list as written (Null when absent); checked with the model by src/stimulation
   YAML::Node analysis;     // `analysis:` mapping as written (Null when absent); not validated
 
   // `sweep:` axes (empty = no sweep). Variants are their cartesian product, the last axis
@@ -179,6 +182,12 @@ std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 // Throws ConfigError naming the electrode's file:line:col.
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg,
                                               const SiteCatalog& catalog);
+
+// Decodes `site`, `side` and `neurons` of a mapping that holds other keys too (a
+// `stimulation:` entry), with the electrodes' syntax and checks; the caller checks the other
+// keys. key_path names the mapping (e.g. {"stimulation", "0"}). Throws ConfigError.
+ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
+                                       const std::vector<std::string>& key_path);
 
 // One trial to run.
 struct TrialSpec {

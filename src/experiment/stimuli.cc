@@ -154,6 +154,7 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
 
 void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
   cfg.stimuli.clear();
+  cfg.stimulus_set.clear();
   const YAML::Node& sn = stimuli_node;
   for (size_t i = 0; i < cfg.stimulus_sets.size(); ++i) {
     const StimulusSet& set = cfg.stimulus_sets[i];
@@ -171,6 +172,7 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
     for (auto& r : rows) {
       r.index = int64_t(cfg.stimuli.size());
       cfg.stimuli.push_back(std::move(r));
+      cfg.stimulus_set.push_back(int64_t(i));
     }
   }
 }

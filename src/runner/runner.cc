@@ -150,6 +150,19 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
                         " new tokens exceed the model's " + std::to_string(max_pos) + " positions");
     plan_.prompt_ids.push_back(std::move(ids));
   }
+  // Stimulation: checked against the model's sites before anything is written.
+  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids);
+  if (!stimulation_.empty()) {
+    // Token-text events with in: prompt are known before generation: positions may use them.
+    for (size_t s = 0; s < plan_.prompt_ids.size(); ++s) {
+      TrialResult t;
+      int64_t pos = 0;
+      for (int64_t id : plan_.prompt_ids[s]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});
+      for (const auto& e : config_.events)
+        if (!e.builtin && e.in == EventScope::kPrompt)
+          if (auto ev = find_events({e}, t); ev.count(e.name)) stimulation_.prompt_events()[s][e.name] = ev[e.name];
+    }
+  }
   for (auto& t : expand_trials(config_)) {
     ++plan_.n_trials_experiment;
     if (t.index % options_.shard_count == options_.shard_index) plan_.trials.push_back(t);
@@ -221,6 +234,13 @@ std::string Runner::describe() const {
     os << "\n";
     width += e.width();
   }
+  if (!stimulation_.empty()) {
+    std::map<std::string, int64_t> per_label;
+    for (const auto& t : plan_.trials) per_label[stimulation_.label(t.stimulus)]++;
+    os << "stimulation " << stimulation_.interventions().size() << " interventions\n" << stimulation_.describe();
+    for (const auto& [label, n] : per_label)
+      os << "  " << n << " trials get " << (label.empty() ? "none" : label) << "\n";
+  }
   os << "rows       at most " << plan_.max_rows << " (prompt + generated tokens), " << width << " values each\n";
   os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype
      << ") to " << plan_.path << "\n";
@@ -247,6 +267,15 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
   }
   Recorder recorder(*model_.model, plan_.electrodes);
   SiteHooks hooks(model_.model->n_sites());
+  // Stimulation hooks first: the recorder then sees the stimulated values.
+  std::unique_ptr<StimulationRun> stim;
+  if (!stimulation_.empty()) {
+    std::vector<StimTrial> st;
+    for (size_t b = 0; b < batch.size(); ++b) st.push_back({batch[b].stimulus, batch[b].repetition, prompts[b]});
+    stim = std::make_unique<StimulationRun>(stimulation_, *model_.model, std::move(st), plan_.prompt_ids, o,
+                                            model_.device);
+    stim->attach(hooks);
+  }
   recorder.attach(hooks);
   const auto results =
       generate(*model_.model, prompts, o, seeds, &hooks, model_.device, [&](const StepInfo& s) { recorder.on_step(s); });
@@ -261,6 +290,7 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     t.condition = spec.condition;
     t.repetition = spec.repetition;
     t.seed = spec.seed;
+    if (!stimulation_.empty()) t.stimulation = stimulation_.label(spec.stimulus);
     t.prompt = config_.stimuli[size_t(spec.stimulus)].prompt;
     t.n_prompt_tokens = int64_t(prompts[b].size());
     t.n_generated = int64_t(results[b].new_ids.size());

@@ -10,6 +10,7 @@
 #include "experiment/config.h"
 #include "model/loader.h"
 #include "recording/sink.h"
+#include "stimulation/stimulation.h"
 
 namespace rig {
 
@@ -66,6 +67,7 @@ class Runner {
   RunOptions options_;
   LoadedModel model_;
   RunPlan plan_;
+  Stimulation stimulation_;  // `stimulation:`, checked against the model
 };
 
 }  // namespace rig

@@ -1,0 +1,289 @@
+#include "stimulation/vectors.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "core/error.h"
+#include "experiment/yaml_util.h"
+#include "io/hdf5.h"
+#include "recording/reader.h"
+
+namespace rig {
+namespace fs = std::filesystem;
+using cfg::child;
+using cfg::KeyPath;
+
+namespace {
+
+[[noreturn]] void fail(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const std::string& what) {
+  cfg::fail(c.source, n, p, what);
+}
+
+std::string text(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p) {
+  if (!n.IsScalar() || n.Scalar().empty()) fail(c, n, p, "expected a non-empty string, got " + cfg::describe(n));
+  return n.Scalar();
+}
+
+std::string existing_file(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p) {
+  const std::string f = text(c, n, p);
+  if (!fs::is_regular_file(f))
+    fail(c, n, p, "expected a file, got '" + f + "', which " + (fs::exists(f) ? "is not a regular file" : "does not exist") +
+                      " (relative to the working directory " + fs::current_path().string() + ")");
+  return f;
+}
+
+void only(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const std::vector<std::string>& known) {
+  for (const auto& kv : n) {
+    const std::string k = kv.first.Scalar();
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string msg = "unknown key";
+    if (std::string cl = cfg::closest(k, known); !cl.empty()) msg += "; did you mean '" + cl + "'?";
+    std::string names;
+    for (const auto& s : known) names += (names.empty() ? "" : ", ") + s;
+    fail(c, kv.first, child(p, k), msg + " (known keys here: " + names + ")");
+  }
+}
+
+std::vector<float> read_h5_dataset(const std::string& file, const std::string& dataset, const std::string& where) {
+  h5::Id f = h5::open_file(file, /*writable=*/false);
+  // H5Lexists fails on a missing intermediate group: check each prefix of the path.
+  for (size_t pos = 0;; ++pos) {
+    pos = dataset.find('/', pos);
+    const std::string prefix = pos == std::string::npos ? dataset : dataset.substr(0, pos);
+    if (!prefix.empty() && prefix != "/" && H5Lexists(f, prefix.c_str(), H5P_DEFAULT) <= 0)
+      throw ConfigError(where + ": expected a dataset of " + file + ", got '" + dataset + "', which is not in the file");
+    if (pos == std::string::npos) break;
+  }
+  h5::Id d(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
+  if (!d.valid()) throw ConfigError(where + ": '" + dataset + "' in " + file + " is not a dataset");
+  h5::Id space(H5Dget_space(d));
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  h5::Id type(H5Dget_type(d));
+  if (H5Tget_class(type) != H5T_FLOAT && H5Tget_class(type) != H5T_INTEGER)
+    throw ConfigError(where + ": expected a numeric dataset, got '" + dataset + "' in " + file + " of another type");
+  std::vector<float> out(size_t(std::max<hssize_t>(n, 0)));
+  h5::check(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "reading " + dataset + " of " + file);
+  return out;
+}
+
+// Mean over the trials of `condition` of each trial's mean over `rows`, at columns `cols` of
+// electrode e (trials weigh equally, whatever their lengths).
+std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std::vector<int64_t>& cols,
+                                   const std::string& condition, const RowSelector& rows, const std::string& where,
+                                   int64_t* n_trials) {
+  std::map<int64_t, std::map<std::string, int64_t>> events;  // trial index -> event -> row in trial
+  std::vector<std::string> file_events = r.event_names();
+  if (rows.kind == RowSelector::Kind::kEvent && rows.event != "prompt_onset" && rows.event != "response_onset") {
+    if (std::find(file_events.begin(), file_events.end(), rows.event) == file_events.end())
+      throw ConfigError(where + ": rows: event '" + rows.event + "' is not recorded in " + r.path().string());
+    for (const EventRow& ev : r.events(rows.event)) events[ev.trial][rows.event] = ev.row;  // absolute; fixed below
+  }
+  const int64_t width = r.electrodes()[e].width();
+  std::vector<double> sum(cols.size(), 0.0);
+  int64_t used = 0, of_condition = 0;
+  std::vector<float> buf;
+  for (const TrialRow& t : r.trials()) {
+    if (t.condition != condition) continue;
+    ++of_condition;
+    std::map<std::string, int64_t> ev{{"prompt_onset", 0}};
+    if (t.n_generated > 0) ev["response_onset"] = t.n_prompt_tokens;
+    if (auto it = events.find(t.index); it != events.end())
+      for (const auto& [name, row] : it->second) ev[name] = row - t.row_start;
+    auto [lo, hi] = rows.resolve(t.n_prompt_tokens, ev);
+    lo = std::max<int64_t>(lo, 0);
+    hi = std::min<int64_t>(hi, t.n_rows());
+    if (lo >= hi) continue;
+    buf.resize(size_t((hi - lo) * width));
+    r.read_rows(e, t.row_start + lo, t.row_start + hi, buf.data());
+    for (size_t j = 0; j < cols.size(); ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < hi - lo; ++k) s += buf[size_t(k * width + cols[j])];
+      sum[j] += s / double(hi - lo);
+    }
+    ++used;
+  }
+  if (used == 0)
+    throw ConfigError(where + ": expected trials of condition '" + condition + "' with rows '" + rows.text + "' in " +
+                      r.path().string() + ", got " +
+                      (of_condition ? std::to_string(of_condition) + " trials, none of which has such rows"
+                                    : "none (no trial has that condition)"));
+  for (double& s : sum) s /= double(used);
+  *n_trials = used;
+  return sum;
+}
+
+// {recording: F, condition: a | conditions: [a, b], rows: R, site: S, side: X}
+std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p,
+                                  const Intervention& iv, std::string* from, bool mean_only) {
+  only(c, n, p, mean_only ? std::vector<std::string>{"recording", "condition", "rows", "site", "side"}
+                          : std::vector<std::string>{"recording", "condition", "conditions", "rows", "site", "side"});
+  const std::string file = existing_file(c, n["recording"], child(p, "recording"));
+  std::vector<std::string> conds;
+  if (n["condition"].IsDefined() == n["conditions"].IsDefined())
+    fail(c, n, p, mean_only ? "expected condition: NAME" : "expected exactly one of condition: NAME (its mean) or "
+                                                           "conditions: [A, B] (mean of A minus mean of B)");
+  if (n["condition"].IsDefined()) {
+    conds.push_back(text(c, n["condition"], child(p, "condition")));
+  } else {
+    const YAML::Node cn = n["conditions"];
+    if (!cn.IsSequence() || cn.size() != 2)
+      fail(c, cn, child(p, "conditions"), "expected two conditions [A, B] (mean of A minus mean of B), got " + cfg::describe(cn));
+    for (size_t i = 0; i < 2; ++i) conds.push_back(text(c, cn[i], child(child(p, "conditions"), std::to_string(i))));
+  }
+  RowSelector rows;
+  if (n["rows"].IsDefined()) {
+    const std::string t = text(c, n["rows"], child(p, "rows"));
+    auto r = parse_rows(t);
+    if (!r) fail(c, n["rows"], child(p, "rows"), std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n["rows"]));
+    rows = *r;
+  }
+  std::string site = iv.site;
+  Side side = iv.side;
+  if (n["site"].IsDefined()) site = text(c, n["site"], child(p, "site"));
+  if (n["side"].IsDefined()) {
+    const std::string s = text(c, n["side"], child(p, "side"));
+    if (s != "input" && s != "output") fail(c, n["side"], child(p, "side"), "expected output | input, got " + cfg::describe(n["side"]));
+    side = s == "input" ? Side::kInput : Side::kOutput;
+  }
+  const std::string where = c.source.where(n, p);
+
+  RecordingReader r(file);
+  size_t e = r.electrodes().size();
+  std::string recorded;
+  for (size_t i = 0; i < r.electrodes().size(); ++i) {
+    const auto& es = r.electrodes()[i];
+    if (es.site == site && es.side == side) e = i;
+    recorded += (recorded.empty() ? "" : ", ") + es.site + " " + side_name(es.side);
+  }
+  if (e == r.electrodes().size())
+    throw ConfigError(where + ": expected a recording of " + site + " " + side_name(side) + " in " + file +
+                      ", got electrodes: " + (recorded.empty() ? "none" : recorded));
+  const ElectrodeSpec& es = r.electrodes()[e];
+  if (es.site_width != iv.site_width)
+    throw ConfigError(where + ": " + site + " " + side_name(side) + " in " + file + " is " +
+                      std::to_string(es.site_width) + " wide, expected " + std::to_string(iv.site_width) + " (the " +
+                      side_name(iv.side) + " width of " + iv.site + ")");
+  // The file's column of each neuron the intervention selects.
+  std::vector<int64_t> cols;
+  for (int64_t k = 0; k < iv.width(); ++k) {
+    const int64_t neuron = iv.neurons.empty() ? k : iv.neurons[size_t(k)];
+    if (es.neurons.empty()) {
+      cols.push_back(neuron);
+      continue;
+    }
+    auto it = std::lower_bound(es.neurons.begin(), es.neurons.end(), neuron);
+    if (it == es.neurons.end() || *it != neuron)
+      throw ConfigError(where + ": " + file + " recorded " + std::to_string(es.neurons.size()) + " of the " +
+                        std::to_string(es.site_width) + " neurons of " + site + ", not neuron " + std::to_string(neuron));
+    cols.push_back(int64_t(it - es.neurons.begin()));
+  }
+  int64_t n0 = 0, n1 = 0;
+  std::vector<double> m = condition_mean(r, e, cols, conds[0], rows, where, &n0);
+  std::ostringstream os;
+  os << (conds.size() == 2 ? "mean(" + conds[0] + ") - mean(" + conds[1] + ")" : "mean(" + conds[0] + ")") << " of "
+     << file << " " << site << " rows " << rows.text << " (" << n0;
+  if (conds.size() == 2) {
+    std::vector<double> m1 = condition_mean(r, e, cols, conds[1], rows, where, &n1);
+    for (size_t j = 0; j < m.size(); ++j) m[j] -= m1[j];
+    os << " and " << n1;
+  }
+  os << " trials)";
+  *from = os.str();
+  return std::vector<float>(m.begin(), m.end());
+}
+
+}  // namespace
+
+std::vector<float> read_npy(const std::string& file, const std::string& where) {
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto bad = [&](const std::string& what) { return ConfigError(where + ": " + file + ": expected a .npy file of float32 or float64 values, " + what); };
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw bad("got no NUMPY magic");
+  const int major = uint8_t(bytes[6]);
+  size_t hlen = 0, start = 0;
+  if (major == 1) {
+    hlen = uint8_t(bytes[8]) | (size_t(uint8_t(bytes[9])) << 8);
+    start = 10;
+  } else if ((major == 2 || major == 3) && bytes.size() >= 12) {
+    for (int i = 0; i < 4; ++i) hlen |= size_t(uint8_t(bytes[size_t(8 + i)])) << (8 * i);
+    start = 12;
+  } else {
+    throw bad("got format version " + std::to_string(major));
+  }
+  if (bytes.size() < start + hlen) throw bad("got a truncated header");
+  const std::string header = bytes.substr(start, hlen);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<>|=]?)([fi])([0-9]+)'")))
+    throw bad("got header " + header);
+  const std::string endian = m[1], kind = m[2];
+  const int size = std::stoi(m[3]);
+  if (endian == ">" || kind != "f" || (size != 4 && size != 8)) throw bad("got dtype " + std::string(m[0]));
+  if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) throw bad("got Fortran order");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw bad("got no shape");
+  size_t count = 1;
+  std::string dims = m[1];
+  std::regex num("[0-9]+");
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
+    count *= size_t(std::stoull(it->str()));
+  const size_t data = start + hlen;
+  if (bytes.size() < data + count * size_t(size))
+    throw bad("got " + std::to_string(bytes.size() - data) + " data bytes for " + std::to_string(count) + " values");
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (size == 4) {
+      std::memcpy(&out[i], bytes.data() + data + 4 * i, 4);
+    } else {
+      double d;
+      std::memcpy(&d, bytes.data() + data + 8 * i, 8);
+      out[i] = float(d);
+    }
+  }
+  return out;
+}
+
+std::vector<float> load_vector(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p,
+                               const Intervention& iv, std::string* from, bool mean_only) {
+  if (mean_only) return from_recording(c, n, p, iv, from, true);
+  if (n.IsSequence()) {
+    std::vector<float> v;
+    for (size_t i = 0; i < n.size(); ++i) {
+      double x = 0;
+      if (!n[i].IsScalar() || !cfg::parse_double(n[i].Scalar(), x))
+        fail(c, n[i], child(p, std::to_string(i)), "expected a number, got " + cfg::describe(n[i]));
+      v.push_back(float(x));
+    }
+    *from = "inline vector";
+    return v;
+  }
+  if (!n.IsMap())
+    fail(c, n, p, "expected a list of numbers, {file: V.npy}, {file: F.h5, dataset: NAME} or {recording: R.h5, "
+                  "conditions: [A, B], rows: ROWS}, got " + cfg::describe(n));
+  if (n["recording"].IsDefined()) return from_recording(c, n, p, iv, from, false);
+  if (!n["file"].IsDefined())
+    fail(c, n, p, "expected one of file: (a .npy or .h5 file) or recording: (a rig recording)");
+  only(c, n, p, {"file", "dataset"});
+  const std::string file = existing_file(c, n["file"], child(p, "file"));
+  const std::string where = c.source.where(n["file"], child(p, "file"));
+  const std::string ext = fs::path(file).extension().string();
+  if (ext == ".npy") {
+    if (n["dataset"].IsDefined()) fail(c, n["dataset"], child(p, "dataset"), "only applies to an .h5 file");
+    *from = file;
+    return read_npy(file, where);
+  }
+  if (ext == ".h5" || ext == ".hdf5") {
+    if (!n["dataset"].IsDefined()) fail(c, n, child(p, "dataset"), "missing required key for an .h5 file");
+    const std::string ds = text(c, n["dataset"], child(p, "dataset"));
+    *from = file + ":" + ds;
+    return read_h5_dataset(file, ds, c.source.where(n["dataset"], child(p, "dataset")));
+  }
+  fail(c, n["file"], child(p, "file"), "expected a .npy or .h5 file, got '" + file + "'");
+}
+
+}  // namespace rig
