@@ -15,5 +15,6 @@ int cmd_generate(const Args& args);  // cmd_generate.cc: one prompt, greedy/samp
 int cmd_merge(const Args& args);     // cmd_merge.cc: shard files of one experiment -> one recording
 int cmd_analyze(const Args& args);   // cmd_analyze.cc: PSTHs, selectivity, PCA, decoding of a recording
 int cmd_plot(const Args& args);      // cmd_plot.cc: figures (PNG/SVG) of analysis results or a recording
+int cmd_bench(const Args& args);     // cmd_bench.cc: throughput against the machine's limits
 
 }  // namespace rig::cli

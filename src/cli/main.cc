@@ -26,6 +26,7 @@ const std::map<std::string, Command>& commands() {
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
       {"plot", {rig::cli::cmd_plot, "draw figures (PNG/SVG) of analysis results or a recording"}},
+      {"bench", {rig::cli::cmd_bench, "measure recording throughput against this machine's GEMM rate and bandwidth"}},
   };
   return table;
 }
