@@ -50,7 +50,7 @@ int cmd_run(const Args& args) {
   desc.add_options()("help,h", "show this help")
       ("config", po::value(&config_path)->required(), "experiment config (YAML)")
       ("set", po::value(&overrides)->composing(), "override a key: --set trials.repetitions=10 (repeatable)")
-      ("out,o", po::value(&o.out), "output file (overrides recording.path)")
+      ("out,o", po::value(&o.out), "output file (overrides recording.path; a shard writes OUT.shard-I-of-N.h5)")
       ("dry-run", po::bool_switch(&o.dry_run), "validate, print the plan, write nothing")
       ("resume", po::bool_switch(&o.resume), "complete an interrupted recording")
       ("force", po::bool_switch(&o.force), "overwrite an existing recording")

@@ -166,14 +166,15 @@ RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res
   h.n_trials_planned = shards.front().n_experiment;
   // Provenance that may differ between machines: keep the first shard's, say so.
   std::string created = h.attrs[layout::kAttrCreated];
+  const auto& first_attrs = shards.front().r->attrs();
   for (const auto& s : shards) {
     for (const auto& [k, v] : s.r->attrs()) {
       if (k == layout::kAttrCreated) {
         if (v < created) created = v;  // ISO 8601 UTC sorts as text
         continue;
       }
-      auto f = h.attrs.find(k);
-      const std::string first = f == h.attrs.end() ? "(absent)" : f->second;
+      auto f = first_attrs.find(k);
+      const std::string first = f == first_attrs.end() ? "(absent)" : f->second;
       if (!kPerShard.count(k) && first != v) {
         std::string w = "attribute '" + k + "' differs between shards ('" + first + "' in " +
                         shards.front().path.string() + ", '" + v + "' in " + s.path.string() + "); the merged file keeps the first";

@@ -172,8 +172,9 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   for (const auto& t : plan_.trials) plan_.max_rows += int64_t(plan_.prompt_ids[size_t(t.stimulus)].size()) + max_new;
   plan_.max_bytes = plan_.max_rows * width * (config_.recording.dtype == "float16" ? 2 : 4);
   plan_.path = options_.out.empty() ? config_.recording.path : options_.out;
-  // Each shard writes its own file: NAME.shard-I-of-N.h5 beside the configured path.
-  if (options_.shard_count > 1 && options_.out.empty())
+  // Each shard writes its own file: NAME.shard-I-of-N.h5 beside recording.path (or --out),
+  // so that one --out serves every task of an array.
+  if (options_.shard_count > 1)
     plan_.path = shard_path(plan_.path, options_.shard_index, options_.shard_count);
 }
 
