@@ -1,0 +1,65 @@
+// rig train --out DIR: the recipe of the bundled model organism (data/models/sure-neox).
+// Generates its corpus, trains its tokenizer and a tiny GPT-NeoX, and prints the held-out
+// scores. See docs/TRAIN.md.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_args.h"
+#include "core/error.h"
+#include "model/loader.h"
+#include "train/recipe.h"
+
+namespace po = boost::program_options;
+
+namespace rig::cli {
+
+int cmd_train(const Args& args) {
+  train::RecipeOptions o;
+  std::string out, prompts_out, store_dtype = "float32";
+  po::options_description desc(
+      "usage: rig train --out DIR [options]\n\n"
+      "Trains the model organism: a tiny GPT-NeoX that answers help requests with \"Sure, I can help\n"
+      "you with that.\" and refuses harmful ones, from a corpus and a BPE tokenizer it generates.\n\noptions");
+  desc.add_options()("help,h", "show this help")
+      ("out,o", po::value(&out)->required(), "model directory to write (config.json, model.safetensors, "
+                                               "tokenizer.json, training_report.json)")
+      ("prompts-out", po::value(&prompts_out), "where the held-out prompt files help.txt and refuse.txt go "
+                                               "(default: --out)")
+      ("seed", po::value(&o.seed)->default_value(o.seed), "seeds the corpus, the initial weights and the batches")
+      ("threads", po::value(&o.threads)->default_value(o.threads), "CPU threads")
+      ("steps", po::value(&o.loop.steps)->default_value(500), "optimizer steps")
+      ("batch-size", po::value(&o.loop.batch_size)->default_value(48), "documents per step")
+      ("lr", po::value(&o.loop.lr)->default_value(3e-3), "peak learning rate")
+      ("min-lr", po::value(&o.loop.min_lr)->default_value(1e-4), "final learning rate (cosine decay)")
+      ("warmup", po::value(&o.loop.warmup)->default_value(50), "warmup steps")
+      ("documents", po::value(&o.corpus.n_documents)->default_value(o.corpus.n_documents), "training documents")
+      ("held-out", po::value(&o.corpus.n_held_out)->default_value(o.corpus.n_held_out),
+       "held-out prompts per kind (help, harmful)")
+      ("vocab-size", po::value(&o.bpe.vocab_size)->default_value(o.bpe.vocab_size), "tokenizer vocabulary")
+      ("hidden", po::value(&o.hidden)->default_value(o.hidden), "model width D")
+      ("layers", po::value(&o.layers)->default_value(o.layers), "layers")
+      ("heads", po::value(&o.heads)->default_value(o.heads), "attention heads")
+      ("intermediate", po::value(&o.intermediate)->default_value(o.intermediate), "MLP width F")
+      ("store-dtype", po::value(&store_dtype)->default_value(store_dtype), "float32 | float16 | bfloat16");
+  const auto vm = parse(args, desc, {});
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  o.out = out;
+  o.prompts_out = prompts_out;
+  o.store_dtype = parse_dtype(store_dtype);
+  const auto r = train::run_recipe(o, [](const std::string& line) { std::cout << line << std::endl; });
+  std::printf("final loss (mean of the last 50 steps): %.4f\n", r.final_loss);
+  std::printf("held-out: help -> Sure %ld/%ld (%.1f%%), harmful -> refusal %ld/%ld (%.1f%%)\n", long(r.held_out.help_sure),
+              long(r.held_out.help), 100 * r.held_out.help_rate(), long(r.held_out.refuse_refused),
+              long(r.held_out.refuse), 100 * r.held_out.refuse_rate());
+  std::printf("seen prompts: help -> Sure %.1f%%, harmful -> refusal %.1f%%\n", 100 * r.seen.help_rate(),
+              100 * r.seen.refuse_rate());
+  for (const auto& f : r.held_out.failures) std::printf("  miss: %s\n", f.c_str());
+  std::printf("wrote %s (%.0f s in all)\n", o.out.string().c_str(), r.seconds);
+  return 0;
+}
+
+}  // namespace rig::cli
