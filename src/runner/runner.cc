@@ -202,6 +202,9 @@ RecordingHeader Runner::header() const {
     h.int_attrs["sweep_count"] = sweep_size(config_);
     h.attrs["sweep_variant"] = sweep_label(config_, config_.sweep_index);
   }
+  // What each intervention does, with its vector's origin and norm: a resume with a changed
+  // source recording is refused (the writer compares root attributes).
+  if (!stimulation_.empty()) h.attrs["stimulation"] = stimulation_.describe();
   h.stimuli = config_.stimuli;
   h.electrodes = plan_.electrodes;
   for (const auto& e : config_.events) h.events.push_back(e.name);

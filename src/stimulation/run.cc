@@ -191,14 +191,25 @@ at::Tensor StimulationRun::apply(Site& s, const at::Tensor& x) {
     if (!mask.any().item<bool>()) continue;
     const at::Tensor m = mask.to(x.device()).unsqueeze(-1);  // [B, T, 1]
     at::Tensor idx;
-    if (!iv.neurons.empty()) idx = at::tensor(iv.neurons, at::kLong).to(x.device());
+    if (!iv.neurons.empty()) {
+      at::Tensor& n = device_neurons_[i];
+      if (!n.defined() || n.device() != x.device()) n = at::tensor(iv.neurons, at::kLong).to(x.device());
+      idx = n;
+    }
     const at::Tensor sub = idx.defined() ? y.index_select(-1, idx) : y;
+    at::Tensor vec;
+    if (values_.count(i)) {
+      at::Tensor& v = device_values_[i];
+      if (!v.defined() || v.device() != x.device() || v.scalar_type() != x.scalar_type())
+        v = values_.at(i).to(sub.options());
+      vec = v;
+    }
     at::Tensor out;
     switch (iv.op) {
       case StimOp::kSet: out = at::where(m, at::scalar_tensor(iv.value, sub.options()), sub); break;
       case StimOp::kScale: out = at::where(m, sub * iv.factor, sub); break;
-      case StimOp::kAdd: out = at::where(m, sub + values_.at(i).to(sub.options()), sub); break;
-      case StimOp::kMeanAblate: out = at::where(m, values_.at(i).to(sub.options()).expand_as(sub), sub); break;
+      case StimOp::kAdd: out = at::where(m, sub + vec, sub); break;
+      case StimOp::kMeanAblate: out = at::where(m, vec.expand_as(sub), sub); break;
       case StimOp::kPatch: out = at::where(m, idx.defined() ? src.index_select(-1, idx) : src, sub); break;
     }
     y = idx.defined() ? y.index_copy(-1, idx, out) : out;

@@ -133,6 +133,8 @@ class StimulationRun {
   // Per intervention: rows [lo, hi) per sequence (lo >= hi: not applied to that sequence).
   std::map<size_t, std::pair<at::Tensor, at::Tensor>> bounds_;
   std::map<size_t, at::Tensor> values_;  // add / mean-ablate vectors (float32, CPU)
+  // Per intervention, moved to the activations' device and dtype on first use.
+  std::map<size_t, at::Tensor> device_values_, device_neurons_;
   // Patch: per intervention, per sequence, the source's rows [R, W] (undefined = none).
   std::map<size_t, std::vector<at::Tensor>> sources_;
 };
