@@ -13,7 +13,18 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return out(at::linear(in(x), weight, bias ? *bias : at::Tensor()));
+  const at::Tensor h = in(x);
+  // One row (batch-1 generation): a matrix-vector product. OpenBLAS's sgemm packs the whole
+  // weight matrix for M = 1, reading it twice and writing it once; sgemv streams it once
+  // (rig bench: 3x the weight-streaming bound -> see docs/PERFORMANCE.md).
+  if (h.device().is_cpu() && h.numel() == in_features && h.scalar_type() == at::kFloat) {
+    at::Tensor y = at::mv(weight, h.reshape({in_features}));
+    if (bias) y.add_(*bias);
+    auto shape = h.sizes().vec();
+    shape.back() = out_features;
+    return out(y.view(shape));
+  }
+  return out(at::linear(h, weight, bias ? *bias : at::Tensor()));
 }
 
 Conv1D::Conv1D(int64_t nf_, int64_t nx_)
