@@ -10,6 +10,10 @@ RIG_BIN=${RIG_BIN:-build/rig}
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-${TMPDIR:-/tmp}/rig-bench}
 DEVICE=${DEVICE:-cpu}
+# On a shared machine OpenMP's default spin-waiting makes ATen's threads burn the cores that
+# the next op needs (8x slower at load 5 on 2 cores: docs/PERFORMANCE.md). Both rig and the
+# PyTorch baseline get the same setting; export OMP_WAIT_POLICY=ACTIVE to measure without it.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 mkdir -p "$OUT"
 echo "== uptime: $(uptime)"
 "$RIG_BIN" bench --device "$DEVICE" --dir "$OUT/work" --json "$OUT/rig.json" "$@"

@@ -8,6 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -157,9 +158,8 @@ json spawn_rss_child(const BenchOptions& o, const fs::path& dir, int64_t n) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("rig bench: the RSS child for " + std::to_string(n) + " trials failed (status " +
                 std::to_string(status) + "): " + out);
-  json j = json::parse(out);
-  j["ru_maxrss_kb"] = int64_t(ru.ru_maxrss);
-  return j;
+  // Not ru.ru_maxrss: Linux counts the forked copy of this (big) process before the exec.
+  return json::parse(out);
 }
 
 double payload_bytes(const std::vector<TrialResult>& batch) {
@@ -171,7 +171,7 @@ double payload_bytes(const std::vector<TrialResult>& batch) {
 
 // (4): the recording's bytes through RecordingWriter (per-batch flush + fsync, as rig run
 // does) against a raw write() of the same bytes with an fsync after each batch.
-json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps) {
+json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps, bool fsync) {
   const auto& trials = r.plan().trials;
   const std::vector<TrialSpec> first(trials.begin(), trials.begin() + s.rec_batch);
   const std::vector<TrialResult> batch = r.run_batch(first);
@@ -185,7 +185,9 @@ json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps) {
     for (int64_t k = 0; k < n_batches; ++k)
       for (size_t i = 0; i < batch.size(); ++i) copies[size_t(k)][i].index = k * s.rec_batch + int64_t(i);
     double t0 = now_s();
-    auto w = RecordingWriter::create(h5, r.header(), /*force=*/true);
+    WriterOptions wo;
+    wo.fsync = fsync;
+    auto w = RecordingWriter::create(h5, r.header(), /*force=*/true, wo);
     for (auto& c : copies) w->append(std::move(c));
     w->close();
     t_h5 = std::min(t_h5, now_s() - t0);
@@ -206,7 +208,7 @@ json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps) {
             left -= size_t(w2);
           }
         }
-      ::fsync(fd);
+      if (fsync) ::fsync(fd);
     }
     ::close(fd);
     t_raw = std::min(t_raw, now_s() - t0);
@@ -221,7 +223,9 @@ json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps) {
   j["hdf5_mb_s"] = bytes / t_h5 / 1e6;
   j["raw_mb_s"] = bytes / t_raw / 1e6;
   j["fraction_of_raw"] = t_raw / t_h5;
-  j["fsync"] = "both: after every batch of " + std::to_string(s.rec_batch) + " trials";
+  j["fsync"] = fsync ? "both: after every batch of " + std::to_string(s.rec_batch) +
+                           " trials (the writer twice: data, then its commit marker)"
+                     : "neither";
   j["target"] = 0.70;
   j["met"] = t_raw / t_h5 >= 0.70;
   return j;
@@ -260,6 +264,14 @@ json run_bench(const BenchOptions& o) {
                     {"rig_version", std::string(kVersion) + " (" + kGitCommit + ")"},
                     {"quick", o.quick},
                     {"dir", dir.string()}};
+  for (const char* v : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS"}) {
+    const char* val = std::getenv(v);
+    out["machine"]["env"][v] = val ? val : "";
+  }
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT") && threads > 1 &&
+      bench::load_average_1m() > double(std::thread::hardware_concurrency()) / 2)
+    log(o, "warning: a busy machine and OpenMP's default spin-waiting: ATen's threads spin while others' "
+           "processes wait for the cores; OMP_WAIT_POLICY=PASSIVE avoids it (docs/PERFORMANCE.md)");
 
   const ModelConfig mc = bench::bench_model_config(o.quick);
   log(o, "writing the model to " + (dir / "model").string());
@@ -315,19 +327,23 @@ json run_bench(const BenchOptions& o) {
   // The model's own GEMM shapes at this batch (M = batch x tokens), for the profile.
   const int64_t M = s.rec_batch * s.rec_tokens;
   json shapes;
-  shapes["query_key_value " + std::to_string(M) + "x" + std::to_string(mc.hidden_size) + "x" +
-         std::to_string(3 * mc.hidden_size)] =
-      bench::measure_linear(M, mc.hidden_size, 3 * mc.hidden_size, s.gemm_reps, device);
-  shapes["dense_h_to_4h " + std::to_string(M) + "x" + std::to_string(mc.hidden_size) + "x" +
-         std::to_string(mc.intermediate_size)] =
-      bench::measure_linear(M, mc.hidden_size, mc.intermediate_size, s.gemm_reps, device);
-  shapes["dense_4h_to_h " + std::to_string(M) + "x" + std::to_string(mc.intermediate_size) + "x" +
-         std::to_string(mc.hidden_size)] =
-      bench::measure_linear(M, mc.intermediate_size, mc.hidden_size, s.gemm_reps, device);
+  const double r_qkv = bench::measure_linear(M, mc.hidden_size, 3 * mc.hidden_size, s.gemm_reps, device);
+  const double r_h4h = bench::measure_linear(M, mc.hidden_size, mc.intermediate_size, s.gemm_reps, device);
+  const double r_4hh = bench::measure_linear(M, mc.intermediate_size, mc.hidden_size, s.gemm_reps, device);
+  const std::string m = std::to_string(M), d = std::to_string(mc.hidden_size), f = std::to_string(mc.intermediate_size);
+  shapes["query_key_value " + m + "x" + d + "x" + std::to_string(3 * mc.hidden_size)] = r_qkv;
+  shapes["dense_h_to_4h " + m + "x" + d + "x" + f] = r_h4h;
+  shapes["dense_4h_to_h " + m + "x" + f + "x" + d] = r_4hh;
+  // FLOP-weighted over the layer: query_key_value (and dense, same K) 4 D^2, each MLP GEMM D F.
+  const double shape_rate = (4 * D * D + 2 * D * F) / (4 * D * D / r_qkv + D * F / r_h4h + D * F / r_4hh);
 
   // (4): HDF5 writing against a raw write of the same bytes.
   log(o, "HDF5 write vs raw write");
-  out["write"] = measure_write(*rec, s, dir, std::max(1, s.reps));
+  out["write"] = measure_write(*rec, s, dir, std::max(1, s.reps), /*fsync=*/true);
+  // Without fsync (page cache only): separates HDF5's own work from the disk's.
+  out["write_no_fsync"] = measure_write(*rec, s, dir, std::max(1, s.reps), /*fsync=*/false);
+  out["write_no_fsync"].erase("target");
+  out["write_no_fsync"].erase("met");
   rec.reset();
   rec_none.reset();
 
@@ -341,6 +357,17 @@ json run_bench(const BenchOptions& o) {
                          dir, "bench_generate", s.gen_prompt_tokens);
   gen->run_to_file();  // warm-up
   const double t_gen = best_run(*gen, s.reps);
+  // The same runs with the writer's fsyncs off: at batch 1 every trial is a batch, committed
+  // with two fsyncs (the profile's question: how much of (2) is the disk?).
+  double t_gen_nofsync = 1e30;
+  for (int i = 0; i < s.reps; ++i) {
+    WriterOptions wo;
+    wo.fsync = false;
+    auto w = RecordingWriter::create(gen->plan().path, gen->header(), /*force=*/true, wo);
+    const double t0 = now_s();
+    gen->run(*w);
+    t_gen_nofsync = std::min(t_gen_nofsync, now_s() - t0);
+  }
   // The same generation without the runner, the recorder or the writer: the model alone,
   // with HF generate()'s forward calls (no extra step for the last token's row).
   double t_model = 1e30;
@@ -364,6 +391,8 @@ json run_bench(const BenchOptions& o) {
   if (gemm2.gflops > gemm.gflops) gemm = gemm2;
   if (bw2.best_gbs() > bw.best_gbs()) bw = bw2;
   out["gemm"] = {{"gflops", gemm.gflops}, {"by_size", gemm.by_size}, {"model_shapes_gflops", shapes}};
+  out["gemm"]["model_shapes_weighted_gflops"] = shape_rate;
+  out["record"]["fraction_of_model_shape_gemm"] = out["record"]["gflops"].get<double>() / shape_rate;
   out["memory_bandwidth"] = {
       {"read_gbs", bw.read_gbs}, {"copy_gbs", bw.copy_gbs}, {"triad_gbs", bw.triad_gbs}, {"gbs", bw.best_gbs()}};
   out["record"]["fraction_of_gemm"] = out["record"]["gflops"].get<double>() / gemm.gflops;
@@ -381,6 +410,7 @@ json run_bench(const BenchOptions& o) {
                      {"wall_s", t_gen},
                      {"ms_per_token", ms_per_token},
                      {"model_only_ms_per_token", t_model / n_gen * 1e3},
+                     {"no_fsync_ms_per_token", t_gen_nofsync / n_gen * 1e3},
                      {"weight_bytes", weight_bytes},
                      {"bound_ms_per_token", bound_ms},
                      {"ratio_to_bound", ms_per_token / bound_ms},
@@ -390,9 +420,10 @@ json run_bench(const BenchOptions& o) {
 
   // (5): peak RSS of many trials against 10x fewer, each in its own process.
   log(o, "peak RSS: " + std::to_string(s.rss_small) + " and " + std::to_string(s.rss_large) + " trials");
+  bench::write_bench_model(bench::bench_model_config(true), dir / "rss" / "model", o.seed);
   const json small = spawn_rss_child(o, dir, s.rss_small), large = spawn_rss_child(o, dir, s.rss_large);
   const double rss_ratio = large["vm_hwm_kb"].get<double>() / small["vm_hwm_kb"].get<double>();
-  out["rss"] = {{"small", small},     {"large", large},          {"ratio", rss_ratio},
+  out["rss"] = {{"model", "tiny (the --quick shape)"}, {"small", small},     {"large", large},          {"ratio", rss_ratio},
                 {"delta_kb", large["vm_hwm_kb"].get<int64_t>() - small["vm_hwm_kb"].get<int64_t>()},
                 {"target", 1.10},      {"met", rss_ratio <= 1.10}};
   out["machine"]["load_1m_end"] = bench::load_average_1m();
@@ -412,16 +443,19 @@ json rss_child(const BenchOptions& o, int64_t n) {
   if (o.threads > 0) at::set_num_threads(o.threads);
   const int64_t n_stimuli = 10;
   if (n < n_stimuli || n % n_stimuli) throw ConfigError("--rss-child: expected a multiple of 10 trials");
-  const ModelConfig mc = bench::bench_model_config(o.quick);
+  // The tiny model: its small footprint makes per-trial growth stand out, and 10,000 trials
+  // take seconds.
+  const ModelConfig mc = bench::bench_model_config(/*quick=*/true);
   const std::string name = "bench_rss_" + std::to_string(n);
+  const fs::path model_dir = o.dir / "rss";  // holds model/ (the tiny model)
   const double t0 = now_s();
-  auto r = make_runner(experiment_yaml(name, o.dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
+  auto r = make_runner(experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
                                        n / n_stimuli, s.rss_batch, 0,
                                        {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
-                       o.dir, name, s.rss_prompt_tokens);
+                       model_dir, name, s.rss_prompt_tokens);
   r->run_to_file();
   const double wall = now_s() - t0;
-  fs::remove(o.dir / (name + ".h5"));
+  fs::remove(model_dir / (name + ".h5"));
   return {{"trials", n}, {"wall_s", wall}, {"vm_hwm_kb", vm_hwm_kb()}};
 }
 

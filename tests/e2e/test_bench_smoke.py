@@ -15,22 +15,23 @@ sys.path.insert(0, os.path.dirname(__file__))
 import rigtest  # noqa: E402
 
 FIELDS = {
-    "machine": ["cpu", "cores", "threads", "device", "load_1m_start", "load_1m_end", "rig_version", "quick", "dir"],
+    "machine": ["cpu", "cores", "threads", "device", "load_1m_start", "load_1m_end", "rig_version", "quick", "dir", "env"],
     "model": ["model_type", "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
               "rotary_pct", "max_position_embeddings"],
-    "gemm": ["gflops", "by_size", "model_shapes_gflops"],
+    "gemm": ["gflops", "by_size", "model_shapes_gflops", "model_shapes_weighted_gflops"],
     "memory_bandwidth": ["read_gbs", "copy_gbs", "triad_gbs", "gbs"],
     "record": ["prompts", "tokens_per_prompt", "batch_size", "sites", "electrodes", "values_per_token",
                "recorded_bytes", "wall_s", "tokens_per_s", "flops_per_token", "gflops", "fraction_of_gemm",
-               "target", "met"],
+               "fraction_of_model_shape_gemm", "target", "met"],
     "record_none": ["wall_s", "tokens_per_s"],
     "overhead": ["ratio", "target", "met"],
     "generate": ["prompt_tokens", "new_tokens", "trials", "site", "forward_calls_per_trial", "wall_s",
-                 "ms_per_token", "model_only_ms_per_token", "weight_bytes", "bound_ms_per_token",
+                 "ms_per_token", "model_only_ms_per_token", "no_fsync_ms_per_token", "weight_bytes", "bound_ms_per_token",
                  "ratio_to_bound", "model_only_ratio_to_bound", "target", "met"],
     "write": ["bytes", "hdf5_file_bytes", "hdf5_s", "raw_s", "hdf5_mb_s", "raw_mb_s", "fraction_of_raw", "fsync",
               "target", "met"],
-    "rss": ["small", "large", "ratio", "delta_kb", "target", "met"],
+    "write_no_fsync": ["bytes", "hdf5_s", "raw_s", "hdf5_mb_s", "raw_mb_s", "fraction_of_raw", "fsync"],
+    "rss": ["model", "small", "large", "ratio", "delta_kb", "target", "met"],
 }
 
 
