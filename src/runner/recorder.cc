@@ -34,21 +34,25 @@ std::vector<float> Recorder::rows(size_t e, int64_t b) const {
   if (s.captured.size() != steps_.size())
     throw Error("recorder: site " + std::to_string(s.site) + " fired " + std::to_string(s.captured.size()) +
                 " times in " + std::to_string(steps_.size()) + " forward calls");
-  std::vector<at::Tensor> parts;
+  // Copied straight into the result: no intermediate at::cat (one pass less over every
+  // recorded value; rig bench's overhead, docs/PERFORMANCE.md).
+  int64_t n_rows = 0, width = 0;
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    if (!steps_[k].has_row[size_t(b)]) continue;
+    n_rows += s.captured[k].size(1) - steps_[k].offset[size_t(b)];
+    width = s.captured[k].size(2);
+  }
+  std::vector<float> out(size_t(n_rows * width));
+  int64_t row = 0;
   for (size_t k = 0; k < steps_.size(); ++k) {
     const StepInfo& st = steps_[k];
     if (!st.has_row[size_t(b)]) continue;
     const at::Tensor x = s.captured[k][b];  // [T, W]
-    const int64_t off = st.offset[size_t(b)];
-    parts.push_back(x.narrow(0, off, x.size(0) - off));
+    const int64_t off = st.offset[size_t(b)], n = x.size(0) - off;
+    at::from_blob(out.data() + row * width, {n, width}, at::kFloat).copy_(x.narrow(0, off, n));
+    row += n;
   }
-  const at::Tensor all = at::cat(parts, 0).contiguous();
-  return std::vector<float>(all.data_ptr<float>(), all.data_ptr<float>() + all.numel());
-}
-
-void Recorder::clear() {
-  for (auto& s : streams_) s.captured.clear();
-  steps_.clear();
+  return out;
 }
 
 }  // namespace rig
