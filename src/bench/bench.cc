@@ -55,7 +55,7 @@ Sizes sizes_for(bool quick) {
     s.gemm_sizes = {1024, 1536, 2048}, s.gemm_reps = 3;
     s.bw_bytes = int64_t(256) << 20, s.bw_reps = 5;
     s.rss_small = 1000, s.rss_large = 10000, s.rss_prompt_tokens = 4, s.rss_batch = 50;
-    s.reps = 2;
+    s.reps = 3;
   }
   return s;
 }
