@@ -587,10 +587,7 @@ void fields(V& v, ModelSpec& m) {
                               (fs::exists(m.path) ? "is not a directory" : "does not exist") +
                               " (relative to the working directory " + fs::current_path().string() + ")");
     }
-    if (!m.cache_dir.empty() && !fs::is_directory(m.cache_dir))
-      d.fail_at("cache_dir", "expected an existing directory, got '" + m.cache_dir +
-                                 "' (relative to the working directory " +
-                                 fs::current_path().string() + ")");
+    // A missing cache_dir is reported when the model is resolved, with how to download it.
   });
 }
 
@@ -1123,14 +1120,6 @@ ExperimentConfig load_experiment(const std::string& path, const std::vector<std:
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_experiment(ss.str(), path, overrides, sweep_index);
-}
-
-ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
-                                       const std::vector<std::string>& key_path) {
-  cfg::Decoder d(src, node, key_path, "a mapping with site, side and neurons");
-  ElectrodeSelector e;
-  cfg::fields(d, e);  // no finish(): the other keys are the caller's
-  return e;
 }
 
 ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
