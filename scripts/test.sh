@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)"
-ctest --test-dir build --output-on-failure -j 2 "$@"
+ctest --test-dir build --output-on-failure -j 2 -LE stress "$@"
