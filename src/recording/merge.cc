@@ -37,8 +37,6 @@ struct Shard {
   fs::path path;
   std::unique_ptr<RecordingReader> r;
   int64_t index = 0, count = 1, n_experiment = 0;
-  // trial index -> event name -> row within the trial
-  std::map<int64_t, std::map<std::string, int64_t>> events;
 };
 
 std::string describe_electrode(const ElectrodeSpec& e) {
@@ -103,8 +101,6 @@ Shard open_shard(const fs::path& p) {
                     std::to_string(planned) + " trials committed (its run was interrupted)\nHINT: finish it with "
                     "`rig run CONFIG --shard " + std::to_string(s.index) + "/" + std::to_string(s.count) +
                     " --resume`, then merge again");
-  for (const auto& name : s.r->event_names())
-    for (const EventRow& ev : s.r->events(name)) s.events[ev.trial][name] = ev.row;
   return s;
 }
 
@@ -210,23 +206,7 @@ void copy_merge(const std::vector<Shard>& shards, const std::vector<std::pair<si
   for (const auto& [s, row] : order) {
     const Shard& sh = shards[s];
     const TrialRow& r = sh.r->trials()[row];
-    TrialResult t;
-    t.index = r.index;
-    t.stimulus = r.stimulus;
-    t.condition = r.condition;
-    t.repetition = r.repetition;
-    t.seed = r.seed;
-    t.stimulation = r.stimulation;
-    t.prompt = r.prompt;
-    t.response = r.response;
-    t.n_prompt_tokens = r.n_prompt_tokens;
-    t.n_generated = r.n_generated;
-    t.finish_reason = r.finish_reason;
-    t.tokens = sh.r->tokens(r.row_start, r.row_stop);
-    if (auto ev = sh.events.find(r.index); ev != sh.events.end())
-      for (const auto& [name, abs_row] : ev->second)
-        if (abs_row >= r.row_start && abs_row < r.row_stop) t.events[name] = abs_row - r.row_start;
-    for (size_t e = 0; e < header.electrodes.size(); ++e) t.recordings.push_back(sh.r->read_rows(e, r.row_start, r.row_stop));
+    TrialResult t = sh.r->trial(row);
     batch_bytes += r.n_rows() * row_bytes;
     batch.push_back(std::move(t));
     if (batch_bytes >= opt.batch_bytes) {

@@ -1,5 +1,7 @@
 #include "recording/reader.h"
 
+#include <optional>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -22,6 +24,9 @@ struct RecordingReader::Impl {
   std::vector<Id> recordings;
   std::vector<std::string> events;
   mutable std::map<std::string, std::vector<EventRow>> event_cache;
+  // trial index -> event name -> absolute row; built on the first trial() call, so reading
+  // every trial costs one pass over /events, not one per trial.
+  mutable std::optional<std::map<int64_t, std::map<std::string, int64_t>>> events_by_trial;
   int64_t n_rows = 0;
   std::string dtype = "float32";
 
@@ -261,10 +266,14 @@ TrialResult RecordingReader::trial(size_t i) const {
   t.n_generated = r.n_generated;
   t.finish_reason = r.finish_reason;
   t.tokens = tokens(r.row_start, r.row_stop);
-  for (const auto& name : impl_->events)
-    for (const EventRow& ev : events(name))
-      if (ev.trial == r.index && ev.row >= r.row_start && ev.row < r.row_stop)
-        t.events[name] = ev.row - r.row_start;
+  if (!impl_->events_by_trial) {
+    impl_->events_by_trial.emplace();
+    for (const auto& name : impl_->events)
+      for (const EventRow& ev : events(name)) (*impl_->events_by_trial)[ev.trial][name] = ev.row;
+  }
+  if (auto ev = impl_->events_by_trial->find(r.index); ev != impl_->events_by_trial->end())
+    for (const auto& [name, row] : ev->second)
+      if (row >= r.row_start && row < r.row_stop) t.events[name] = row - r.row_start;
   for (size_t e = 0; e < impl_->electrodes.size(); ++e)
     t.recordings.push_back(read_rows(e, r.row_start, r.row_stop));
   return t;
