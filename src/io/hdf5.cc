@@ -1,5 +1,7 @@
 #include "io/hdf5.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,6 +120,10 @@ Id create_rows(hid_t loc, const std::string& name, Dtype type, std::vector<hsize
   chunk[0] = std::max<hsize_t>(1, layout.chunk_rows);
   for (size_t i = 1; i < chunk.size(); ++i) chunk[i] = std::max<hsize_t>(1, chunk[i]);
   check(H5Pset_chunk(dcpl, int(chunk.size()), chunk.data()), what);
+  if (layout.int_fill) {
+    if (type != Dtype::kInt64) throw Error(what + ": a fill value needs an int64 column");
+    check(H5Pset_fill_value(dcpl, H5T_NATIVE_INT64, &*layout.int_fill), what);
+  }
   if (layout.gzip > 0) {
     if (type != Dtype::kString) check(H5Pset_shuffle(dcpl), what);
     check(H5Pset_deflate(dcpl, unsigned(std::min(layout.gzip, 9))), what);
@@ -333,12 +339,36 @@ Id open_file(const std::filesystem::path& path, bool writable, const FileOptions
 
 void flush(hid_t file, bool sync) {
   quiet();
-  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + object_path(file));
-  if (!sync) return;
   void* handle = nullptr;
   check(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), "getting the file descriptor");
-  if (handle && ::fsync(*static_cast<int*>(handle)) != 0)
+  const int fd = handle ? *static_cast<int*>(handle) : -1;
+  // The flush writes the superblock (with the end of allocation, EOA) before it extends the
+  // file to the EOA; a kill in between leaves a file that readers refuse as truncated. So the
+  // file is extended first.
+  haddr_t eoa = 0;
+  struct stat st {};
+  check(H5Fget_eoa(file, &eoa), "reading the end of allocation of " + object_path(file));
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && off_t(eoa) > st.st_size && ::ftruncate(fd, off_t(eoa)) != 0)
+    throw Error("extending an HDF5 file failed: " + std::string(std::strerror(errno)));
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + object_path(file));
+  if (!sync) return;
+  if (fd >= 0 && ::fsync(fd) != 0)
     throw Error("fsync of an HDF5 file failed: " + std::string(std::strerror(errno)));
+}
+
+void reserve_to_end_of_file(hid_t file) {
+  quiet();
+  check(H5Fincrement_filesize(file, 0), "moving the end of allocation of " + object_path(file));
+}
+
+void fsync_directory(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) throw Error("opening directory " + dir.string() + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error("fsync of directory " + dir.string() + " failed: " + std::strerror(err));
 }
 
 // ---- groups and links ----
@@ -548,6 +578,49 @@ void set_rows(hid_t ds, hsize_t rows) {
         "resizing " + object_path(ds) + " to " + std::to_string(rows) + " rows");
 }
 
+void cut_rows_clean(hid_t ds, hsize_t rows) {
+  quiet();
+  const std::string what = "clearing " + object_path(ds) + " beyond row " + std::to_string(rows);
+  Id dcpl = make(H5Dget_create_plist(ds), what);
+  std::vector<hsize_t> dims = dims_of(ds), chunk(dims.size());
+  if (H5Pget_nfilters(dcpl) != 0) {
+    // Only a finished recording is compressed (rewritten whole when it closed): nothing lies
+    // beyond its rows.
+    if (dims[0] > rows) throw DataError(what + ": the dataset is compressed");
+    return;
+  }
+  check(H5Pget_chunk(dcpl, int(chunk.size()), chunk.data()) < 0 ? -1 : 0, what);
+  for (size_t d = 1; d < dims.size(); ++d)
+    if (chunk[d] != dims[d]) throw DataError(what + ": chunks must span whole rows");
+  // Look for leftover chunks within a window past the committed rows (a killed writer got at
+  // most one batch beyond them); the window grows while it is full of chunks.
+  const hsize_t first = rows / chunk[0];
+  std::vector<uint8_t> buf;
+  for (hsize_t k = first, window = 16;; window *= 2) {
+    dims[0] = std::max(dims[0], (first + window) * chunk[0]);
+    check(H5Dset_extent(ds, dims.data()), what);
+    for (; k < first + window; ++k) {
+      std::vector<hsize_t> offset(dims.size(), 0);
+      offset[0] = k * chunk[0];
+      unsigned mask = 0;
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t bytes = 0;
+      check(H5Dget_chunk_info_by_coord(ds, offset.data(), &mask, &addr, &bytes), what);
+      if (addr == HADDR_UNDEF) break;
+      buf.resize(bytes);
+      uint32_t filters = 0;
+      check(H5Dread_chunk(ds, H5P_DEFAULT, offset.data(), &filters, buf.data()), what);
+      // Elements are stored row-major in whole-chunk order, so the rows are byte ranges.
+      const hsize_t row_bytes = bytes / chunk[0];
+      const hsize_t keep = rows > offset[0] ? rows - offset[0] : 0;
+      std::fill(buf.begin() + std::ptrdiff_t(keep * row_bytes), buf.end(), uint8_t(0));
+      check(H5Dwrite_chunk(ds, H5P_DEFAULT, 0, offset.data(), bytes, buf.data()), what);
+    }
+    if (k < first + window) break;
+  }
+  set_rows(ds, rows);
+}
+
 void append(hid_t column, const std::vector<int64_t>& v) {
   quiet();
   append_values(column, H5T_NATIVE_INT64, v, v.size());
@@ -579,6 +652,34 @@ void append_rows(hid_t matrix, const float* data, hsize_t n) {
     auto [fspace, mspace] = extend(matrix, n);
     check(H5Dwrite(matrix, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, data),
           "writing rows of " + object_path(matrix));
+  }
+}
+
+void append_row_blocks(hid_t matrix, const std::vector<std::pair<const float*, hsize_t>>& blocks) {
+  quiet();
+  hsize_t total = 0;
+  for (const auto& b : blocks) total += b.second;
+  if (total == 0) return;
+  const hsize_t w = width(matrix);
+  if (dtype_of(matrix) == Dtype::kFloat16) {  // converted anyway: into one buffer, one write
+    std::vector<uint16_t> half(size_t(total * w));
+    size_t at = 0;
+    for (const auto& [data, n] : blocks)
+      for (size_t i = 0; i < size_t(n * w); ++i) half[at++] = float_to_half(data[i]);
+    append_values(matrix, half_type(), half, total);
+    return;
+  }
+  auto [fspace, mspace] = extend(matrix, total);
+  std::vector<hsize_t> start = {dims_of(matrix)[0] - total, 0}, count = {0, w};
+  for (const auto& [data, n] : blocks) {
+    if (n == 0) continue;
+    count[0] = n;
+    check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+          "selecting rows of " + object_path(matrix));
+    Id mem = make(H5Screate_simple(2, count.data(), nullptr), "creating a dataspace");
+    check(H5Dwrite(matrix, H5T_NATIVE_FLOAT, mem, fspace, H5P_DEFAULT, data),
+          "writing rows of " + object_path(matrix));
+    start[0] += n;
   }
 }
 

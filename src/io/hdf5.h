@@ -70,6 +70,11 @@ Id create_file(const std::filesystem::path& path, bool truncate, const FileOptio
 Id open_file(const std::filesystem::path& path, bool writable, const FileOptions& opt = {});
 // H5Fflush, then (sync) fsync of the file descriptor, so data survives an OS crash too.
 void flush(hid_t file, bool sync);
+// After a writer was killed: moves the end of allocation to the end of the file, so that space
+// the killed writer used but did not yet record in the superblock is never handed out again.
+void reserve_to_end_of_file(hid_t file);
+// fsync of the directory holding `path`: makes a rename or a new file name durable.
+void fsync_directory(const std::filesystem::path& path);
 
 // ---- groups and links (a name is one link name; it may contain dots but not '/') ----
 bool exists(hid_t loc, const std::string& name);
@@ -96,6 +101,9 @@ std::vector<int64_t> get_int_vector_attr(hid_t obj, const std::string& name);
 struct Layout {
   hsize_t chunk_rows = 4096;
   int gzip = 0;
+  // Value of rows never written (integer columns only; others read 0 / ""). The event tables
+  // use -1, so that a row a killed writer's index points to but never wrote reads as no event.
+  std::optional<int64_t> int_fill;
 };
 // A 1-D extendible column with 0 rows.
 Id create_column(hid_t loc, const std::string& name, Dtype type, const Layout& layout = {});
@@ -111,6 +119,12 @@ Id open_dataset(hid_t loc, const std::string& name, int cache_chunks = 4);
 hsize_t n_rows(hid_t dataset);   // first dimension
 hsize_t width(hid_t dataset);    // second dimension (1 for a column)
 void set_rows(hid_t dataset, hsize_t rows);  // grow or cut along the first dimension
+// Cuts a dataset to `rows` and zeroes every stored element at or beyond that row, also in
+// chunks beyond the extent that a killed writer left in the index. Needed before appending to
+// variable-length strings: HDF5 frees the heap objects that the overwritten elements point to,
+// and a killed writer's leftovers point to objects that were never written or were reused.
+// Edits chunks raw (H5Dread_chunk/H5Dwrite_chunk), so it needs an unfiltered dataset.
+void cut_rows_clean(hid_t dataset, hsize_t rows);
 
 // Append to a column (the element type is converted to the column's on-disk type by HDF5).
 void append(hid_t column, const std::vector<int64_t>& values);
@@ -120,6 +134,9 @@ void append(hid_t column, const std::vector<std::string>& values);
 // Append n rows of width floats (row-major) to a matrix; float16 columns are converted here
 // (round to nearest even, as numpy does), float32 ones written as they are.
 void append_rows(hid_t matrix, const float* data, hsize_t n);
+// Appends several blocks of rows (pointer, rows) at once: one extent change for all of them,
+// and no copy into one buffer for float32 (each block is written from where it lies).
+void append_row_blocks(hid_t matrix, const std::vector<std::pair<const float*, hsize_t>>& blocks);
 
 // Read rows [r0, r1) of a column (all rows by default).
 std::vector<int64_t> read_int64(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));

@@ -203,8 +203,12 @@ std::vector<EventRow> RecordingReader::events(const std::string& name) const {
   auto trial = h5::read_int64(h5::open_dataset(g, "trial"));
   auto row = h5::read_int64(h5::open_dataset(g, "row"));
   std::vector<EventRow> out;
-  for (size_t i = 0; i < trial.size() && i < row.size(); ++i)
-    if (row[i] < m.n_rows) out.push_back({trial[i], row[i]});  // committed trials only
+  // Committed events come first, with rows inside the committed rows; a killed writer may
+  // leave rows of -1 (never written) or beyond n_rows after them.
+  for (size_t i = 0; i < trial.size() && i < row.size(); ++i) {
+    if (row[i] < 0 || row[i] >= m.n_rows) break;
+    out.push_back({trial[i], row[i]});
+  }
   m.event_cache[name] = out;
   return out;
 }

@@ -13,10 +13,13 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/error.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
 #include "recording/reader.h"
+#include "recording/writer_process.h"
 #include "rig/version.h"
 
 namespace rig {
@@ -74,6 +77,22 @@ void check_header(const RecordingHeader& h) {
       throw ConfigError("event name '" + name + "': expected unique non-empty names without '/'");
 }
 
+// Opens a recording for writing; while another process holds HDF5's lock on it (the writer
+// process of a killed run, finishing its last batch) waits for up to a minute.
+Id open_when_unlocked(const std::filesystem::path& path) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    try {
+      return h5::open_file(path, /*writable=*/true);
+    } catch (const DataError& e) {
+      if (std::string(e.what()).find("unable to lock file") == std::string::npos ||
+          std::chrono::steady_clock::now() > deadline)
+        throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace
 
 struct RecordingWriter::Impl {
@@ -102,7 +121,7 @@ struct RecordingWriter::Impl {
 
   // gzip level of the datasets while recording (see WriterOptions::compress_on_close).
   int gzip() const { return opt.compress_on_close ? 0 : header.compression; }
-  h5::Layout chunked(hsize_t rows) const { return {rows, gzip()}; }
+  h5::Layout chunked(hsize_t rows) const { return {rows, gzip(), std::nullopt}; }
 
   void create_datasets() {
     Id g = h5::create_group(root, "trials");
@@ -114,8 +133,10 @@ struct RecordingWriter::Impl {
     g = h5::create_group(root, "events");
     for (const auto& name : header.events) {
       Id ev = h5::create_group(g, name);
-      event_cols.emplace_back(h5::create_column(ev, "trial", Dtype::kInt64, chunked(kTokenChunk)),
-                              h5::create_column(ev, "row", Dtype::kInt64, chunked(kTokenChunk)));
+      h5::Layout l = chunked(kTokenChunk);
+      l.int_fill = -1;  // see h5::Layout::int_fill
+      event_cols.emplace_back(h5::create_column(ev, "trial", Dtype::kInt64, l),
+                              h5::create_column(ev, "row", Dtype::kInt64, l));
     }
     g = h5::create_group(root, "recordings");
     const hsize_t elem = dtype == Dtype::kFloat16 ? 2 : 4;
@@ -237,8 +258,18 @@ struct RecordingWriter::Impl {
     n_rows = stops.empty() ? 0 : stops.back();
     committed = h5::read_int64(trial_cols[0], 0, hsize_t(n_trials));
     accepted.insert(committed.begin(), committed.end());
-    for (auto& c : trial_cols) h5::set_rows(c, hsize_t(n_trials));
-    for (auto& c : token_cols) h5::set_rows(c, hsize_t(n_rows));
+    // String columns are cleaned beyond the cut (see h5::cut_rows_clean); numbers are simply
+    // overwritten by the next appends.
+    auto cut = [](const Id& c, Dtype type, hsize_t rows) {
+      if (type == Dtype::kString)
+        h5::cut_rows_clean(c, rows);
+      else
+        h5::set_rows(c, rows);
+    };
+    for (size_t i = 0; i < trial_cols.size(); ++i)
+      cut(trial_cols[i], layout::kTrialColumns[i].type, hsize_t(n_trials));
+    for (size_t i = 0; i < token_cols.size(); ++i)
+      cut(token_cols[i], layout::kTokenColumns[i].type, hsize_t(n_rows));
     for (auto& r : recordings) {
       if (h5::n_rows(r) < hsize_t(n_rows))
         throw DataError(path.string() + " is damaged: " + h5::object_path(r) + " has " +
@@ -250,7 +281,7 @@ struct RecordingWriter::Impl {
       // Events are appended trial by trial, so the committed ones come first.
       std::vector<int64_t> rows = h5::read_int64(row);
       hsize_t keep = 0;
-      while (keep < rows.size() && rows[keep] < n_rows) ++keep;
+      while (keep < rows.size() && rows[keep] >= 0 && rows[keep] < n_rows) ++keep;
       h5::set_rows(trial, keep);
       h5::set_rows(row, keep);
     }
@@ -298,10 +329,12 @@ struct RecordingWriter::Impl {
       }
       row = row_stop[i];
     }
-    // Recordings first (the bulk), one append per trial and electrode, no copies.
-    for (size_t e = 0; e < recordings.size(); ++e)
-      for (const TrialResult& t : batch)
-        h5::append_rows(recordings[e], t.recordings[e].data(), t.tokens.size());
+    // Recordings first (the bulk): one append per electrode for the whole batch.
+    std::vector<std::pair<const float*, hsize_t>> blocks(nt);
+    for (size_t e = 0; e < recordings.size(); ++e) {
+      for (size_t i = 0; i < nt; ++i) blocks[i] = {batch[i].recordings[e].data(), batch[i].tokens.size()};
+      h5::append_row_blocks(recordings[e], blocks);
+    }
     h5::append(token_cols[0], tok_trial);
     h5::append(token_cols[1], tok_pos);
     h5::append(token_cols[2], tok_id);
@@ -372,7 +405,13 @@ struct RecordingWriter::Impl {
 };
 
 RecordingWriter::RecordingWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  path_ = impl_->path;
   impl_->start(&on_committed_);
+}
+
+RecordingWriter::RecordingWriter(std::unique_ptr<WriterProcess> process, std::filesystem::path path)
+    : process_(std::move(process)), path_(std::move(path)) {
+  process_->set_on_committed(&on_committed_);
 }
 
 RecordingWriter::~RecordingWriter() {
@@ -390,12 +429,20 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
     throw ConfigError("recording " + path.string() +
                       " already exists; pass --force to overwrite it or --resume to continue it");
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  if (opt.separate_process)
+    return std::unique_ptr<RecordingWriter>(new RecordingWriter(
+        WriterProcess::start(WriterProcess::Mode::kCreate, path, header, force, opt), path));
+  // The file is built under a temporary name and renamed into place once its skeleton is on
+  // disk: a kill during creation then leaves no file (or, with --force, the old one), never a
+  // half-written one that readers cannot open. The name is the process's own: H5Fcreate
+  // truncates an existing file before it finds it locked by another writer.
+  const std::filesystem::path creating = path.string() + ".creating." + std::to_string(::getpid());
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->header = header;
   impl->opt = opt;
   impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
-  impl->file = h5::create_file(path, /*truncate=*/true);
+  impl->file = h5::create_file(creating, /*truncate=*/true);
   impl->root = h5::open_group(impl->file, "/");
   hid_t root = impl->root;
   for (const auto& [k, v] : header.attrs) h5::set_attr(root, k, v);
@@ -413,7 +460,14 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   h5::set_attr(root, layout::kAttrRowsCommitted, int64_t(0));
   impl->write_stimuli();
   impl->create_datasets();
-  h5::flush(impl->file, opt.fsync);
+  h5::flush(impl->file, /*sync=*/true);
+  if (opt.still_wanted && !opt.still_wanted()) {
+    impl.reset();  // closes every HDF5 object, the file last
+    std::filesystem::remove(creating);
+    throw Error("recording " + path.string() + ": creation abandoned (its run ended)");
+  }
+  std::filesystem::rename(creating, path);  // the open handle follows the file
+  if (opt.fsync) h5::fsync_directory(path);
   return std::unique_ptr<RecordingWriter>(new RecordingWriter(std::move(impl)));
 }
 
@@ -423,12 +477,15 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
   check_header(header);
   if (!std::filesystem::exists(path))
     throw ConfigError("cannot resume " + path.string() + ": no such file");
+  if (opt.separate_process)
+    return std::unique_ptr<RecordingWriter>(new RecordingWriter(
+        WriterProcess::start(WriterProcess::Mode::kResume, path, header, false, opt), path));
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->header = header;
   impl->opt = opt;
   impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
-  impl->file = h5::open_file(path, /*writable=*/true);
+  impl->file = open_when_unlocked(path);
   impl->root = h5::open_group(impl->file, "/");
   hid_t root = impl->root;
   if (!h5::has_attr(root, layout::kAttrFormat) ||
@@ -444,6 +501,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
     throw ConfigError("cannot resume " + path.string() +
                       ": it records a different experiment:" + diff +
                       "\nHINT: run with the file's config, or pass --force to start over");
+  h5::reserve_to_end_of_file(impl->file);
   impl->open_datasets();
   impl->cut_to_committed();
   h5::set_attr(root, layout::kAttrResumes,
@@ -454,6 +512,11 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
 }
 
 void RecordingWriter::append(std::vector<TrialResult> batch) {
+  if (process_) {
+    for (const auto& t : batch) check_trial(process_->header(), t);
+    process_->append(batch);
+    return;
+  }
   Impl& m = *impl_;
   for (const auto& t : batch) check_trial(m.header, t);
   std::unique_lock<std::mutex> lock(m.mu);
@@ -472,6 +535,7 @@ void RecordingWriter::append(std::vector<TrialResult> batch) {
 }
 
 void RecordingWriter::close() {
+  if (process_) return process_->close();
   Impl& m = *impl_;
   {
     std::lock_guard<std::mutex> lock(m.mu);
@@ -503,6 +567,8 @@ void RecordingWriter::compress_copy(const std::filesystem::path& path, const Wri
     RecordingHeader h = r.header();
     WriterOptions o = opt;
     o.compress_on_close = false;
+    o.still_wanted = nullptr;  // the run has ended by now, by design
+    o.separate_process = false;
     auto w = create(tmp, h, /*force=*/true, o);
     for (size_t i = 0; i < r.trials().size(); ++i) w->append({r.trial(i)});
     w->close();
@@ -511,10 +577,11 @@ void RecordingWriter::compress_copy(const std::filesystem::path& path, const Wri
 }
 
 std::vector<int64_t> RecordingWriter::finished_trials() const {
+  if (process_) return process_->finished_trials();
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->committed;
 }
 
-const std::filesystem::path& RecordingWriter::path() const { return impl_->path; }
+const std::filesystem::path& RecordingWriter::path() const { return path_; }
 
 }  // namespace rig

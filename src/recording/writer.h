@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,7 +25,16 @@ struct WriterOptions {
   // appending to compressed datasets can corrupt committed rows; uncompressed chunks never move.
   // false: compress while recording (faster, not crash-safe).
   bool compress_on_close = true;
+  // Run the writer in a child process (recording/writer_process.h), so that killing rig,
+  // even with SIGKILL, cannot interrupt a flush: the child commits what it received and
+  // closes the file. false: a thread of this process.
+  bool separate_process = true;
+  // create() asks this (when set) before it renames the new file into place; false: it
+  // removes the file and throws. The writer process uses it to drop a file whose rig died.
+  std::function<bool()> still_wanted;
 };
+
+class WriterProcess;
 
 class RecordingWriter : public RecordingSink {
  public:
@@ -34,7 +44,8 @@ class RecordingWriter : public RecordingSink {
                                                  const RecordingHeader& header, bool force,
                                                  const WriterOptions& opt = {});
   // Reopens a recording of the same experiment (same config_hash, electrodes, events, dtype;
-  // ConfigError naming what differs) and cuts rows beyond its last committed trial.
+  // ConfigError naming what differs) and cuts rows beyond its last committed trial. Waits (up
+  // to a minute) while the writer process of a killed run still holds the file.
   static std::unique_ptr<RecordingWriter> resume(const std::filesystem::path& path,
                                                  const RecordingHeader& header,
                                                  const WriterOptions& opt = {});
@@ -54,9 +65,12 @@ class RecordingWriter : public RecordingSink {
 
  private:
   explicit RecordingWriter(std::unique_ptr<Impl> impl);
+  RecordingWriter(std::unique_ptr<WriterProcess> process, std::filesystem::path path);
   // Rewrites a closed recording with gzip datasets (header.compression) via a renamed copy.
   static void compress_copy(const std::filesystem::path& path, const WriterOptions& opt);
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;             // the writer in this process, or
+  std::unique_ptr<WriterProcess> process_;  // the writer in a child process
+  std::filesystem::path path_;
 };
 
 }  // namespace rig

@@ -35,6 +35,22 @@ def write(path, text):
     return path
 
 
+def open_h5(path, timeout=60.0):
+    """h5py.File(path) once no writer holds it: after rig is killed, its writer process
+    commits what it received, closes the file and exits on its own (well under a second);
+    until then HDF5's lock refuses readers."""
+    import time
+    import h5py
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return h5py.File(path, "r")
+        except OSError as e:
+            if "unable to lock file" not in str(e) or time.time() > deadline:
+                raise
+        time.sleep(0.05)
+
+
 def datasets(f):
     """Every dataset of an h5py file: name -> numpy array."""
     out = {}

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""SIGKILL the recording writer at random moments; every time, h5py must open the file and
-see only complete committed trials, equal to those of an uninterrupted run; resuming to the
-end must give a file equal to the uninterrupted one.
+"""SIGKILL a process that records (the driver, like `rig run`) at random moments; every time,
+h5py must open the file and see only complete committed trials, equal to those of an
+uninterrupted run; resuming to the end must give a file equal to the uninterrupted one. The
+writer process (src/recording/writer_process.h) finishes the batch it was given and closes the
+file, so the checks first wait for it to let go of the file.
 
 Needs tests/tools/recording_driver ($RIG_RECORDING_DRIVER); exits 77 (skip) without it.
 """
@@ -19,6 +21,8 @@ try:
 except ImportError as e:
     print(f"SKIP: {e}")
     sys.exit(77)
+
+from rigtest import open_h5  # waits while the writer process of a killed driver finishes
 
 DRIVER = os.environ.get("RIG_RECORDING_DRIVER", "")
 if not DRIVER or not os.path.exists(DRIVER):
@@ -49,8 +53,11 @@ def committed_view(f):
         elif name.startswith("tokens/") or name.startswith("recordings/"):
             n = n_rows
         elif name.startswith("events/"):
+            # Committed events come first; a killed writer may leave -1 (never written) or
+            # rows beyond n_rows after them.
             rows = f[name.rsplit("/", 1)[0] + "/row"][:]
-            n = int(np.sum(rows < n_rows))
+            ok = (rows >= 0) & (rows < n_rows)
+            n = int(np.argmin(ok)) if not ok.all() else len(rows)
         else:
             n = obj.shape[0]
         assert obj.shape[0] >= n, f"{name}: {obj.shape[0]} rows < {n} committed"
@@ -62,7 +69,7 @@ def committed_view(f):
 
 def check_against(path, ref_by_trial, ref):
     """Committed trials of `path` equal the same trials of the reference file."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         n, view = committed_view(f)
         index = view["trials/index"]
         assert list(index) == list(range(n)), "trials must be committed in order here"
@@ -96,7 +103,7 @@ def main():
                     os.remove(path)
                 done = 0
                 if os.path.exists(path):
-                    with h5py.File(path, "r") as f:
+                    with open_h5(path) as f:
                         done = int(f.attrs["n_trials_committed"])
                 left = duration * (n_trials - done) / n_trials
                 p = subprocess.Popen([DRIVER, "run", path, str(n_trials), "4", dtype, str(gzip)],

@@ -55,7 +55,7 @@ for attempt in range(4):
     kills += 1
     reported = [int(m) for m in re.findall(r"(\d+)/\d+ trials recorded", err)]
     finished_reported = max(reported) if reported else 0
-    with h5py.File(out) as f:  # h5py opens it
+    with rt.open_h5(out) as f:  # h5py opens it
         committed = int(f.attrs["n_trials_committed"])
     assert committed >= finished_reported, f"log reported {finished_reported} trials, file holds {committed}"
     # Resume, possibly several times, until complete.

@@ -69,11 +69,21 @@ TrialResult make_trial(const RecordingHeader& h, int64_t i) {
   return t;
 }
 
+// $RIG_WRITER_THREAD=1: the writer in a thread of this process instead of a child process
+// (to compare the two, and to kill the writer itself).
+WriterOptions options() {
+  WriterOptions o;
+  const char* v = std::getenv("RIG_WRITER_THREAD");
+  o.separate_process = !(v && std::string(v) == "1");
+  return o;
+}
+
 int run(const std::filesystem::path& path, int64_t n_trials, int64_t batch,
         const std::string& dtype, int gzip) {
   RecordingHeader h = make_header(dtype, gzip, n_trials);
-  auto w = std::filesystem::exists(path) ? RecordingWriter::resume(path, h)
-                                         : RecordingWriter::create(path, h, false);
+  const WriterOptions opt = options();
+  auto w = std::filesystem::exists(path) ? RecordingWriter::resume(path, h, opt)
+                                         : RecordingWriter::create(path, h, false, opt);
   std::vector<int64_t> done = w->finished_trials();
   std::vector<bool> finished(size_t(n_trials), false);
   for (int64_t i : done) finished.at(size_t(i)) = true;
@@ -110,7 +120,7 @@ int bench(const std::filesystem::path& path, double megabytes, bool sync) {
   for (size_t k = 0; k < proto.recordings[0].size(); ++k) proto.recordings[0][k] = float(k % 977);
   const double bytes = double(n_trials * rows * w * 4);
 
-  WriterOptions opt;
+  WriterOptions opt = options();
   opt.fsync = sync;
   auto t0 = std::chrono::steady_clock::now();
   {

@@ -1,0 +1,467 @@
+#include "recording/writer_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
+namespace rig {
+namespace {
+
+// ---- wire format: frames of [u32 type][u64 bytes][payload] ----
+
+enum Frame : uint32_t {
+  kBatch = 1,      // rig -> child: a batch of trials
+  kReady = 2,      // child -> rig: the file is open; payload: committed trial indices
+  kCommitted = 3,  // child -> rig: a batch is committed; payload: its trial indices
+  kFailed = 4,     // child -> rig: payload: error kind (u32), message
+  kClosed = 5,     // child -> rig: the file is closed
+};
+
+class Out {
+ public:
+  void u32(uint32_t v) { raw(&v, sizeof v); }
+  void i64(int64_t v) { raw(&v, sizeof v); }
+  void u64(uint64_t v) { raw(&v, sizeof v); }
+  void str(const std::string& s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+  }
+  void raw(const void* p, size_t n) { buf_.append(static_cast<const char*>(p), n); }
+  const std::string& bytes() const { return buf_; }
+
+ private:
+  std::string buf_;
+};
+
+class In {
+ public:
+  explicit In(const std::string& b) : b_(b) {}
+  uint32_t u32() { return get<uint32_t>(); }
+  int64_t i64() { return get<int64_t>(); }
+  uint64_t u64() { return get<uint64_t>(); }
+  std::string str() {
+    const uint64_t n = u64();
+    need(n);
+    std::string s = b_.substr(at_, n);
+    at_ += n;
+    return s;
+  }
+
+ private:
+  template <typename T>
+  T get() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, b_.data() + at_, sizeof v);
+    at_ += sizeof v;
+    return v;
+  }
+  void need(uint64_t n) {
+    if (n > b_.size() - at_) throw Error("recording writer process: a message is cut short");
+  }
+  const std::string& b_;
+  size_t at_ = 0;
+};
+
+// Writes all of `iov` (sendmsg, no SIGPIPE); false when the peer is gone.
+bool send_all(int fd, std::vector<iovec> iov) {
+  size_t i = 0;
+  while (i < iov.size()) {
+    msghdr m{};
+    m.msg_iov = iov.data() + i;
+    m.msg_iovlen = std::min<size_t>(iov.size() - i, 1024);  // IOV_MAX
+    const ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    for (size_t left = size_t(n); left > 0 && i < iov.size();) {
+      if (left >= iov[i].iov_len) {
+        left -= iov[i].iov_len;
+        ++i;
+      } else {
+        iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + left;
+        iov[i].iov_len -= left;
+        left = 0;
+      }
+    }
+    while (i < iov.size() && iov[i].iov_len == 0) ++i;
+  }
+  return true;
+}
+
+bool send_frame(int fd, uint32_t type, const std::string& payload) {
+  Out h;
+  h.u32(type);
+  h.u64(payload.size());
+  return send_all(fd, {{const_cast<char*>(h.bytes().data()), h.bytes().size()},
+                       {const_cast<char*>(payload.data()), payload.size()}});
+}
+
+// Reads exactly n bytes; false at the end of the stream (also in the middle of them).
+bool recv_all(int fd, void* p, size_t n) {
+  char* c = static_cast<char*>(p);
+  while (n > 0) {
+    const ssize_t got = ::read(fd, c, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    c += got;
+    n -= size_t(got);
+  }
+  return true;
+}
+
+bool recv_header(int fd, uint32_t* type, uint64_t* bytes) {
+  char h[12];
+  if (!recv_all(fd, h, sizeof h)) return false;
+  std::memcpy(type, h, 4);
+  std::memcpy(bytes, h + 4, 8);
+  return true;
+}
+
+bool recv_payload(int fd, uint64_t bytes, std::string* out) {
+  out->resize(bytes);
+  return recv_all(fd, out->data(), bytes);
+}
+
+std::string encode_indices(const std::vector<int64_t>& v) {
+  Out o;
+  o.u64(v.size());
+  for (int64_t i : v) o.i64(i);
+  return o.bytes();
+}
+
+std::vector<int64_t> decode_indices(const std::string& b) {
+  In in(b);
+  std::vector<int64_t> v(in.u64());
+  for (auto& i : v) i = in.i64();
+  return v;
+}
+
+// A batch: everything but the recordings as one block, then every recording's floats as
+// they lie in memory (trial by trial, electrode by electrode), sent without a copy.
+void send_batch(int fd, const std::vector<TrialResult>& batch) {
+  Out o;
+  o.u64(batch.size());
+  uint64_t float_bytes = 0;
+  for (const TrialResult& t : batch) {
+    o.i64(t.index);
+    o.i64(t.stimulus);
+    o.str(t.condition);
+    o.i64(t.repetition);
+    o.u64(t.seed);
+    o.str(t.stimulation);
+    o.str(t.prompt);
+    o.str(t.response);
+    o.i64(t.n_prompt_tokens);
+    o.i64(t.n_generated);
+    o.str(t.finish_reason);
+    o.u64(t.tokens.size());
+    for (const TokenRow& k : t.tokens) {
+      o.i64(k.position);
+      o.i64(k.token_id);
+      o.str(k.text);
+      o.u32(k.generated ? 1 : 0);
+    }
+    o.u64(t.events.size());
+    for (const auto& [name, row] : t.events) {
+      o.str(name);
+      o.i64(row);
+    }
+    o.u64(t.recordings.size());
+    for (const auto& r : t.recordings) {
+      o.u64(r.size());
+      float_bytes += r.size() * sizeof(float);
+    }
+  }
+  Out h;
+  h.u32(kBatch);
+  h.u64(8 + o.bytes().size() + float_bytes);
+  h.u64(o.bytes().size());
+  std::vector<iovec> iov = {{const_cast<char*>(h.bytes().data()), h.bytes().size()},
+                            {const_cast<char*>(o.bytes().data()), o.bytes().size()}};
+  for (const TrialResult& t : batch)
+    for (const auto& r : t.recordings)
+      if (!r.empty()) iov.push_back({const_cast<float*>(r.data()), r.size() * sizeof(float)});
+  if (!send_all(fd, std::move(iov)))
+    throw Error("recording writer process: it is gone (" + std::string(std::strerror(errno)) + ")");
+}
+
+// Reads a batch's payload (after the frame header); false at the end of the stream.
+bool recv_batch(int fd, std::vector<TrialResult>* batch) {
+  uint64_t meta_bytes = 0;
+  std::string meta;
+  if (!recv_all(fd, &meta_bytes, sizeof meta_bytes) || !recv_payload(fd, meta_bytes, &meta)) return false;
+  In in(meta);
+  batch->resize(in.u64());
+  for (TrialResult& t : *batch) {
+    t.index = in.i64();
+    t.stimulus = in.i64();
+    t.condition = in.str();
+    t.repetition = in.i64();
+    t.seed = in.u64();
+    t.stimulation = in.str();
+    t.prompt = in.str();
+    t.response = in.str();
+    t.n_prompt_tokens = in.i64();
+    t.n_generated = in.i64();
+    t.finish_reason = in.str();
+    t.tokens.resize(in.u64());
+    for (TokenRow& k : t.tokens) {
+      k.position = in.i64();
+      k.token_id = in.i64();
+      k.text = in.str();
+      k.generated = in.u32() != 0;
+    }
+    const uint64_t n_events = in.u64();
+    for (uint64_t e = 0; e < n_events; ++e) {
+      std::string name = in.str();
+      t.events[name] = in.i64();
+    }
+    t.recordings.resize(in.u64());
+    for (auto& r : t.recordings) r.resize(in.u64());
+  }
+  for (TrialResult& t : *batch)
+    for (auto& r : t.recordings)
+      if (!recv_all(fd, r.data(), r.size() * sizeof(float))) return false;
+  return true;
+}
+
+// Errors cross the socket as (kind, message) and are rethrown as the same type.
+enum Kind : uint32_t { kError = 0, kConfig = 1, kModel = 2, kData = 3 };
+
+std::string encode_error(std::exception_ptr e) {
+  Out o;
+  try {
+    std::rethrow_exception(e);
+  } catch (const ConfigError& x) {
+    o.u32(kConfig), o.str(x.what());
+  } catch (const ModelError& x) {
+    o.u32(kModel), o.str(x.what());
+  } catch (const DataError& x) {
+    o.u32(kData), o.str(x.what());
+  } catch (const std::exception& x) {
+    o.u32(kError), o.str(x.what());
+  } catch (...) {
+    o.u32(kError), o.str("recording writer process: unknown error");
+  }
+  return o.bytes();
+}
+
+std::exception_ptr decode_error(const std::string& b) {
+  In in(b);
+  const uint32_t kind = in.u32();
+  const std::string msg = in.str();
+  switch (kind) {
+    case kConfig: return std::make_exception_ptr(ConfigError(msg));
+    case kModel: return std::make_exception_ptr(ModelError(msg));
+    case kData: return std::make_exception_ptr(DataError(msg));
+    default: return std::make_exception_ptr(Error(msg));
+  }
+}
+
+// The child: the in-process writer, fed from the socket. Returns the exit status.
+int child_main(int fd, WriterProcess::Mode mode, const std::filesystem::path& path,
+               const RecordingHeader& header, bool force, WriterOptions opt) {
+  std::mutex send_mu;  // the writer thread sends kCommitted while this one may send kFailed
+  auto send = [&](uint32_t type, const std::string& payload) {
+    std::lock_guard<std::mutex> lock(send_mu);
+    send_frame(fd, type, payload);  // rig may be gone: the file is what matters
+  };
+  opt.separate_process = false;
+  // Before kReady only rig's death closes the socket: then the new file is not put in place
+  // (another run may have started on the same path meanwhile).
+  opt.still_wanted = [fd] {
+    char c;
+    return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0;
+  };
+  std::unique_ptr<RecordingWriter> w;
+  try {
+    w = mode == WriterProcess::Mode::kCreate ? RecordingWriter::create(path, header, force, opt)
+                                             : RecordingWriter::resume(path, header, opt);
+  } catch (...) {
+    send(kFailed, encode_error(std::current_exception()));
+    return 1;
+  }
+  send(kReady, encode_indices(w->finished_trials()));
+  w->set_on_committed([&](const std::vector<int64_t>& idx) { send(kCommitted, encode_indices(idx)); });
+  bool failed = false;
+  for (;;) {
+    uint32_t type = 0;
+    uint64_t bytes = 0;
+    if (!recv_header(fd, &type, &bytes) || type != kBatch) break;  // rig closed, or died
+    std::vector<TrialResult> batch;
+    if (!recv_batch(fd, &batch)) break;  // rig died while sending: that batch is dropped
+    try {
+      w->append(std::move(batch));
+    } catch (...) {
+      send(kFailed, encode_error(std::current_exception()));
+      failed = true;
+      break;
+    }
+  }
+  try {
+    w->close();
+  } catch (...) {
+    if (!failed) send(kFailed, encode_error(std::current_exception()));
+    return 1;
+  }
+  if (failed) return 1;
+  send(kClosed, "");
+  return 0;
+}
+
+}  // namespace
+
+std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesystem::path& path,
+                                                    const RecordingHeader& header, bool force,
+                                                    const WriterOptions& opt) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    throw Error("recording writer process: socketpair failed: " + std::string(std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error("recording writer process: fork failed: " + std::string(std::strerror(err)));
+  }
+  if (pid == 0) {
+    // The child: outlive rig's interrupts (rig stops on them and closes the socket, or dies);
+    // keep only the socket and stdio (no locks held on rig's other files). Ends with _exit:
+    // rig's atexit handlers and static destructors are not the child's to run.
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(s, SIG_IGN);
+    if (::dup2(fds[1], 3) < 0) ::_exit(1);
+    ::close_range(4, ~0U, 0);
+    ::_exit(child_main(3, mode, path, header, force, opt));
+  }
+  ::close(fds[1]);
+  std::unique_ptr<WriterProcess> p(new WriterProcess());
+  p->path_ = path;
+  p->header_ = header;
+  p->sock_ = fds[0];
+  p->pid_ = pid;
+  uint32_t type = 0;
+  uint64_t bytes = 0;
+  std::string payload;
+  if (!recv_header(p->sock_, &type, &bytes) || !recv_payload(p->sock_, bytes, &payload) ||
+      (type != kReady && type != kFailed)) {
+    p->closed_ = true;
+    ::close(p->sock_);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    throw Error("recording writer process for " + path.string() + " ended before it was ready");
+  }
+  if (type == kFailed) {
+    p->closed_ = true;
+    ::close(p->sock_);
+    ::waitpid(pid, nullptr, 0);
+    std::rethrow_exception(decode_error(payload));
+  }
+  p->committed_ = decode_indices(payload);
+  p->accepted_.insert(p->committed_.begin(), p->committed_.end());
+  p->replies_ = std::thread([q = p.get()] { q->read_replies(); });
+  return p;
+}
+
+void WriterProcess::read_replies() {
+  for (;;) {
+    uint32_t type = 0;
+    uint64_t bytes = 0;
+    std::string payload;
+    if (!recv_header(sock_, &type, &bytes) || !recv_payload(sock_, bytes, &payload)) break;
+    if (type == kCommitted) {
+      std::vector<int64_t> idx = decode_indices(payload);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        committed_.insert(committed_.end(), idx.begin(), idx.end());
+      }
+      const CommitCallback* cb = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        cb = on_committed_;
+      }
+      try {
+        if (cb && *cb) (*cb)(idx);
+      } catch (...) {  // surfaces on the next append or close, as with the writer thread
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+    } else if (type == kFailed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = decode_error(payload);
+    } else if (type == kClosed) {
+      std::lock_guard<std::mutex> lock(mu_);
+      child_closed_ = true;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!child_closed_ && !error_)
+    error_ = std::make_exception_ptr(
+        Error("the recording writer process (pid " + std::to_string(pid_) + ") ended unexpectedly"));
+}
+
+void WriterProcess::rethrow_if_failed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_) std::rethrow_exception(error_);
+}
+
+void WriterProcess::set_on_committed(const CommitCallback* cb) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_committed_ = cb;
+}
+
+void WriterProcess::append(const std::vector<TrialResult>& batch) {
+  rethrow_if_failed();
+  if (closed_) throw Error("RecordingWriter::append after close (" + path_.string() + ")");
+  std::set<int64_t> in_batch;
+  for (const auto& t : batch)
+    if (accepted_.count(t.index) || !in_batch.insert(t.index).second)
+      throw Error("recording trial " + std::to_string(t.index) + ": already recorded in " +
+                  path_.string());
+  accepted_.insert(in_batch.begin(), in_batch.end());
+  try {
+    send_batch(sock_, batch);
+  } catch (const Error&) {
+    // The child is gone: its own error says why, if it sent one.
+    if (replies_.joinable()) replies_.join();
+    rethrow_if_failed();
+    throw;
+  }
+}
+
+void WriterProcess::close() {
+  if (closed_) return;
+  closed_ = true;
+  ::shutdown(sock_, SHUT_WR);  // the child writes what it has, closes the file, says so
+  if (replies_.joinable()) replies_.join();
+  ::close(sock_);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  rethrow_if_failed();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("the recording writer process exited with status " + std::to_string(status));
+}
+
+WriterProcess::~WriterProcess() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+std::vector<int64_t> WriterProcess::finished_trials() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return committed_;
+}
+
+}  // namespace rig

@@ -1,0 +1,71 @@
+#pragma once
+// Runs a RecordingWriter in a child process of its own (fork), fed over a Unix socket.
+//
+// Why: HDF5 1.10 is not crash-safe. A flush writes many metadata blocks one after another,
+// and a process killed among them leaves a file whose committed trials may no longer read
+// back. The child ignores SIGINT, SIGTERM and SIGHUP, and when rig dies (SIGKILL included) it
+// sees the socket close, commits every batch it received whole, closes the file and exits. A
+// flush is then only interrupted when the child itself is killed.
+//
+// The child holds the file (and HDF5's lock on it) until it exits, usually well under a
+// second after rig died: readers opening the file in between get HDF5's "unable to lock
+// file"; RecordingWriter::resume waits for the lock.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "recording/sink.h"
+#include "recording/trial.h"
+#include "recording/writer.h"
+
+namespace rig {
+
+class WriterProcess {
+ public:
+  enum class Mode { kCreate, kResume };
+  // Forks the child, which runs RecordingWriter::create (force) or ::resume in-process with
+  // `opt`; returns once it is ready, or rethrows its error (same type and message).
+  static std::unique_ptr<WriterProcess> start(Mode mode, const std::filesystem::path& path,
+                                              const RecordingHeader& header, bool force,
+                                              const WriterOptions& opt);
+  ~WriterProcess();  // closes if needed; errors are lost: call close()
+
+  // Called (from this side's reader thread) with each batch the child committed. Set before
+  // the first append; the pointee must outlive this object.
+  void set_on_committed(const CommitCallback* cb);
+  // Sends a batch whose trials the caller checked against header(); throws for a trial that
+  // was already appended. Blocks while the child's queue is full. Rethrows an error the child
+  // reported.
+  void append(const std::vector<TrialResult>& batch);
+  // Lets the child write what it has, close the file and exit; rethrows its error.
+  void close();
+  std::vector<int64_t> finished_trials() const;
+  const RecordingHeader& header() const { return header_; }
+
+ private:
+  WriterProcess() = default;
+  void read_replies();  // the reader thread
+  void rethrow_if_failed();
+
+  std::filesystem::path path_;
+  RecordingHeader header_;
+  std::set<int64_t> accepted_;  // committed or sent
+  int sock_ = -1;
+  pid_t pid_ = -1;
+  const CommitCallback* on_committed_ = nullptr;
+  std::thread replies_;
+  mutable std::mutex mu_;
+  std::vector<int64_t> committed_;
+  std::exception_ptr error_;
+  bool child_closed_ = false;  // the child reported a clean close
+  bool closed_ = false;
+};
+
+}  // namespace rig
