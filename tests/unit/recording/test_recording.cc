@@ -1,5 +1,6 @@
 // Round-trip tests of the recording layer: write known trials, read them back, check values
 // and metadata; resume, crash leftovers, the writer thread's error and back-pressure paths.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -491,4 +492,42 @@ TEST_CASE("MemorySink keeps trials and commits synchronously", "[recording]") {
   REQUIRE(sink.trials().size() == 3);
   REQUIRE(sink.n_batches() == 1);
   require_same(sink.trials()[2], make_trial(h, 2));
+}
+
+TEST_CASE("the writer process commits what it was sent and closes the file when rig dies",
+          "[recording]") {
+  TempDir tmp;
+  const fs::path path = tmp / "orphan.h5";
+  RecordingHeader h = make_header();
+  // A stand-in for rig: appends 3 batches, then dies without closing (as SIGKILL would).
+  const pid_t rig = ::fork();
+  REQUIRE(rig >= 0);
+  if (rig == 0) {
+    try {
+      auto w = RecordingWriter::create(path, h, false);
+      for (int b = 0; b < 3; ++b) w->append(make_batch(h, 2 * b, 2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      w.release();  // no close(), no destructor: the writer process finds the socket closed
+    } catch (...) {
+      ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(rig, &status, 0) == rig);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  // The orphaned writer process holds HDF5's lock until it has closed the file.
+  std::unique_ptr<RecordingReader> r;
+  for (int i = 0; i < 600 && !r; ++i) {
+    try {
+      r = std::make_unique<RecordingReader>(path);
+    } catch (const DataError& e) {
+      REQUIRE_THAT(e.what(), Catch::Matchers::Contains("unable to lock file"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  REQUIRE(r);
+  REQUIRE(r->trials().size() == 6);  // every batch sent, though none was reported committed
+  for (size_t i = 0; i < 6; ++i) CHECK(r->trial(i).index == int64_t(i));
 }
