@@ -42,7 +42,7 @@ void write_u8(hid_t loc, const std::string& name, const std::vector<uint8_t>& v)
   write_array(loc, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, {v.size()}, v.data());
 }
 void write_str(hid_t loc, const std::string& name, const std::vector<std::string>& v) {
-  Id c = h5::create_column(loc, name, h5::Dtype::kString, {std::max<hsize_t>(1, v.size()), 0});
+  Id c = h5::create_column(loc, name, h5::Dtype::kString, {std::max<hsize_t>(1, v.size()), 0, std::nullopt});
   h5::append(c, v);
 }
 void set_f64_attr(hid_t obj, const std::string& name, double v) {

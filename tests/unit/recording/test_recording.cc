@@ -158,11 +158,11 @@ TEST_CASE("hdf5 helpers: columns, matrices, attributes, dotted names", "[recordi
   {
     h5::Id f = h5::create_file(path, true);
     h5::Id g = h5::create_group(f, "a.b.c");  // one group, dots included
-    h5::Id ints = h5::create_column(g, "ints", h5::Dtype::kInt64, {2, 0});
+    h5::Id ints = h5::create_column(g, "ints", h5::Dtype::kInt64, {2, 0, std::nullopt});
     h5::append(ints, std::vector<int64_t>{1, 2, 3});
     h5::append(ints, std::vector<int64_t>{});
     h5::append(ints, std::vector<int64_t>{-4});
-    h5::Id strs = h5::create_column(g, "strs", h5::Dtype::kString, {2, 5});
+    h5::Id strs = h5::create_column(g, "strs", h5::Dtype::kString, {2, 5, std::nullopt});
     h5::append(strs, std::vector<std::string>{"x", "", "ünï ✓"});
     h5::Id m = h5::create_matrix(g, "m", h5::Dtype::kFloat16, 3, {2, 1});
     const float data[] = {1, 2, 3, 4, 5, 6.5f};
