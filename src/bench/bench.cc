@@ -19,6 +19,7 @@
 #include "model/generate.h"
 #include "model/loader.h"
 #include "recording/writer.h"
+#include "recording/writer_process.h"
 #include "rig/version.h"
 #include "runner/runner.h"
 
@@ -456,7 +457,10 @@ json rss_child(const BenchOptions& o, int64_t n) {
   r->run_to_file();
   const double wall = now_s() - t0;
   fs::remove(model_dir / (name + ".h5"));
-  return {{"trials", n}, {"wall_s", wall}, {"vm_hwm_kb", vm_hwm_kb()}};
+  // rig's own peak plus what its writer process used beyond the pages it shares with rig.
+  const int64_t writer_kb = WriterProcess::peak_private_rss_kb();
+  return {{"trials", n}, {"wall_s", wall}, {"vm_hwm_kb", vm_hwm_kb() + writer_kb},
+          {"rig_vm_hwm_kb", vm_hwm_kb()}, {"writer_private_kb", writer_kb}};
 }
 
 }  // namespace rig

@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "core/error.h"
@@ -71,6 +73,17 @@ class In {
   const std::string& b_;
   size_t at_ = 0;
 };
+
+std::atomic<int64_t> g_peak_private_rss_kb{0};
+
+// A "Name:   123 kB" line of /proc/self/status, in kB (-1 if absent).
+int64_t status_kb(const char* name) {
+  std::ifstream f("/proc/self/status");
+  const std::string key = std::string(name) + ":";
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size()));
+  return -1;
+}
 
 // Writes all of `iov` (sendmsg, no SIGPIPE); false when the peer is gone.
 bool send_all(int fd, std::vector<iovec> iov) {
@@ -272,6 +285,7 @@ std::exception_ptr decode_error(const std::string& b) {
 // The child: the in-process writer, fed from the socket. Returns the exit status.
 int child_main(int fd, WriterProcess::Mode mode, const std::filesystem::path& path,
                const RecordingHeader& header, bool force, WriterOptions opt) {
+  const int64_t rss_at_fork = status_kb("VmRSS");  // pages shared with rig, mostly
   std::mutex send_mu;  // the writer thread sends kCommitted while this one may send kFailed
   auto send = [&](uint32_t type, const std::string& payload) {
     std::lock_guard<std::mutex> lock(send_mu);
@@ -316,7 +330,9 @@ int child_main(int fd, WriterProcess::Mode mode, const std::filesystem::path& pa
     return 1;
   }
   if (failed) return 1;
-  send(kClosed, "");
+  Out closed;
+  closed.i64(status_kb("VmHWM") - rss_at_fork);
+  send(kClosed, closed.bytes());
   return 0;
 }
 
@@ -400,6 +416,9 @@ void WriterProcess::read_replies() {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = decode_error(payload);
     } else if (type == kClosed) {
+      const int64_t kb = In(payload).i64();
+      for (int64_t seen = g_peak_private_rss_kb.load(); kb > seen;)
+        if (g_peak_private_rss_kb.compare_exchange_weak(seen, kb)) break;
       std::lock_guard<std::mutex> lock(mu_);
       child_closed_ = true;
     }
@@ -458,6 +477,8 @@ WriterProcess::~WriterProcess() {
   } catch (...) {
   }
 }
+
+int64_t WriterProcess::peak_private_rss_kb() { return g_peak_private_rss_kb.load(); }
 
 std::vector<int64_t> WriterProcess::finished_trials() const {
   std::lock_guard<std::mutex> lock(mu_);

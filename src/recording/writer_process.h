@@ -49,6 +49,10 @@ class WriterProcess {
   std::vector<int64_t> finished_trials() const;
   const RecordingHeader& header() const { return header_; }
 
+  // For benchmarks: the most memory any writer process closed so far in this process used
+  // beyond what it shared with rig when it was forked (peak RSS minus RSS at the fork), kB.
+  static int64_t peak_private_rss_kb();
+
  private:
   WriterProcess() = default;
   void read_replies();  // the reader thread
