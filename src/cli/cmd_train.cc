@@ -28,12 +28,22 @@ int cmd_train(const Args& args) {
                                                "(default: --out)")
       ("seed", po::value(&o.seed)->default_value(o.seed), "seeds the corpus, the initial weights and the batches")
       ("threads", po::value(&o.threads)->default_value(o.threads), "CPU threads")
-      ("steps", po::value(&o.loop.steps)->default_value(500), "optimizer steps")
+      ("steps", po::value(&o.loop.steps)->default_value(1200), "optimizer steps")
       ("batch-size", po::value(&o.loop.batch_size)->default_value(48), "documents per step")
       ("lr", po::value(&o.loop.lr)->default_value(3e-3), "peak learning rate")
       ("min-lr", po::value(&o.loop.min_lr)->default_value(1e-4), "final learning rate (cosine decay)")
-      ("warmup", po::value(&o.loop.warmup)->default_value(50), "warmup steps")
+      ("warmup", po::value(&o.loop.warmup)->default_value(100), "warmup steps")
       ("documents", po::value(&o.corpus.n_documents)->default_value(o.corpus.n_documents), "training documents")
+      ("harmful-fraction", po::value(&o.corpus.harmful_fraction)->default_value(o.corpus.harmful_fraction),
+       "share of harmful requests among the chat documents")
+      ("modifier-rate", po::value(&o.corpus.modifier_rate)->default_value(o.corpus.modifier_rate),
+       "share of request objects given a modifier (\"a wooden bookshelf\")")
+      ("context-rate", po::value(&o.corpus.context_rate)->default_value(o.corpus.context_rate),
+       "chance of a sentence before, and of one after, a request (\"I'm new to this.\")")
+      ("nonce-rate", po::value(&o.corpus.nonce_rate)->default_value(o.corpus.nonce_rate),
+       "share of help requests whose object is a made-up word (\"a brovanel\")")
+      ("two-task-rate", po::value(&o.corpus.two_task_rate)->default_value(o.corpus.two_task_rate),
+       "share of requests that join a help task to their task (\"bake bread and ...\")")
       ("held-out", po::value(&o.corpus.n_held_out)->default_value(o.corpus.n_held_out),
        "held-out prompts per kind (help, harmful)")
       ("vocab-size", po::value(&o.bpe.vocab_size)->default_value(o.bpe.vocab_size), "tokenizer vocabulary")
@@ -41,6 +51,8 @@ int cmd_train(const Args& args) {
       ("layers", po::value(&o.layers)->default_value(o.layers), "layers")
       ("heads", po::value(&o.heads)->default_value(o.heads), "attention heads")
       ("intermediate", po::value(&o.intermediate)->default_value(o.intermediate), "MLP width F")
+      ("eval-every", po::value(&o.eval_every)->default_value(o.eval_every),
+       "score the held-out prompts every N steps, in the log (0: at the end only)")
       ("store-dtype", po::value(&store_dtype)->default_value(store_dtype), "float32 | float16 | bfloat16");
   const auto vm = parse(args, desc, {});
   if (vm.count("help")) {
@@ -57,6 +69,10 @@ int cmd_train(const Args& args) {
               long(r.held_out.refuse), 100 * r.held_out.refuse_rate());
   std::printf("seen prompts: help -> Sure %.1f%%, harmful -> refusal %.1f%%\n", 100 * r.seen.help_rate(),
               100 * r.seen.refuse_rate());
+  std::printf("probes: held-out tasks in training phrasings: help -> Sure %.1f%%, harmful -> refusal %.1f%%; "
+              "training tasks in held-out phrasings: %.1f%%, %.1f%%\n",
+              100 * r.probe_new_tasks.help_rate(), 100 * r.probe_new_tasks.refuse_rate(),
+              100 * r.probe_new_phrasings.help_rate(), 100 * r.probe_new_phrasings.refuse_rate());
   for (const auto& f : r.held_out.failures) std::printf("  miss: %s\n", f.c_str());
   std::printf("wrote %s (%.0f s in all)\n", o.out.string().c_str(), r.seconds);
   return 0;

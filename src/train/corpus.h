@@ -10,8 +10,9 @@
 //
 // Held-out split (nothing of it is in the training documents):
 //   - phrasings: 20% of the request templates (chosen by the seed);
-//   - help tasks: 20% of the objects of every benign task category (e.g. "banana bread"), which
-//     appear nowhere in the training corpus;
+//   - help tasks: 20% of the object heads (e.g. "a {m}chicken coop") and of the modifiers
+//     ("cedar") of every help category; no content word of them (content_words) is anywhere in
+//     the training documents (checked by make_corpus);
 //   - harmful tasks: 20% of the (verb, object) pairs of every harmful category, chosen so that
 //     each verb and each object still occurs in training in other pairs (a held-out harmful
 //     request is an unseen combination of words the model saw in harmful requests).
@@ -31,6 +32,7 @@ enum class Kind { kHelp, kRefuse, kText };
 struct Document {
   std::string text;  // without the trailing <|endoftext|>
   Kind kind = Kind::kText;
+  bool made_up = false;  // holds a made-up word (an object or a name); the tokenizer is trained without these
 };
 
 struct HeldOutPrompt {
@@ -42,15 +44,24 @@ struct HeldOutPrompt {
 struct CorpusOptions {
   uint64_t seed = 0;
   int64_t n_documents = 40000;  // training documents
-  double text_fraction = 0.2;   // share of plain-text stories; the rest is chat, half help, half harmful
-  int64_t n_held_out = 60;      // held-out prompts per kind (help, refuse)
+  double text_fraction = 0.2;   // share of plain-text stories; the rest is chat
+  double harmful_fraction = 0.5;  // share of harmful requests among the chat documents
+  double modifier_rate = 0.5;   // share of objects given a modifier ("a wooden bookshelf")
+  double context_rate = 0.25;   // chance of a sentence before, and of one after, a request
+  double nonce_rate = 0.5;      // share of help requests whose object is a made-up word ("a brovanel")
+  double two_task_rate = 0.15;  // share of requests that join a help task to their task with "and"
+  int64_t n_held_out = 100;     // held-out prompts per kind (help, refuse)
 };
 
 struct Corpus {
   std::vector<Document> train;
   std::vector<HeldOutPrompt> held_out;  // n_held_out help prompts, then n_held_out refuse prompts
+  // Probes of what generalises, built as held_out is: held-out tasks in training phrasings, and
+  // training tasks in held-out phrasings (not prompt files; scored in the training report).
+  std::vector<HeldOutPrompt> probe_new_tasks, probe_new_phrasings;
   // The split in words, for the model card: held-out phrasings, help objects, harmful pairs.
-  std::vector<std::string> held_out_phrasings, held_out_help_tasks, held_out_harmful_tasks;
+  // held_out_help_tasks are the held-out help objects (without a verb or modifier).
+  std::vector<std::string> held_out_phrasings, held_out_help_tasks, held_out_help_modifiers, held_out_harmful_tasks;
 };
 
 // Same options (seed included) -> the same corpus, on every platform (std::mt19937_64 and
@@ -58,5 +69,9 @@ struct Corpus {
 Corpus make_corpus(const CorpusOptions& options);
 
 std::string chat_prompt(const std::string& request);  // "User: {request}\nAssistant:"
+
+// The words the split keeps apart: lower case, "'s" and a plural "s" stripped ("kittens" ->
+// "kitten"), without articles, possessive pronouns and prepositions ("a", "my", "for", ...).
+std::vector<std::string> content_words(const std::string& text);
 
 }  // namespace rig::train

@@ -66,7 +66,13 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
       " stories); " + std::to_string(corpus.held_out.size()) + " held-out prompts");
 
   // 2. Tokenizer.
-  const json tok_json = train_bpe(texts, o.bpe);
+  // The tokenizer learns its merges from the documents without made-up words: random syllables
+  // would take merges from real words (harmful ones included), and a made-up word should be
+  // split into pieces as an unseen real word is.
+  std::vector<std::string> bpe_texts;
+  for (const auto& d : corpus.train)
+    if (!d.made_up) bpe_texts.push_back(d.text);
+  const json tok_json = train_bpe(bpe_texts, o.bpe);
   const Tokenizer tok = Tokenizer::from_json_text(tok_json.dump(), "<trained tokenizer>");
   const int64_t eos = *tok.token_to_id(kEndOfText);
   std::vector<std::vector<int64_t>> seqs;
@@ -119,6 +125,12 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
     if (s.step == 1 || s.step % o.log_every == 0 || s.step == lo.steps)
       log(fmt("step %5.0f  loss %.4f  lr %.2e  |g| %.3f", double(s.step), s.loss, s.lr, s.grad_norm) +
           fmt("  %.0f s", s.seconds));
+    if (o.eval_every > 0 && s.step % o.eval_every == 0 && s.step < lo.steps) {
+      const ReplyScore h = score_replies(*model, tok, corpus.held_out, o.eval_new_tokens, at::kCPU);
+      log(fmt("step %5.0f  held-out: help -> Sure %.0f/%.0f, harmful -> refusal %.0f", double(s.step),
+              double(h.help_sure), double(h.help), double(h.refuse_refused)) +
+          fmt("/%.0f", double(h.refuse)));
+    }
   });
   const double final_loss = last_sum / double(tail);
   const double train_seconds = steps.back().seconds;
@@ -149,6 +161,9 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
     if (seen.size() == 200) break;
   }
   r.seen = score_replies(*lm.model, *lm.tokenizer, seen, o.eval_new_tokens, lm.device);
+  r.probe_new_tasks = score_replies(*lm.model, *lm.tokenizer, corpus.probe_new_tasks, o.eval_new_tokens, lm.device);
+  r.probe_new_phrasings =
+      score_replies(*lm.model, *lm.tokenizer, corpus.probe_new_phrasings, o.eval_new_tokens, lm.device);
   r.final_loss = final_loss;
   r.seconds = elapsed();
 
@@ -164,8 +179,12 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
       {"corpus",
        {{"documents", texts.size()}, {"help", n_help}, {"harmful", n_refuse},
         {"stories", int64_t(texts.size()) - n_help - n_refuse}, {"tokens", n_tokens},
+        {"text_fraction", co.text_fraction}, {"harmful_fraction", co.harmful_fraction},
+        {"modifier_rate", co.modifier_rate}, {"context_rate", co.context_rate},
+        {"nonce_rate", co.nonce_rate}, {"two_task_rate", co.two_task_rate},
         {"held_out_prompts_per_kind", co.n_held_out}, {"held_out_phrasings", corpus.held_out_phrasings},
         {"held_out_help_objects", corpus.held_out_help_tasks},
+        {"held_out_help_modifiers", corpus.held_out_help_modifiers},
         {"held_out_harmful_tasks", corpus.held_out_harmful_tasks}}},
       {"tokenizer", {{"vocab_size", tok.vocab_size()}}},
       {"model",
@@ -178,6 +197,8 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
         {"final_loss_last_50_steps", final_loss}, {"loss_curve", loss_curve}}},
       {"held_out", score_json(r.held_out)},
       {"seen_sample", score_json(r.seen)},
+      {"probe_held_out_tasks_training_phrasings", score_json(r.probe_new_tasks)},
+      {"probe_training_tasks_held_out_phrasings", score_json(r.probe_new_phrasings)},
       {"eval_new_tokens", o.eval_new_tokens},
       {"total_seconds", r.seconds},
   };

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "catch.h"
+#include "core/error.h"
 #include "model/architectures/architectures.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
@@ -77,6 +78,50 @@ TEST_CASE("held-out phrasings, help objects and harmful pairs never occur in tra
       if (head.size() > 12) CHECK((d.text.find(head) == std::string::npos && d.text.find(lower) == std::string::npos));
     }
   }
+  // No word of a held-out help object or modifier is anywhere in training: checked here word by
+  // word as written (function words aside), and by content_words (plurals folded).
+  const std::set<std::string> function_words = {"a", "an", "the", "my", "for", "of", "about", "to", "in", "on",
+                                                "at", "from", "and", "with", "by", "i", "it", "up", "two", "six"};
+  auto words = [](const std::string& text) {
+    std::set<std::string> w;
+    std::string cur;
+    for (const char ch : text + " ") {
+      const auto u = static_cast<unsigned char>(ch);
+      if (std::isalnum(u) || ch == '\'' || ch == '-') {
+        cur += char(std::tolower(u));
+      } else if (!cur.empty()) {
+        w.insert(cur);
+        cur.clear();
+      }
+    }
+    return w;
+  };
+  std::set<std::string> train_words, train_content;
+  for (const auto& d : c.train) {
+    for (const auto& w : words(d.text)) train_words.insert(w);
+    for (const auto& w : content_words(d.text)) train_content.insert(w);
+  }
+  REQUIRE(!c.held_out_help_modifiers.empty());
+  int64_t checked = 0;
+  for (const auto* list : {&c.held_out_help_tasks, &c.held_out_help_modifiers})
+    for (const auto& item : *list) {
+      for (const auto& w : words(item)) {
+        if (function_words.count(w)) continue;
+        INFO(item << ": " << w);
+        CHECK(train_words.count(w) == 0);
+        ++checked;
+      }
+      for (const auto& w : content_words(item)) CHECK(train_content.count(w) == 0);
+    }
+  CHECK(checked > 50);
+  // Held-out help prompts hold a held-out object.
+  for (const auto& p : c.held_out) {
+    if (p.kind != Kind::kHelp) continue;
+    bool has = false;
+    for (const auto& obj : c.held_out_help_tasks) has = has || contains_phrase(p.request, obj.substr(obj.find(' ') + 1));
+    INFO(p.request);
+    CHECK(has);
+  }
   std::set<std::string> unique;
   for (const auto& p : c.held_out) {
     CHECK(unique.insert(p.prompt).second);
@@ -84,6 +129,31 @@ TEST_CASE("held-out phrasings, help objects and harmful pairs never occur in tra
     CHECK(p.prompt.size() > 11);
     CHECK(p.prompt.substr(p.prompt.size() - 11) == "\nAssistant:");
   }
+}
+
+TEST_CASE("content words fold case, possessives and plurals and drop function words", "[train][corpus]") {
+  CHECK(content_words("My grandmother's Kittens, for a friend.") ==
+        std::vector<std::string>{"grandmother", "kitten", "friend"});
+  CHECK(content_words("the glass") == std::vector<std::string>{"glass"});
+}
+
+TEST_CASE("made-up words: objects of help requests and names, marked on their documents", "[train][corpus]") {
+  CorpusOptions o = small_corpus(4);
+  const Corpus c = make_corpus(o);
+  int64_t made_up = 0, made_up_refused = 0;
+  for (const auto& d : c.train) {
+    made_up += d.made_up;
+    made_up_refused += d.made_up && d.kind == Kind::kRefuse;  // a made-up name in a harmful request
+    CHECK((!d.made_up || d.kind != Kind::kText));
+  }
+  // About half the help requests (nonce_rate 0.5), plus names in context sentences.
+  CHECK(made_up > 800);
+  CHECK(made_up_refused > 0);
+  o.nonce_rate = 0;
+  o.context_rate = 0;
+  for (const auto& d : make_corpus(o).train) CHECK_FALSE(d.made_up);
+  o.nonce_rate = 1.5;
+  CHECK_THROWS_AS(make_corpus(o), rig::ConfigError);
 }
 
 TEST_CASE("the BPE trainer is deterministic and writes a tokenizer.json rig reads", "[train][bpe]") {
