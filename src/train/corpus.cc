@@ -646,7 +646,7 @@ Corpus make_corpus(const CorpusOptions& o) {
       if (rng.chance(o.nonce_rate)) {
         made_up = true;
         // An object the model cannot know: "a brovanel", "some tovuns", "a cedar kraisel" (a
-        // made-up head, with or without a modifier), or "a plovish bookshelf" (a made-up
+        // made-up head, with or without a modifier), or "a grendoish bookshelf" (a made-up
         // modifier).
         static const std::vector<std::string> forms = {"a {m}{x}", "a {m}{x}", "the {m}{x}", "my {m}{x}",
                                                        "some {m}{x}s", "{m}{x}"};
