@@ -514,7 +514,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
 void RecordingWriter::append(std::vector<TrialResult> batch) {
   if (process_) {
     for (const auto& t : batch) check_trial(process_->header(), t);
-    process_->append(batch);
+    process_->append(std::move(batch));
     return;
   }
   Impl& m = *impl_;

@@ -12,7 +12,9 @@
 // file"; RecordingWriter::resume waits for the lock.
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <memory>
@@ -40,10 +42,10 @@ class WriterProcess {
   // Called (from this side's reader thread) with each batch the child committed. Set before
   // the first append; the pointee must outlive this object.
   void set_on_committed(const CommitCallback* cb);
-  // Sends a batch whose trials the caller checked against header(); throws for a trial that
-  // was already appended. Blocks while the child's queue is full. Rethrows an error the child
-  // reported.
-  void append(const std::vector<TrialResult>& batch);
+  // Queues a batch (whose trials the caller checked against header()) for the sender thread;
+  // throws for a trial that was already appended. Blocks while max_queued_batches wait.
+  // Rethrows an error the child reported.
+  void append(std::vector<TrialResult> batch);
   // Lets the child write what it has, close the file and exit; rethrows its error.
   void close();
   std::vector<int64_t> finished_trials() const;
@@ -56,6 +58,7 @@ class WriterProcess {
  private:
   WriterProcess() = default;
   void read_replies();  // the reader thread
+  void send_batches();  // the sender thread: the socket copy overlaps rig's forward passes
   void rethrow_if_failed();
 
   std::filesystem::path path_;
@@ -64,8 +67,12 @@ class WriterProcess {
   int sock_ = -1;
   pid_t pid_ = -1;
   const CommitCallback* on_committed_ = nullptr;
-  std::thread replies_;
+  std::thread replies_, sender_;
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::vector<TrialResult>> queue_;
+  size_t max_queued_ = 4;
+  bool sending_done_ = false;
   std::vector<int64_t> committed_;
   std::exception_ptr error_;
   bool child_closed_ = false;  // the child reported a clean close
