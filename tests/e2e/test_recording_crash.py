@@ -106,12 +106,17 @@ def main():
                     with open_h5(path) as f:
                         done = int(f.attrs["n_trials_committed"])
                 left = duration * (n_trials - done) / n_trials
+                # stderr is a pipe that the driver's writer process inherits: reading it to
+                # the end waits for that process too, which outlives a killed driver for as
+                # long as it needs to finish (it may still be creating the file).
                 p = subprocess.Popen([DRIVER, "run", path, str(n_trials), "4", dtype, str(gzip)],
-                                     stdout=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 # Half of the kills early: with gzip, close() spends most of the run compressing.
                 time.sleep(rng.uniform(0.0, (0.9 if k % 2 else 0.04) * left))
                 p.send_signal(signal.SIGKILL)
-                p.wait()
+                _, err = p.communicate()
+                if err.strip():
+                    print(err.decode(errors="replace").strip())
                 if not os.path.exists(path):
                     continue  # killed before the file was created
                 total_kills += 1
