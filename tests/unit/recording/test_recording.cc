@@ -494,19 +494,23 @@ TEST_CASE("MemorySink keeps trials and commits synchronously", "[recording]") {
   require_same(sink.trials()[2], make_trial(h, 2));
 }
 
-TEST_CASE("the writer process commits what it was sent and closes the file when rig dies",
+TEST_CASE("the writer process closes the file with every committed trial when rig dies",
           "[recording]") {
   TempDir tmp;
   const fs::path path = tmp / "orphan.h5";
   RecordingHeader h = make_header();
-  // A stand-in for rig: appends 3 batches, then dies without closing (as SIGKILL would).
+  // A stand-in for rig: appends 3 batches, waits until they are reported committed, then dies
+  // without closing the writer (as SIGKILL would).
   const pid_t rig = ::fork();
   REQUIRE(rig >= 0);
   if (rig == 0) {
     try {
       auto w = RecordingWriter::create(path, h, false);
+      std::atomic<int> committed{0};
+      w->set_on_committed([&](const std::vector<int64_t>& idx) { committed += int(idx.size()); });
       for (int b = 0; b < 3; ++b) w->append(make_batch(h, 2 * b, 2));
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      for (int i = 0; i < 2000 && committed < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (committed < 6) ::_exit(4);
       w.release();  // no close(), no destructor: the writer process finds the socket closed
     } catch (...) {
       ::_exit(3);
@@ -528,6 +532,6 @@ TEST_CASE("the writer process commits what it was sent and closes the file when 
     }
   }
   REQUIRE(r);
-  REQUIRE(r->trials().size() == 6);  // every batch sent, though none was reported committed
+  REQUIRE(r->trials().size() == 6);  // every trial reported committed, in a closed file
   for (size_t i = 0; i < 6; ++i) CHECK(r->trial(i).index == int64_t(i));
 }
