@@ -8,6 +8,15 @@
 
 namespace rig {
 
+std::set<int64_t> new_trial_indices(const std::vector<TrialResult>& batch,
+                                    const std::set<int64_t>& seen, const std::string& where) {
+  std::set<int64_t> in_batch;
+  for (const auto& t : batch)
+    if (seen.count(t.index) || !in_batch.insert(t.index).second)
+      throw Error("recording trial " + std::to_string(t.index) + ": already recorded in " + where);
+  return in_batch;
+}
+
 void check_trial(const RecordingHeader& h, const TrialResult& t) {
   const std::string where = "recording trial " + std::to_string(t.index) + ": ";
   const size_t rows = t.tokens.size();

@@ -4,6 +4,8 @@
 // the trials in memory, for runner tests that need no files.
 #include <cstdint>
 #include <functional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "recording/trial.h"
@@ -39,6 +41,11 @@ class RecordingSink {
 // Throws rig::Error when `t` does not fit `h`: recordings per electrode, their sizes
 // (tokens.size() x width), event names and rows, token counts.
 void check_trial(const RecordingHeader& h, const TrialResult& t);
+
+// The batch's trial indices; throws rig::Error naming `where` for one already in `seen` or
+// twice in the batch.
+std::set<int64_t> new_trial_indices(const std::vector<TrialResult>& batch,
+                                    const std::set<int64_t>& seen, const std::string& where);
 
 // Keeps every appended trial in memory and commits synchronously.
 class MemorySink : public RecordingSink {

@@ -522,11 +522,7 @@ void RecordingWriter::append(std::vector<TrialResult> batch) {
   std::unique_lock<std::mutex> lock(m.mu);
   if (m.error) std::rethrow_exception(m.error);
   if (m.closing) throw Error("RecordingWriter::append after close (" + m.path.string() + ")");
-  std::set<int64_t> in_batch;
-  for (const auto& t : batch)
-    if (m.accepted.count(t.index) || !in_batch.insert(t.index).second)
-      throw Error("recording trial " + std::to_string(t.index) + ": already recorded in " +
-                  m.path.string());
+  const std::set<int64_t> in_batch = new_trial_indices(batch, m.accepted, m.path.string());
   m.cv.wait(lock, [&] { return m.queue.size() < m.opt.max_queued_batches || m.error; });
   if (m.error) std::rethrow_exception(m.error);
   m.accepted.insert(in_batch.begin(), in_batch.end());

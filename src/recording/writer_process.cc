@@ -481,11 +481,7 @@ void WriterProcess::send_batches() {
 void WriterProcess::append(std::vector<TrialResult> batch) {
   rethrow_if_failed();
   if (closed_) throw Error("RecordingWriter::append after close (" + path_.string() + ")");
-  std::set<int64_t> in_batch;
-  for (const auto& t : batch)
-    if (accepted_.count(t.index) || !in_batch.insert(t.index).second)
-      throw Error("recording trial " + std::to_string(t.index) + ": already recorded in " +
-                  path_.string());
+  const std::set<int64_t> in_batch = new_trial_indices(batch, accepted_, path_.string());
   accepted_.insert(in_batch.begin(), in_batch.end());
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < max_queued_ || error_; });
