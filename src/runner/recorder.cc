@@ -21,9 +21,11 @@ void Recorder::attach(SiteHooks& hooks) {
     if (s.neurons.defined() && s.neurons.numel()) s.neurons = s.neurons.to(at::kCPU);
     Stream* sp = &s;
     hooks.add(s.site, s.side, [sp](const at::Tensor& x) {
-      // x: [B, T, W] -> keep the subset, in float32 on the CPU (copied: x may be reused).
+      // x: [B, T, W] -> keep the subset, in float32 on the CPU. A float32 CPU tensor is kept
+      // as it is, not copied: no module or hook changes an activation in place (rows() copies
+      // it once, into the trial; one pass less over every recorded value, rig bench (3)).
       at::Tensor y = sp->neurons.defined() ? x.index_select(-1, sp->neurons.to(x.device())) : x;
-      sp->captured.push_back(y.to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true));
+      sp->captured.push_back(y.device().is_cpu() && y.scalar_type() == at::kFloat ? y : y.to(at::kCPU, at::kFloat));
       return x;
     });
   }
@@ -34,23 +36,23 @@ std::vector<float> Recorder::rows(size_t e, int64_t b) const {
   if (s.captured.size() != steps_.size())
     throw Error("recorder: site " + std::to_string(s.site) + " fired " + std::to_string(s.captured.size()) +
                 " times in " + std::to_string(steps_.size()) + " forward calls");
-  // Copied straight into the result: no intermediate at::cat (one pass less over every
-  // recorded value; rig bench's overhead, docs/PERFORMANCE.md).
+  // Copied straight into the result, without zero-filling it first: one pass over every
+  // recorded value (rig bench (3), docs/PERFORMANCE.md).
   int64_t n_rows = 0, width = 0;
   for (size_t k = 0; k < steps_.size(); ++k) {
     if (!steps_[k].has_row[size_t(b)]) continue;
     n_rows += s.captured[k].size(1) - steps_[k].offset[size_t(b)];
     width = s.captured[k].size(2);
   }
-  std::vector<float> out(size_t(n_rows * width));
-  int64_t row = 0;
+  std::vector<float> out;
+  out.reserve(size_t(n_rows * width));
   for (size_t k = 0; k < steps_.size(); ++k) {
     const StepInfo& st = steps_[k];
     if (!st.has_row[size_t(b)]) continue;
-    const at::Tensor x = s.captured[k][b];  // [T, W]
-    const int64_t off = st.offset[size_t(b)], n = x.size(0) - off;
-    at::from_blob(out.data() + row * width, {n, width}, at::kFloat).copy_(x.narrow(0, off, n));
-    row += n;
+    const int64_t off = st.offset[size_t(b)];
+    const at::Tensor x = s.captured[k][b].narrow(0, off, s.captured[k].size(1) - off).contiguous();
+    const float* p = x.data_ptr<float>();
+    out.insert(out.end(), p, p + x.numel());
   }
   return out;
 }
