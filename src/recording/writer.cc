@@ -288,7 +288,7 @@ struct RecordingWriter::Impl {
     h5::set_attr(root, layout::kAttrRowsCommitted, n_rows);
   }
 
-  void write_batch(const std::vector<TrialResult>& batch) {
+  void write_batch(const std::vector<TrialResult>& batch, const RowSource& rows) {
     const size_t nt = batch.size();
     std::vector<int64_t> index(nt), stimulus(nt), repetition(nt), n_prompt(nt), n_gen(nt),
         row_start(nt), row_stop(nt);
@@ -332,7 +332,7 @@ struct RecordingWriter::Impl {
     // Recordings first (the bulk): one append per electrode for the whole batch.
     std::vector<std::pair<const float*, hsize_t>> blocks(nt);
     for (size_t e = 0; e < recordings.size(); ++e) {
-      for (size_t i = 0; i < nt; ++i) blocks[i] = {batch[i].recordings[e].data(), batch[i].tokens.size()};
+      for (size_t i = 0; i < nt; ++i) blocks[i] = {rows(i, e), batch[i].tokens.size()};
       h5::append_row_blocks(recordings[e], blocks);
     }
     h5::append(token_cols[0], tok_trial);
@@ -382,7 +382,7 @@ struct RecordingWriter::Impl {
         cv.notify_all();  // room in the queue
       }
       try {
-        write_batch(batch);
+        write_batch(batch, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); });
         if (on_committed && *on_committed) {
           std::vector<int64_t> indices;
           for (const auto& t : batch) indices.push_back(t.index);
@@ -528,6 +528,22 @@ void RecordingWriter::append(std::vector<TrialResult> batch) {
   m.accepted.insert(in_batch.begin(), in_batch.end());
   m.queue.push_back(std::move(batch));
   m.cv.notify_all();
+}
+
+void RecordingWriter::write_now(const std::vector<TrialResult>& batch, const RowSource& rows) {
+  if (process_) throw Error("RecordingWriter::write_now: only for a writer in this process");
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.error) std::rethrow_exception(m.error);
+    if (m.closing) throw Error("RecordingWriter::write_now after close (" + m.path.string() + ")");
+  }
+  m.write_batch(batch, rows);
+  if (on_committed_) {
+    std::vector<int64_t> indices;
+    for (const auto& t : batch) indices.push_back(t.index);
+    on_committed_(indices);
+  }
 }
 
 void RecordingWriter::close() {

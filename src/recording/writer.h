@@ -29,6 +29,11 @@ struct WriterOptions {
   // even with SIGKILL, cannot interrupt a flush: the child commits what it received and
   // closes the file. false: a thread of this process.
   bool separate_process = true;
+  // With separate_process: the shared memory through which recordings go to the writer
+  // process (mapped before the fork; touched only as far as batches reach). A batch larger
+  // than this, or 0, goes through the socket instead (two more copies, and the switches
+  // between the processes that a socket's buffer size forces).
+  size_t shared_memory_bytes = size_t(256) << 20;
   // create() asks this (when set) before it renames the new file into place; false: it
   // removes the file and throws. The writer process uses it to drop a file whose rig died.
   std::function<bool()> still_wanted;
@@ -56,6 +61,14 @@ class RecordingWriter : public RecordingSink {
   void append(std::vector<TrialResult> batch) override;
   // Writes all queued batches, joins the thread, closes the file; rethrows a writer error.
   void close() override;
+
+  // Where the rows of trial i, electrode e (header order) lie.
+  using RowSource = std::function<const float*(size_t trial, size_t electrode)>;
+  // Writes and commits `batch` now, in the calling thread, reading its recordings from `rows`
+  // (TrialResult::recordings may be empty; the caller checked the shapes and trial indices).
+  // For the writer process, which writes straight from shared memory; a writer used this
+  // way takes no append(). In-process writers only.
+  void write_now(const std::vector<TrialResult>& batch, const RowSource& rows);
   // Trial indices committed to the file (those found by resume(), then each written batch's).
   std::vector<int64_t> finished_trials() const override;
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -27,7 +29,11 @@ enum Frame : uint32_t {
   kCommitted = 3,  // child -> rig: a batch is committed; payload: its trial indices
   kFailed = 4,     // child -> rig: payload: error kind (u32), message
   kClosed = 5,     // child -> rig: the file is closed
+  kReleased = 6,   // child -> rig: the oldest batch in shared memory is written: reuse it
 };
+
+// A batch's rows are in the frame itself, not in shared memory.
+constexpr uint64_t kInline = ~uint64_t(0);
 
 class Out {
  public:
@@ -161,10 +167,19 @@ std::vector<int64_t> decode_indices(const std::string& b) {
   return v;
 }
 
-// A batch: everything but the recordings as one block, then every recording's floats as
-// they lie in memory (trial by trial, electrode by electrode), sent without a copy.
-void send_batch(int fd, const std::vector<TrialResult>& batch) {
+uint64_t recording_bytes(const std::vector<TrialResult>& batch) {
+  uint64_t n = 0;
+  for (const TrialResult& t : batch)
+    for (const auto& r : t.recordings) n += r.size() * sizeof(float);
+  return n;
+}
+
+// A batch: everything but the recordings as one block; then every recording's floats as they
+// lie in memory (trial by trial, electrode by electrode), either in the frame (sent without a
+// copy in this process) or, when shared_at != kInline, copied to shared + shared_at.
+void send_batch(int fd, const std::vector<TrialResult>& batch, char* shared, uint64_t shared_at) {
   Out o;
+  o.u64(shared_at);
   o.u64(batch.size());
   uint64_t float_bytes = 0;
   for (const TrialResult& t : batch) {
@@ -197,25 +212,42 @@ void send_batch(int fd, const std::vector<TrialResult>& batch) {
       float_bytes += r.size() * sizeof(float);
     }
   }
+  if (shared_at != kInline) {
+    char* to = shared + shared_at;
+    for (const TrialResult& t : batch)
+      for (const auto& r : t.recordings) {
+        if (!r.empty()) std::memcpy(to, r.data(), r.size() * sizeof(float));
+        to += r.size() * sizeof(float);
+      }
+    float_bytes = 0;
+  }
   Out h;
   h.u32(kBatch);
   h.u64(8 + o.bytes().size() + float_bytes);
   h.u64(o.bytes().size());
   std::vector<iovec> iov = {{const_cast<char*>(h.bytes().data()), h.bytes().size()},
                             {const_cast<char*>(o.bytes().data()), o.bytes().size()}};
-  for (const TrialResult& t : batch)
-    for (const auto& r : t.recordings)
-      if (!r.empty()) iov.push_back({const_cast<float*>(r.data()), r.size() * sizeof(float)});
+  if (shared_at == kInline)
+    for (const TrialResult& t : batch)
+      for (const auto& r : t.recordings)
+        if (!r.empty()) iov.push_back({const_cast<float*>(r.data()), r.size() * sizeof(float)});
   if (!send_all(fd, std::move(iov)))
     throw Error("recording writer process: it is gone (" + std::string(std::strerror(errno)) + ")");
 }
 
-// Reads a batch's payload (after the frame header); false at the end of the stream.
-bool recv_batch(int fd, std::vector<TrialResult>* batch) {
+// Reads a batch's payload (after the frame header); false at the end of the stream. Rows
+// sent in the frame land in TrialResult::recordings; rows in shared memory stay there (the
+// caller releases them once written). (*rows)[i][e]: trial i's rows from electrode e;
+// (*sizes)[i][e]: their number of floats.
+bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
+                std::vector<std::vector<const float*>>* rows,
+                std::vector<std::vector<uint64_t>>* sizes, bool* from_shared) {
   uint64_t meta_bytes = 0;
   std::string meta;
   if (!recv_all(fd, &meta_bytes, sizeof meta_bytes) || !recv_payload(fd, meta_bytes, &meta)) return false;
   In in(meta);
+  const uint64_t shared_at = in.u64();
+  *from_shared = shared_at != kInline;
   batch->resize(in.u64());
   for (TrialResult& t : *batch) {
     t.index = in.i64();
@@ -241,12 +273,28 @@ bool recv_batch(int fd, std::vector<TrialResult>* batch) {
       std::string name = in.str();
       t.events[name] = in.i64();
     }
-    t.recordings.resize(in.u64());
-    for (auto& r : t.recordings) r.resize(in.u64());
+    sizes->emplace_back(in.u64());
+    for (auto& n : sizes->back()) n = in.u64();
   }
-  for (TrialResult& t : *batch)
-    for (auto& r : t.recordings)
-      if (!recv_all(fd, r.data(), r.size() * sizeof(float))) return false;
+  rows->assign(batch->size(), {});
+  if (*from_shared) {
+    if (!shared) throw Error("recording writer process: a batch in shared memory, but none is mapped");
+    const char* from = shared + shared_at;
+    for (size_t i = 0; i < batch->size(); ++i)
+      for (uint64_t n : (*sizes)[i]) {
+        (*rows)[i].push_back(reinterpret_cast<const float*>(from));
+        from += n * sizeof(float);
+      }
+    return true;
+  }
+  for (size_t i = 0; i < batch->size(); ++i) {
+    TrialResult& t = (*batch)[i];
+    for (uint64_t n : (*sizes)[i]) {
+      t.recordings.emplace_back(n);
+      if (!recv_all(fd, t.recordings.back().data(), n * sizeof(float))) return false;
+      (*rows)[i].push_back(t.recordings.back().data());
+    }
+  }
   return true;
 }
 
@@ -283,13 +331,25 @@ std::exception_ptr decode_error(const std::string& b) {
   }
 }
 
+// check_trial for rows that are not in TrialResult::recordings.
+void check_shapes(const RecordingHeader& h, const std::vector<TrialResult>& batch,
+                  const std::vector<std::vector<uint64_t>>& sizes) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    bool ok = sizes[i].size() == h.electrodes.size();
+    for (size_t e = 0; ok && e < sizes[i].size(); ++e)
+      ok = sizes[i][e] == batch[i].tokens.size() * uint64_t(h.electrodes[e].width());
+    if (!ok)
+      throw Error("recording trial " + std::to_string(batch[i].index) +
+                  ": its recordings do not match the header's electrodes");
+  }
+}
+
 // The child: the in-process writer, fed from the socket. Returns the exit status.
-int child_main(int fd, WriterProcess::Mode mode, const std::filesystem::path& path,
+int child_main(int fd, const char* shared, WriterProcess::Mode mode, const std::filesystem::path& path,
                const RecordingHeader& header, bool force, WriterOptions opt) {
   const int64_t rss_at_fork = status_kb("VmRSS");  // pages shared with rig, mostly
-  std::mutex send_mu;  // the writer thread sends kCommitted while this one may send kFailed
-  auto send = [&](uint32_t type, const std::string& payload) {
-    std::lock_guard<std::mutex> lock(send_mu);
+  // Only this thread sends (the writer commits in it, through write_now).
+  auto send = [fd](uint32_t type, const std::string& payload) {
     send_frame(fd, type, payload);  // rig may be gone: the file is what matters
   };
   opt.separate_process = false;
@@ -315,14 +375,21 @@ int child_main(int fd, WriterProcess::Mode mode, const std::filesystem::path& pa
     uint64_t bytes = 0;
     if (!recv_header(fd, &type, &bytes) || type != kBatch) break;  // rig closed, or died
     std::vector<TrialResult> batch;
-    if (!recv_batch(fd, &batch)) break;  // rig died while sending: that batch is dropped
+    std::vector<std::vector<const float*>> rows;
+    std::vector<std::vector<uint64_t>> sizes;
+    bool from_shared = false;
+    if (!recv_batch(fd, shared, &batch, &rows, &sizes, &from_shared)) break;  // rig died while sending
     try {
-      w->append(std::move(batch));
+      // Written here, straight from where the rows lie; rig's queue and the shared memory are
+      // the buffer that a writer thread's queue would be.
+      check_shapes(header, batch, sizes);
+      w->write_now(batch, [&](size_t i, size_t e) { return rows[i][e]; });
     } catch (...) {
       send(kFailed, encode_error(std::current_exception()));
       failed = true;
       break;
     }
+    if (from_shared) send(kReleased, "");
   }
   try {
     w->close();
@@ -352,11 +419,21 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
       const int bytes = 8 << 20;
       ::setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
     }
+  // Mapped before the fork, so the child has it at the same address. Untouched pages cost
+  // nothing; without it (mmap refused) every batch crosses the socket.
+  char* shared = nullptr;
+  const size_t shared_bytes = opt.shared_memory_bytes;
+  if (shared_bytes > 0) {
+    void* m = ::mmap(nullptr, shared_bytes, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m != MAP_FAILED) shared = static_cast<char*>(m);
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(fds[0]);
     ::close(fds[1]);
+    if (shared) ::munmap(shared, shared_bytes);
     throw Error("recording writer process: fork failed: " + std::string(std::strerror(err)));
   }
   if (pid == 0) {
@@ -364,13 +441,14 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
     // keep only the socket and stdio (no locks held on rig's other files). Ends with _exit:
     // rig's atexit handlers and static destructors are not the child's to run.
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(s, SIG_IGN);
-    // Batches arrive as large vectors, each freed once written: keep that memory in the heap
-    // for the next batch instead of mapping fresh (page-faulted, zeroed) pages every time.
+    ::prctl(PR_SET_NAME, "rig-writer");  // what ps and top show for it
+    // Batches that cross the socket arrive as large vectors, each freed once written: keep that
+    // memory in the heap for the next one instead of mapping fresh (zeroed) pages every time.
     ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
     ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
     if (::dup2(fds[1], 3) < 0) ::_exit(1);
     ::close_range(4, ~0U, 0);
-    ::_exit(child_main(3, mode, path, header, force, opt));
+    ::_exit(child_main(3, shared, mode, path, header, force, opt));
   }
   ::close(fds[1]);
   std::unique_ptr<WriterProcess> p(new WriterProcess());
@@ -378,6 +456,8 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
   p->header_ = header;
   p->sock_ = fds[0];
   p->pid_ = pid;
+  p->shared_ = shared;
+  p->shared_bytes_ = shared ? shared_bytes : 0;
   uint32_t type = 0;
   uint64_t bytes = 0;
   std::string payload;
@@ -387,12 +467,14 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
     ::close(p->sock_);
     int status = 0;
     ::waitpid(pid, &status, 0);
+    p->unmap_shared();
     throw Error("recording writer process for " + path.string() + " ended before it was ready");
   }
   if (type == kFailed) {
     p->closed_ = true;
     ::close(p->sock_);
     ::waitpid(pid, nullptr, 0);
+    p->unmap_shared();
     std::rethrow_exception(decode_error(payload));
   }
   p->committed_ = decode_indices(payload);
@@ -426,9 +508,14 @@ void WriterProcess::read_replies() {
         std::lock_guard<std::mutex> lock(mu_);
         if (!error_) error_ = std::current_exception();
       }
+    } else if (type == kReleased) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!shared_used_.empty()) shared_used_.pop_front();
+      cv_.notify_all();
     } else if (type == kFailed) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = decode_error(payload);
+      cv_.notify_all();
     } else if (type == kClosed) {
       const int64_t kb = In(payload).i64();
       for (int64_t seen = g_peak_private_rss_kb.load(); kb > seen;)
@@ -441,6 +528,28 @@ void WriterProcess::read_replies() {
   if (!child_closed_ && !error_)
     error_ = std::make_exception_ptr(
         Error("the recording writer process (pid " + std::to_string(pid_) + ") ended unexpectedly"));
+  cv_.notify_all();  // a sender waiting for shared memory
+}
+
+size_t WriterProcess::shared_take(size_t n) const {
+  if (shared_used_.empty()) return 0;
+  const size_t tail = shared_used_.front().first;
+  const size_t head = shared_used_.back().first + shared_used_.back().second;
+  // Batches are released in the order they were sent, so the used part is one range, or two
+  // once it wrapped around. Room before the oldest batch is taken first: a writer that keeps
+  // up then cycles through the first two batches' worth of pages only.
+  if (shared_used_.back().first >= tail) {  // in use: [tail, head)
+    if (n <= tail) return 0;
+    if (head + n <= shared_bytes_) return head;
+  } else if (head + n <= tail) {  // wrapped: in use [tail, end) and [0, head)
+    return head;
+  }
+  return std::string::npos;
+}
+
+void WriterProcess::unmap_shared() {
+  if (shared_) ::munmap(shared_, shared_bytes_);
+  shared_ = nullptr;
 }
 
 void WriterProcess::rethrow_if_failed() {
@@ -465,7 +574,15 @@ void WriterProcess::send_batches() {
     }
     cv_.notify_all();  // room in the queue
     try {
-      send_batch(sock_, batch);
+      uint64_t at = kInline;
+      const uint64_t bytes = recording_bytes(batch);
+      if (shared_ && bytes > 0 && bytes <= shared_bytes_) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return (at = shared_take(bytes)) != std::string::npos || error_; });
+        if (error_) return;  // the child is gone: append and close report it
+        shared_used_.emplace_back(at, bytes);
+      }
+      send_batch(sock_, batch, shared_, at);
     } catch (...) {
       const std::exception_ptr e = std::current_exception();
       if (replies_.joinable()) replies_.join();  // the child's own error, if it sent one, wins
@@ -504,6 +621,7 @@ void WriterProcess::close() {
   ::close(sock_);
   int status = 0;
   ::waitpid(pid_, &status, 0);
+  unmap_shared();
   rethrow_if_failed();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the recording writer process exited with status " + std::to_string(status));

@@ -7,6 +7,12 @@
 // sees the socket close, commits every batch it received whole, closes the file and exits. A
 // flush is then only interrupted when the child itself is killed.
 //
+// Recordings cross in shared memory (WriterOptions::shared_memory_bytes): rig's sender thread
+// copies a batch's rows in and sends the rest of the batch over the socket; the child writes
+// the rows to the file from there (no copy on its side), commits, and says so, which frees
+// that part for a later batch. A batch that does not fit crosses the socket whole. The child
+// writes each batch as it arrives: rig's queue and the shared memory are its buffer.
+//
 // The child holds the file (and HDF5's lock on it) until it exits, usually well under a
 // second after rig died: readers opening the file in between get HDF5's "unable to lock
 // file"; RecordingWriter::resume waits for the lock.
@@ -21,6 +27,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "recording/sink.h"
@@ -60,6 +67,9 @@ class WriterProcess {
   void read_replies();  // the reader thread
   void send_batches();  // the sender thread: the socket copy overlaps rig's forward passes
   void rethrow_if_failed();
+  // Offset of n free bytes in the shared memory, or npos while there is none; under mu_.
+  size_t shared_take(size_t n) const;
+  void unmap_shared();
 
   std::filesystem::path path_;
   RecordingHeader header_;
@@ -77,6 +87,9 @@ class WriterProcess {
   std::exception_ptr error_;
   bool child_closed_ = false;  // the child reported a clean close
   bool closed_ = false;
+  char* shared_ = nullptr;  // the shared memory, at the same address in rig and the child
+  size_t shared_bytes_ = 0;
+  std::deque<std::pair<size_t, size_t>> shared_used_;  // (offset, bytes) of sent batches, until released
 };
 
 }  // namespace rig

@@ -535,3 +535,61 @@ TEST_CASE("the writer process closes the file with every committed trial when ri
   REQUIRE(r->trials().size() == 6);  // every trial reported committed, in a closed file
   for (size_t i = 0; i < 6; ++i) CHECK(r->trial(i).index == int64_t(i));
 }
+
+TEST_CASE("recordings reach the writer process through shared memory or the socket, in any mix",
+          "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header();
+  h.n_trials_planned = 60;
+  // Trials here carry 36-216 bytes of recordings: with 600 bytes of shared memory, batches of
+  // 1-3 trials fit (several in flight, wrapping around) and batches of 8 cross the socket.
+  for (const size_t shared : {size_t(600), size_t(0), size_t(256) << 20}) {
+    const fs::path path = tmp / ("mix" + std::to_string(shared) + ".h5");
+    WriterOptions opt;
+    opt.shared_memory_bytes = shared;
+    std::vector<int64_t> committed;
+    {
+      auto w = RecordingWriter::create(path, h, false, opt);
+      w->set_on_committed([&](const std::vector<int64_t>& idx) {
+        committed.insert(committed.end(), idx.begin(), idx.end());
+      });
+      const int64_t sizes[] = {1, 3, 8, 2, 1, 8, 3, 3, 2, 1, 8, 2, 3, 1, 8, 3, 2, 1};
+      int64_t next = 0;
+      for (const int64_t n : sizes) {
+        w->append(make_batch(h, next, n));
+        next += n;
+      }
+      REQUIRE(next == 60);
+      w->close();
+    }
+    REQUIRE(committed.size() == 60);
+    for (size_t i = 0; i < 60; ++i) REQUIRE(committed[i] == int64_t(i));
+    RecordingReader r(path);
+    REQUIRE(r.trials().size() == 60);
+    for (size_t i = 0; i < 60; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
+  }
+}
+
+TEST_CASE("write_now writes rows from where they lie and commits at once", "[recording]") {
+  TempDir tmp;
+  const fs::path path = tmp / "now.h5";
+  RecordingHeader h = make_header();
+  WriterOptions opt;
+  opt.separate_process = false;
+  auto w = RecordingWriter::create(path, h, false, opt);
+  std::vector<int64_t> committed;
+  w->set_on_committed([&](const std::vector<int64_t>& idx) {
+    committed.insert(committed.end(), idx.begin(), idx.end());
+  });
+  std::vector<TrialResult> batch = make_batch(h, 0, 3);
+  std::vector<TrialResult> bare = batch;  // the recordings lie elsewhere
+  for (auto& t : bare) t.recordings.clear();
+  w->write_now(bare, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); });
+  REQUIRE(committed == std::vector<int64_t>{0, 1, 2});  // before write_now returned
+  w->close();
+  REQUIRE_THROWS_AS(w->write_now(bare, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); }),
+                    Error);
+  RecordingReader r(path);
+  REQUIRE(r.trials().size() == 3);
+  for (size_t i = 0; i < 3; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
+}
