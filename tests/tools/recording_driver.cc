@@ -6,6 +6,8 @@
 //   recording_driver bench PATH MEGABYTES [nosync]          # HDF5 writer vs raw write()
 //
 // `run` prints "committed <n>" after each committed batch (the runner's "trial N finished").
+// Environment: RIG_WRITER_THREAD=1 runs the writer in a thread instead of a child process;
+// RIG_SHARED_MB sets WriterOptions::shared_memory_bytes (0: every batch through the socket).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,12 +71,13 @@ TrialResult make_trial(const RecordingHeader& h, int64_t i) {
   return t;
 }
 
-// $RIG_WRITER_THREAD=1: the writer in a thread of this process instead of a child process
-// (to compare the two, and to kill the writer itself).
+// The writer as the environment asks (see the top of the file): to compare the ways, and
+// to kill the writer itself (RIG_WRITER_THREAD=1).
 WriterOptions options() {
   WriterOptions o;
   const char* v = std::getenv("RIG_WRITER_THREAD");
   o.separate_process = !(v && std::string(v) == "1");
+  if (const char* mb = std::getenv("RIG_SHARED_MB")) o.shared_memory_bytes = size_t(std::atoll(mb)) << 20;
   return o;
 }
 
@@ -129,6 +132,7 @@ int bench(const std::filesystem::path& path, double megabytes, bool sync) {
     batches.back().push_back(proto);
     batches.back().back().index = i;
   }
+  std::filesystem::remove(path);  // replacing a previous file frees its pages: not ours to time
   auto t0 = std::chrono::steady_clock::now();
   {
     auto wr = RecordingWriter::create(path, h, true, opt);
