@@ -17,20 +17,27 @@ std::set<int64_t> new_trial_indices(const std::vector<TrialResult>& batch,
   return in_batch;
 }
 
+void check_recording_sizes(const RecordingHeader& h, const TrialResult& t, const std::vector<size_t>& sizes) {
+  const std::string where = "recording trial " + std::to_string(t.index) + ": ";
+  const size_t rows = t.tokens.size();
+  if (sizes.size() != h.electrodes.size())
+    throw Error(where + "expected " + std::to_string(h.electrodes.size()) +
+                " recordings (one per electrode), got " + std::to_string(sizes.size()));
+  for (size_t e = 0; e < h.electrodes.size(); ++e) {
+    const size_t want = rows * size_t(h.electrodes[e].width());
+    if (sizes[e] != want)
+      throw Error(where + "recording of " + h.electrodes[e].dataset_path() + " has " +
+                  std::to_string(sizes[e]) + " values; expected " + std::to_string(rows) + " rows x " +
+                  std::to_string(h.electrodes[e].width()) + " neurons = " + std::to_string(want));
+  }
+}
+
 void check_trial(const RecordingHeader& h, const TrialResult& t) {
   const std::string where = "recording trial " + std::to_string(t.index) + ": ";
   const size_t rows = t.tokens.size();
-  if (t.recordings.size() != h.electrodes.size())
-    throw Error(where + "expected " + std::to_string(h.electrodes.size()) +
-                " recordings (one per electrode), got " + std::to_string(t.recordings.size()));
-  for (size_t e = 0; e < h.electrodes.size(); ++e) {
-    const size_t want = rows * size_t(h.electrodes[e].width());
-    if (t.recordings[e].size() != want)
-      throw Error(where + "recording of " + h.electrodes[e].dataset_path() + " has " +
-                  std::to_string(t.recordings[e].size()) + " values; expected " +
-                  std::to_string(rows) + " rows x " + std::to_string(h.electrodes[e].width()) +
-                  " neurons = " + std::to_string(want));
-  }
+  std::vector<size_t> sizes;
+  for (const auto& r : t.recordings) sizes.push_back(r.size());
+  check_recording_sizes(h, t, sizes);
   for (const auto& [name, row] : t.events) {
     if (std::find(h.events.begin(), h.events.end(), name) == h.events.end())
       throw Error(where + "event '" + name + "' is not one of the header's events");

@@ -41,6 +41,9 @@ class RecordingSink {
 // Throws rig::Error when `t` does not fit `h`: recordings per electrode, their sizes
 // (tokens.size() x width), event names and rows, token counts.
 void check_trial(const RecordingHeader& h, const TrialResult& t);
+// check_trial's check of the recordings' sizes, for rows that lie elsewhere (the writer
+// process's shared memory): sizes[e] is electrode e's number of values.
+void check_recording_sizes(const RecordingHeader& h, const TrialResult& t, const std::vector<size_t>& sizes);
 
 // The batch's trial indices; throws rig::Error naming `where` for one already in `seen` or
 // twice in the batch.

@@ -241,7 +241,7 @@ void send_batch(int fd, const std::vector<TrialResult>& batch, char* shared, uin
 // (*sizes)[i][e]: their number of floats.
 bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
                 std::vector<std::vector<const float*>>* rows,
-                std::vector<std::vector<uint64_t>>* sizes, bool* from_shared) {
+                std::vector<std::vector<size_t>>* sizes, bool* from_shared) {
   uint64_t meta_bytes = 0;
   std::string meta;
   if (!recv_all(fd, &meta_bytes, sizeof meta_bytes) || !recv_payload(fd, meta_bytes, &meta)) return false;
@@ -281,7 +281,7 @@ bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
     if (!shared) throw Error("recording writer process: a batch in shared memory, but none is mapped");
     const char* from = shared + shared_at;
     for (size_t i = 0; i < batch->size(); ++i)
-      for (uint64_t n : (*sizes)[i]) {
+      for (size_t n : (*sizes)[i]) {
         (*rows)[i].push_back(reinterpret_cast<const float*>(from));
         from += n * sizeof(float);
       }
@@ -289,7 +289,7 @@ bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
   }
   for (size_t i = 0; i < batch->size(); ++i) {
     TrialResult& t = (*batch)[i];
-    for (uint64_t n : (*sizes)[i]) {
+    for (size_t n : (*sizes)[i]) {
       t.recordings.emplace_back(n);
       if (!recv_all(fd, t.recordings.back().data(), n * sizeof(float))) return false;
       (*rows)[i].push_back(t.recordings.back().data());
@@ -331,19 +331,6 @@ std::exception_ptr decode_error(const std::string& b) {
   }
 }
 
-// check_trial for rows that are not in TrialResult::recordings.
-void check_shapes(const RecordingHeader& h, const std::vector<TrialResult>& batch,
-                  const std::vector<std::vector<uint64_t>>& sizes) {
-  for (size_t i = 0; i < batch.size(); ++i) {
-    bool ok = sizes[i].size() == h.electrodes.size();
-    for (size_t e = 0; ok && e < sizes[i].size(); ++e)
-      ok = sizes[i][e] == batch[i].tokens.size() * uint64_t(h.electrodes[e].width());
-    if (!ok)
-      throw Error("recording trial " + std::to_string(batch[i].index) +
-                  ": its recordings do not match the header's electrodes");
-  }
-}
-
 // The child: the in-process writer, fed from the socket. Returns the exit status.
 int child_main(int fd, const char* shared, WriterProcess::Mode mode, const std::filesystem::path& path,
                const RecordingHeader& header, bool force, WriterOptions opt) {
@@ -376,13 +363,13 @@ int child_main(int fd, const char* shared, WriterProcess::Mode mode, const std::
     if (!recv_header(fd, &type, &bytes) || type != kBatch) break;  // rig closed, or died
     std::vector<TrialResult> batch;
     std::vector<std::vector<const float*>> rows;
-    std::vector<std::vector<uint64_t>> sizes;
+    std::vector<std::vector<size_t>> sizes;
     bool from_shared = false;
     if (!recv_batch(fd, shared, &batch, &rows, &sizes, &from_shared)) break;  // rig died while sending
     try {
       // Written here, straight from where the rows lie; rig's queue and the shared memory are
       // the buffer that a writer thread's queue would be.
-      check_shapes(header, batch, sizes);
+      for (size_t i = 0; i < batch.size(); ++i) check_recording_sizes(header, batch[i], sizes[i]);
       w->write_now(batch, [&](size_t i, size_t e) { return rows[i][e]; });
     } catch (...) {
       send(kFailed, encode_error(std::current_exception()));
