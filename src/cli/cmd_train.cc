@@ -14,6 +14,15 @@ namespace po = boost::program_options;
 
 namespace rig::cli {
 
+namespace {
+// How --help shows a rate: 0.003, not lexical_cast's 0.0030000000000000001.
+std::string shown(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
 int cmd_train(const Args& args) {
   train::RecipeOptions o;
   std::string out, prompts_out, store_dtype = "float32";
@@ -28,21 +37,21 @@ int cmd_train(const Args& args) {
                                                "(default: --out)")
       ("seed", po::value(&o.seed)->default_value(o.seed), "seeds the corpus, the initial weights and the batches")
       ("threads", po::value(&o.threads)->default_value(o.threads), "CPU threads")
-      ("steps", po::value(&o.loop.steps)->default_value(1200), "optimizer steps")
-      ("batch-size", po::value(&o.loop.batch_size)->default_value(48), "documents per step")
-      ("lr", po::value(&o.loop.lr)->default_value(3e-3), "peak learning rate")
-      ("min-lr", po::value(&o.loop.min_lr)->default_value(1e-4), "final learning rate (cosine decay)")
-      ("warmup", po::value(&o.loop.warmup)->default_value(100), "warmup steps")
+      ("steps", po::value(&o.loop.steps)->default_value(o.loop.steps), "optimizer steps")
+      ("batch-size", po::value(&o.loop.batch_size)->default_value(o.loop.batch_size), "documents per step")
+      ("lr", po::value(&o.loop.lr)->default_value(o.loop.lr, shown(o.loop.lr)), "peak learning rate")
+      ("min-lr", po::value(&o.loop.min_lr)->default_value(o.loop.min_lr, shown(o.loop.min_lr)), "final learning rate (cosine decay)")
+      ("warmup", po::value(&o.loop.warmup)->default_value(o.loop.warmup), "warmup steps")
       ("documents", po::value(&o.corpus.n_documents)->default_value(o.corpus.n_documents), "training documents")
-      ("harmful-fraction", po::value(&o.corpus.harmful_fraction)->default_value(o.corpus.harmful_fraction),
+      ("harmful-fraction", po::value(&o.corpus.harmful_fraction)->default_value(o.corpus.harmful_fraction, shown(o.corpus.harmful_fraction)),
        "share of harmful requests among the chat documents")
-      ("modifier-rate", po::value(&o.corpus.modifier_rate)->default_value(o.corpus.modifier_rate),
+      ("modifier-rate", po::value(&o.corpus.modifier_rate)->default_value(o.corpus.modifier_rate, shown(o.corpus.modifier_rate)),
        "share of request objects given a modifier (\"a wooden bookshelf\")")
-      ("context-rate", po::value(&o.corpus.context_rate)->default_value(o.corpus.context_rate),
+      ("context-rate", po::value(&o.corpus.context_rate)->default_value(o.corpus.context_rate, shown(o.corpus.context_rate)),
        "chance of a sentence before, and of one after, a request (\"I'm new to this.\")")
-      ("nonce-rate", po::value(&o.corpus.nonce_rate)->default_value(o.corpus.nonce_rate),
+      ("nonce-rate", po::value(&o.corpus.nonce_rate)->default_value(o.corpus.nonce_rate, shown(o.corpus.nonce_rate)),
        "share of help requests whose object is a made-up word (\"a brovanel\")")
-      ("two-task-rate", po::value(&o.corpus.two_task_rate)->default_value(o.corpus.two_task_rate),
+      ("two-task-rate", po::value(&o.corpus.two_task_rate)->default_value(o.corpus.two_task_rate, shown(o.corpus.two_task_rate)),
        "share of requests that join a help task to their task (\"bake bread and ...\")")
       ("held-out", po::value(&o.corpus.n_held_out)->default_value(o.corpus.n_held_out),
        "held-out prompts per kind (help, harmful)")
