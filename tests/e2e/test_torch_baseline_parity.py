@@ -153,11 +153,14 @@ def byte_chars():
     return {b: chr(c) for b, c in zip(bs, cs)}
 
 
+BYTE_CHARS = byte_chars()
+CHAR_BYTES = {c: b for b, c in BYTE_CHARS.items()}
+
+
 def byte_level_text(vocab, ids):
     """What a ByteLevel decoder makes of ids: the tokens' characters mapped back to bytes."""
-    to_byte = {c: b for b, c in byte_chars().items()}
     id_tok = {i: t for t, i in vocab.items()}
-    return bytes(to_byte[ch] for i in ids for ch in id_tok[i]).decode("utf-8", errors="replace")
+    return bytes(CHAR_BYTES[ch] for i in ids for ch in id_tok[i]).decode("utf-8", errors="replace")
 
 
 def check_bench_model(work):
@@ -176,7 +179,7 @@ def check_bench_model(work):
     for prompt in prompts[:2] + ["the quick brown fox", "Hello, I am your"]:
         n = 20
         p = rigtest.run(["generate", os.path.join(work, "model"), "--prompt", prompt, "-n", str(n), "--no-special-tokens"])
-        ids = [vocab[byte_chars()[b]] for b in prompt.encode()]  # the bench tokenizer has no merges
+        ids = [vocab[BYTE_CHARS[b]] for b in prompt.encode()]  # the bench tokenizer has no merges
         out = model.generate(torch.tensor([ids]), n)[0].tolist()
         assert p.stdout.rstrip("\n") == byte_level_text(vocab, out), f"{prompt!r}: rig {p.stdout!r}, ours {out}"
     return len(prompts) + 4
