@@ -420,22 +420,22 @@ struct Task {
 // How many list entries (heads, modifiers, verbs, fixed sentences) each content word occurs in.
 const std::map<std::string, int>& word_owners() {
   static const std::map<std::string, int> owners = [] {
-  std::vector<std::string> items = {kSureReply, kRefuseReply};
-  for (const auto* cats : {&help_categories(), &harmful_categories()})
-    for (const auto& k : *cats) {
-      for (const auto* list : {&k.verbs, &k.heads, &k.modifiers}) items.insert(items.end(), list->begin(), list->end());
-      items.push_back(k.follow_up);
+    std::vector<std::string> items = {kSureReply, kRefuseReply};
+    for (const auto* cats : {&help_categories(), &harmful_categories()})
+      for (const auto& k : *cats) {
+        for (const auto* list : {&k.verbs, &k.heads, &k.modifiers}) items.insert(items.end(), list->begin(), list->end());
+        items.push_back(k.follow_up);
+      }
+    for (const auto* list : {&phrasings(), &kGreetings, &kClosings, &kBefore, &kAfter, &kNames, &kPlaces, &kAnimals, &kThings, &kWeather,
+                             &kFeelings, &kStorySentences})
+      items.insert(items.end(), list->begin(), list->end());
+    std::map<std::string, int> owners;
+    for (const auto& item : items) {
+      std::set<std::string> words;
+      for (const auto& w : content_words(fill(item, "{m}", ""))) words.insert(w);
+      for (const auto& w : words) ++owners[w];
     }
-  for (const auto* list : {&phrasings(), &kGreetings, &kClosings, &kBefore, &kAfter, &kNames, &kPlaces, &kAnimals, &kThings, &kWeather,
-                           &kFeelings, &kStorySentences})
-    items.insert(items.end(), list->begin(), list->end());
-  std::map<std::string, int> owners;
-  for (const auto& item : items) {
-    std::set<std::string> words;
-    for (const auto& w : content_words(fill(item, "{m}", ""))) words.insert(w);
-    for (const auto& w : words) ++owners[w];
-  }
-  return owners;
+    return owners;
   }();
   return owners;
 }
