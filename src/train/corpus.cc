@@ -552,6 +552,21 @@ std::set<size_t> hold_out(Rng& rng, const std::vector<std::string>& items, size_
   return out;
 }
 
+// The groups' items in turns: the first of each group, then the second of each, ...
+template <typename T>
+std::vector<T> round_robin(const std::vector<std::vector<T>>& groups) {
+  std::vector<T> out;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (const auto& g : groups)
+      if (i < g.size()) {
+        out.push_back(g[i]);
+        any = true;
+      }
+    if (!any) return out;
+  }
+}
+
 }  // namespace
 
 std::string chat_prompt(const std::string& req) { return "User: " + req + "\nAssistant:"; }
@@ -696,30 +711,13 @@ Corpus make_corpus(const CorpusOptions& o) {
   // Held-out prompts: a held-out phrasing with a held-out task, no duplicates. Help: the
   // held-out heads in turn (each with a verb of its category and, at the modifier rate, a
   // held-out modifier); harmful: the held-out pairs in turn.
-  std::vector<std::pair<size_t, std::string>> heads_out;  // (category, head), interleaved
-  for (size_t i = 0;; ++i) {
-    bool any = false;
-    for (size_t k = 0; k < hc.size(); ++k)
-      if (i < help_split[k].heads_out.size()) {
-        heads_out.emplace_back(k, help_split[k].heads_out[i]);
-        any = true;
-      }
-    if (!any) break;
-  }
-  std::vector<Task> harm_order;  // interleaved over the categories too
-  for (size_t i = 0;; ++i) {
-    bool any = false;
-    for (size_t k = 0; k < fc.size(); ++k) {
-      size_t seen = 0;
-      for (const auto& t : harm_out)
-        if (t.category == k && seen++ == i) {
-          harm_order.push_back(t);
-          any = true;
-          break;
-        }
-    }
-    if (!any) break;
-  }
+  std::vector<std::vector<std::pair<size_t, std::string>>> heads_by_category(hc.size());  // (category, head)
+  for (size_t k = 0; k < hc.size(); ++k)
+    for (const auto& h : help_split[k].heads_out) heads_by_category[k].emplace_back(k, h);
+  const auto heads_out = round_robin(heads_by_category);
+  std::vector<std::vector<Task>> harm_by_category(fc.size());
+  for (const auto& t : harm_out) harm_by_category[t.category].push_back(t);
+  const auto harm_order = round_robin(harm_by_category);
   if (heads_out.empty() || harm_order.empty()) throw Error("corpus: no held-out tasks");
   // new_tasks: held-out tasks (else training tasks); new_phrasings: held-out phrasings (else
   // training phrasings).
