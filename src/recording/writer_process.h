@@ -65,7 +65,7 @@ class WriterProcess {
  private:
   WriterProcess() = default;
   void read_replies();  // the reader thread
-  void send_batches();  // the sender thread: the socket copy overlaps rig's forward passes
+  void send_batches();  // the sender thread: copying rows out overlaps rig's forward passes
   void rethrow_if_failed();
   // Offset of n free bytes in the shared memory, or npos while there is none; under mu_.
   size_t shared_take(size_t n) const;
