@@ -107,7 +107,9 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   c.resid_pdrop = r.number_or({"resid_pdrop", "hidden_dropout"}, default_pdrop);
   c.use_parallel_residual = r.boolean_or({"use_parallel_residual"}, true);
   c.tie_word_embeddings = r.boolean_or({"tie_word_embeddings"}, c.model_type == "gpt2");  // HF defaults
-  c.attention_bias = r.boolean_or({"attention_bias"}, false);
+  c.attention_bias = r.boolean_or({"attention_bias"}, c.model_type == "gpt_neox");  // HF defaults
+  c.scale_attn_weights = r.boolean_or({"scale_attn_weights"}, true);
+  c.scale_attn_by_inverse_layer_idx = r.boolean_or({"scale_attn_by_inverse_layer_idx"}, false);
   c.mlp_bias = r.boolean_or({"mlp_bias"}, false);
   c.bos_token_id = r.token_id("bos_token_id");
   c.eos_token_id = r.token_id("eos_token_id");

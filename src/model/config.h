@@ -29,7 +29,9 @@ struct ModelConfig {
   // Training-time dropout rates: identities at inference, shown by `rig inspect` as HF does.
   double embd_pdrop = 0.0, attn_pdrop = 0.0, resid_pdrop = 0.0;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;        // Llama q/k/v/o bias
+  bool attention_bias = false;        // q/k/v/o bias (Llama: default off; GPT-NeoX: default on)
+  bool scale_attn_weights = true;            // GPT-2: scores / sqrt(Dh)
+  bool scale_attn_by_inverse_layer_idx = false;  // GPT-2: scores / (layer + 1) as well
   bool mlp_bias = false;              // Llama MLP bias
   std::optional<int64_t> bos_token_id, eos_token_id;
   std::string torch_dtype;            // stored dtype as config.json says (informational)

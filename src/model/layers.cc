@@ -117,12 +117,10 @@ at::Tensor Activation::forward(const at::Tensor& x) const {
   return out(h);
 }
 
-RotaryEmbedding::RotaryEmbedding(std::string type, int64_t rd, double theta, const std::string& stored_dtype)
+RotaryEmbedding::RotaryEmbedding(std::string type, int64_t rd, double theta)
     : Module(std::move(type)), rotary_dim(rd) {
   // inv_freq = 1 / theta^(2i / R), as HF computes it (in float32, int64 arange).
   inv_freq_ = 1.0 / at::pow(theta, at::arange(0, rd, 2, at::kLong).to(at::kFloat) / double(rd));
-  if (stored_dtype == "float16") inv_freq_ = inv_freq_.to(at::kHalf).to(at::kFloat);
-  if (stored_dtype == "bfloat16") inv_freq_ = inv_freq_.to(at::kBFloat16).to(at::kFloat);
 }
 
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::forward(const at::Tensor& x, const at::Tensor& positions) const {

@@ -88,10 +88,10 @@ class Activation : public Module {
 // output = cos [B, T, R] (R = rotary dims), as HF's first output.
 class RotaryEmbedding : public Module {
  public:
-  // stored_dtype: the checkpoint's dtype (config.json torch_dtype). transformers casts the
-  // inv_freq buffer with the model to that dtype when it loads it (dtype="auto"), so its
-  // rotary tables carry that rounding even when computing in float32; rig does the same.
-  RotaryEmbedding(std::string type, int64_t rotary_dim, double theta, const std::string& stored_dtype);
+  // inv_freq stays float32 whatever the checkpoint's or the compute dtype: from_pretrained
+  // casts parameters, never this buffer (transformers issue 30709). cos and sin are computed
+  // in float32 and cast to the compute dtype, as transformers does.
+  RotaryEmbedding(std::string type, int64_t rotary_dim, double theta);
   // x: [B, T, D] (only its dtype is used), positions: [B, T] -> (cos, sin), each [B, T, R]
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& positions) const;
   int64_t rotary_dim;

@@ -1,4 +1,5 @@
-// GPT2LMHeadModel: Conv1D (transposed) weights, learned positions, gelu_new, tied lm_head.
+// GPT2LMHeadModel: Conv1D (transposed) weights, learned positions, gelu_new, lm_head tied
+// unless tie_word_embeddings is false.
 #include <cmath>
 
 #include "model/architectures/architectures.h"
@@ -16,7 +17,9 @@ class GPT2Attention : public Module {
         // never calls it, and neither does rig: it is listed, as in HF's tree, but not called.
         attn_dropout(add("attn_dropout", std::make_shared<Dropout>(c.attn_pdrop))),
         resid_dropout(add("resid_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
-        heads_(c.num_heads), head_dim_(c.head_dim), width_(c.hidden_size), layer_(layer) {}
+        heads_(c.num_heads), head_dim_(c.head_dim), width_(c.hidden_size), layer_(layer),
+        scale_((c.scale_attn_weights ? 1.0 / std::sqrt(double(c.head_dim)) : 1.0) /
+               (c.scale_attn_by_inverse_layer_idx ? double(layer + 1) : 1.0)) {}
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& key_mask, KVCache* cache) {  // [B, T, D] -> [B, T, D]
     const at::Tensor h = in(x);
@@ -25,7 +28,7 @@ class GPT2Attention : public Module {
     auto heads = [&](int64_t i) {
       return qkv.narrow(-1, i * width_, width_).view({B, T, heads_, head_dim_}).transpose(1, 2);
     };
-    const at::Tensor a = attention(heads(0), heads(1), heads(2), key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_);
+    const at::Tensor a = attention(heads(0), heads(1), heads(2), key_mask, scale_, cache, layer_);
     return out(resid_dropout->forward(c_proj->forward(a)));
   }
 
@@ -35,6 +38,7 @@ class GPT2Attention : public Module {
  private:
   int64_t heads_, head_dim_, width_;
   int layer_;
+  double scale_;  // of the scores; reorder_and_upcast_attn changes nothing here (scores are float32)
 };
 
 class GPT2MLP : public Module {
@@ -117,7 +121,7 @@ class GPT2LMHeadModel : public CausalLM {
     return {};
   }
   std::optional<std::string> tied_to(const std::string& key) const override {
-    if (key == "lm_head.weight") return "transformer.wte.weight";  // GPT-2 always ties
+    if (config_.tie_word_embeddings && key == "lm_head.weight") return "transformer.wte.weight";
     return std::nullopt;
   }
 

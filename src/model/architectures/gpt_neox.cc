@@ -11,8 +11,8 @@ class GPTNeoXAttention : public Module {
  public:
   GPTNeoXAttention(const ModelConfig& c, int layer)
       : Module("GPTNeoXAttention"),
-        query_key_value(add("query_key_value", std::make_shared<Linear>(c.hidden_size, 3 * c.hidden_size, true))),
-        dense(add("dense", std::make_shared<Linear>(c.hidden_size, c.hidden_size, true))),
+        query_key_value(add("query_key_value", std::make_shared<Linear>(c.hidden_size, 3 * c.hidden_size, c.attention_bias))),
+        dense(add("dense", std::make_shared<Linear>(c.hidden_size, c.hidden_size, c.attention_bias))),
         heads_(c.num_heads), head_dim_(c.head_dim), layer_(layer) {}
 
   // x: [B, T, D] -> [B, T, D]
@@ -101,7 +101,7 @@ class GPTNeoXModel : public Module {
       layer_list.push_back(layers->add(std::to_string(i), std::make_shared<GPTNeoXLayer>(c, i)));
     final_layer_norm = add("final_layer_norm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps));
     const auto rd = int64_t(double(c.head_dim) * c.partial_rotary_factor);
-    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("GPTNeoXRotaryEmbedding", rd, c.rope_theta, c.torch_dtype));
+    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("GPTNeoXRotaryEmbedding", rd, c.rope_theta));
   }
 
   at::Tensor forward(const ForwardInput& input, KVCache* cache) {  // ids [B, T] -> [B, T, D]

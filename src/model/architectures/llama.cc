@@ -87,7 +87,7 @@ class LlamaModel : public Module {
       layer_list.push_back(layers->add(std::to_string(i), std::make_shared<LlamaDecoderLayer>(c, i)));
     norm = add("norm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps));
     const auto rd = int64_t(double(c.head_dim) * c.partial_rotary_factor);
-    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("LlamaRotaryEmbedding", rd, c.rope_theta, c.torch_dtype));
+    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("LlamaRotaryEmbedding", rd, c.rope_theta));
   }
 
   at::Tensor forward(const ForwardInput& input, KVCache* cache) {
