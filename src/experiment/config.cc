@@ -412,13 +412,14 @@ class Printer {
 static Codec<std::vector<std::string>> prompt_list() {
   return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
             std::vector<std::string> out;
-            if (n.IsScalar() && !n.Scalar().empty()) return std::vector<std::string>{n.Scalar()};
+            // An empty prompt is a stimulus where the tokenizer adds BOS (llama2.c's stories
+            // start from BOS alone); the runner rejects prompts that encode to no tokens.
+            if (n.IsScalar()) return std::vector<std::string>{n.Scalar()};
             if (!n.IsSequence() || n.size() == 0)
               fail(d.source(), n, p, "expected a non-empty sequence of prompts, got " + describe(n));
             for (size_t i = 0; i < n.size(); ++i) {
-              if (!n[i].IsScalar() || n[i].Scalar().empty())
-                fail(d.source(), n[i], child(p, std::to_string(i)),
-                     "expected a non-empty string, got " + describe(n[i]));
+              if (!n[i].IsScalar())
+                fail(d.source(), n[i], child(p, std::to_string(i)), "expected a string, got " + describe(n[i]));
               out.push_back(n[i].Scalar());
             }
             return out;

@@ -71,8 +71,8 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
       }
       if (!j.is_object()) bad("expected a JSON object, got " + std::string(j.type_name()));
       auto p = j.find("prompt");
-      if (p == j.end() || !p->is_string() || p->get<std::string>().empty())
-        bad("expected a non-empty string \"prompt\", got " +
+      if (p == j.end() || !p->is_string())  // "" is a stimulus where the tokenizer adds BOS
+        bad("expected a string \"prompt\", got " +
             (p == j.end() ? std::string("no \"prompt\" key") : p->dump()));
       row.prompt = p->get<std::string>();
       for (auto it = j.begin(); it != j.end(); ++it) {
@@ -141,7 +141,6 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
     row.condition = set.condition;
     for (size_t k = 0; k < set.vars.size(); ++k) row.extra[set.vars[k].first] = set.vars[k].second[at[k]];
     for (const auto& p : pieces) row.prompt += p.var ? row.extra[p.text] : p.text;
-    if (blank(row.prompt)) tw.fail("expected non-empty prompts, got an empty one from the template");
     rows.push_back(std::move(row));
     size_t k = set.vars.size();
     while (k > 0 && ++at[k - 1] == set.vars[k - 1].second.size()) at[--k] = 0;

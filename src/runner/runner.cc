@@ -143,7 +143,8 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
     auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
     if (ids.empty())
       throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
-                        "') encodes to no tokens: prompt '" + s.prompt + "'");
+                        "') encodes to no tokens: prompt '" + s.prompt +
+                        "' (an empty prompt needs a tokenizer that adds BOS)");
     if (model_.model->config().model_type == "gpt2" && int64_t(ids.size()) + max_new + 1 > max_pos)
       throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " +
                         std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
