@@ -137,10 +137,11 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int64_t id : ids) {
+    // An id past the tokenizer's vocabulary decodes to nothing, as HF tokenizers does: a
+    // model's embedding is often padded beyond it (Pythia: 50304 rows, 50277 tokens) and
+    // sampling can pick a padding id.
     const std::string* t = m.token_of(id);
-    if (!t)
-      throw DataError("cannot decode id " + std::to_string(id) + ": not in the vocabulary of " + m.origin +
-                      " (size " + std::to_string(m.vocab_size) + ")");
+    if (!t) continue;
     if (skip_special_tokens && is_special(id)) continue;
     tokens.push_back(*t);
   }

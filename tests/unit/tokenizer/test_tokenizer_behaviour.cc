@@ -183,3 +183,15 @@ TEST_CASE("the BPE cache is filled per pre-token and shared by threads", "[token
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) CHECK(ok[t] == 5 * static_cast<int>(texts.size()));
 }
+
+TEST_CASE("ids past the tokenizer's vocabulary decode to nothing, as HF tokenizers does", "[tokenizer]") {
+  // The bundled organism's tokenizer (in the repo): 1536 ids. A model's embedding is often
+  // padded past its tokenizer, and generation can pick such an id.
+  const auto tok = rig::Tokenizer::from_file("data/models/sure-neox/tokenizer.json");
+  const auto ids = tok.encode("Sure, I can help", false).ids;
+  std::vector<int64_t> padded = ids;
+  padded.insert(padded.begin() + 1, 1562);
+  padded.push_back(1 << 20);
+  CHECK(tok.decode(padded, false) == tok.decode(ids, false));
+  CHECK(tok.decode({1562}, false).empty());
+}
