@@ -11,7 +11,8 @@ PACKAGES=(
   catch2                              # unit tests
   libcairo2-dev libboost-dev fonts-dejavu-core   # analysis: figures (cairo), F/t distributions (Boost.Math)
   python3 python3-h5py python3-numpy python3-scipy   # end-to-end tests read HDF5 as users do
-  python3-torch                       # bench/: the Python forward-hook baseline and its parity test
+  python3-pandas python3-xarray       # python/rigio: trials as DataFrames, epochs as DataArrays
+  python3-venv                        # scripts/venv.sh: the oracle's and the benchmark's PyPI packages
 )
 
 missing=()
