@@ -1,10 +1,13 @@
 // rig inspect MODEL: the module tree as print(model) shows it, or (--sites) one line per
-// recording site: name, module type, input width, output width.
+// recording site: name, module type, input width, output width; --architectures lists the
+// architectures rig builds (the registry), one `model_type architecture` line each.
 #include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/model_args.h"
+#include "core/error.h"
+#include "model/architectures/architectures.h"
 
 namespace po = boost::program_options;
 
@@ -12,11 +15,12 @@ namespace rig::cli {
 
 int cmd_inspect(const Args& args) {
   ModelArgs m;
-  bool sites = false;
-  po::options_description desc("usage: rig inspect MODEL [--sites]\n\noptions");
+  bool sites = false, archs = false;
+  po::options_description desc("usage: rig inspect MODEL [--sites] | rig inspect --architectures\n\noptions");
   desc.add_options()("help,h", "show this help")("sites", po::bool_switch(&sites),
-                                                 "list recording sites: name, type, input width, output width");
-  m.add_options(desc);
+                                                 "list recording sites: name, type, input width, output width")(
+      "architectures", po::bool_switch(&archs), "list the architectures rig supports: model_type, class");
+  m.add_options(desc, /*model_required=*/false);
   po::positional_options_description pos;
   pos.add("model", 1);
   const auto vm = parse(args, desc, pos);
@@ -24,6 +28,11 @@ int cmd_inspect(const Args& args) {
     std::cout << desc << "\n";
     return 0;
   }
+  if (archs) {
+    for (const auto& a : architectures()) std::printf("%s %s\n", a.model_type, a.architecture);
+    return 0;
+  }
+  if (m.model.empty()) throw ConfigError("the option '--model' is required but missing (see --help)");
   LoadedModel lm = load_model(m.source());
   if (!sites) {
     std::cout << lm.model->repr() << "\n";

@@ -9,9 +9,11 @@ namespace po = boost::program_options;
 
 namespace rig::cli {
 
-void ModelArgs::add_options(po::options_description& desc) {
+void ModelArgs::add_options(po::options_description& desc, bool model_required) {
+  auto* model_value = po::value(&model);
+  if (model_required) model_value->required();
   desc.add_options()
-      ("model", po::value(&model)->required(), "model directory (HF format) or hub id ORG/NAME")
+      ("model", model_value, "model directory (HF format) or hub id ORG/NAME")
       ("revision", po::value(&revision)->default_value("main"), "hub revision (with a hub id)")
       ("cache-dir", po::value(&cache_dir), "HF cache directory (with a hub id; default $HF_HUB_CACHE or ~/.cache/huggingface/hub)")
       ("dtype", po::value(&dtype)->default_value("float32"), "compute dtype: float32 | float16 | bfloat16")

@@ -14,7 +14,8 @@ struct ModelArgs {
   std::string dtype = "float32";
   std::string device = "cpu";
 
-  void add_options(boost::program_options::options_description& desc);
+  // model_required: false where the command has a mode without a model (inspect --architectures).
+  void add_options(boost::program_options::options_description& desc, bool model_required = true);
   ModelSource source() const;
 };
 
