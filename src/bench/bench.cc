@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -271,6 +272,7 @@ json run_bench(const BenchOptions& o) {
                     {"device", device.str()},
                     {"load_1m_start", bench::load_average_1m()},
                     {"rig_version", std::string(kVersion) + " (" + kGitCommit + ")"},
+                    {"libtorch", TORCH_VERSION},
                     {"quick", o.quick},
                     {"dir", dir.string()}};
   for (const char* v : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS"}) {
