@@ -1,5 +1,7 @@
 #include "model/causal_lm.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
+
 #include "core/error.h"
 
 namespace rig {

@@ -1,5 +1,7 @@
 #include "model/loader.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
+
 #include "core/error.h"
 #include "model/weights.h"
 #include "model/architectures/architectures.h"

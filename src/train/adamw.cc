@@ -1,5 +1,7 @@
 #include "train/adamw.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
+
 #include <algorithm>
 #include <cmath>
 

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
