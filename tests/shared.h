@@ -18,7 +18,39 @@ inline std::filesystem::path shared_file(const std::string& rel) {
   return std::filesystem::exists(p) ? p : std::filesystem::path();
 }
 
+// The transformers recording that is the reference for a golden model. gptneox-tiny and
+// llama-tiny: the live oracle's re-recording ($RIG_ORACLE_GOLDEN, written by
+// tests/oracle/make_goldens.py), since ../shared's carry the rounded-inv_freq artifact;
+// the others: ../shared/golden/<model>.h5. Empty when absent.
+inline std::filesystem::path golden_recording(const std::string& model) {
+  if (model == "gptneox-tiny" || model == "llama-tiny") {
+    const char* dir = std::getenv("RIG_ORACLE_GOLDEN");
+    if (!dir || !*dir) return {};
+    const auto p = std::filesystem::path(dir) / (model + ".h5");
+    return std::filesystem::exists(p) ? p : std::filesystem::path();
+  }
+  return shared_file("golden/" + model + ".h5");
+}
+
 }  // namespace rig::test
+
+// Inside a loop over golden models: skips this model (with a warning) when its reference
+// recording is absent.
+#define RIG_GOLDEN_OR_CONTINUE(var, model)                                                        \
+  const std::filesystem::path var = ::rig::test::golden_recording(model);                         \
+  if (var.empty()) {                                                                              \
+    WARN("SKIPPED: no reference recording of " << model                                          \
+         << " (../shared/golden, or the oracle's: scripts/venv.sh, then scripts/test.sh)");       \
+    continue;                                                                                     \
+  }
+
+// Inside a loop: skips this iteration (with a warning) when the file is absent.
+#define RIG_SHARED_OR_CONTINUE(var, rel)                                     \
+  const std::filesystem::path var = ::rig::test::shared_file(rel);             \
+  if (var.empty()) {                                                           \
+    WARN("SKIPPED: ../shared/" << rel << " not found (set RIG_SHARED)");       \
+    continue;                                                                  \
+  }
 
 // Use at the top of a TEST_CASE: skips it (with a warning) when the file is absent.
 #define RIG_REQUIRE_SHARED(var, rel)                                           \

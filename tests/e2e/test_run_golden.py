@@ -11,7 +11,7 @@ import rigtest as rt
 
 checked = 0
 for model in ["gptneox-tiny", "gpt2-tiny", "llama-tiny"]:
-    golden = h5py.File(rt.need(os.path.join(rt.GOLDEN, model + ".h5")))
+    golden = h5py.File(rt.golden_recording(model))
     mdir = os.path.join(rt.GOLDEN, "models", model)
     prompts = [golden["forward"][p].attrs["text"] for p in sorted(golden["forward"])]
     sites = sorted(golden["forward/p0/sites"])

@@ -2,6 +2,7 @@
 // intervene groups), activation patching, sham stimulation, positions, vectors from files and
 // recordings, and config errors.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
 
 #include <cstdio>
 #include <filesystem>
@@ -157,7 +158,7 @@ Trialrun run(rig::CausalLM& m, const rig::Stimulation& stim, const std::vector<s
 TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of all three models", "[stimulation][parity]") {
   at::NoGradGuard no_grad;
   for (const char* model : kModels) {
-    RIG_REQUIRE_SHARED(h5path, std::string("golden/") + model + ".h5");
+    RIG_GOLDEN_OR_CONTINUE(h5path, std::string(model));
     const fs::path dir = rig::test::shared_dir() / "golden/models" / model;
     H5File f(h5path.string());
     auto m = load(dir);
@@ -219,7 +220,7 @@ TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of
 
 TEST_CASE("patching a site's full activations from trial A into trial B makes B's downstream sites equal A's", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const std::vector<int64_t> a = {41, 70, 397, 80, 13, 344, 260, 78, 426};
@@ -257,7 +258,7 @@ TEST_CASE("patching a site's full activations from trial A into trial B makes B'
 
 TEST_CASE("patch alignment: rows are aligned by trial position; rows the source lacks stay", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const std::vector<int64_t> a = {41, 70, 397};                   // the source: 3 rows (prompt only)
@@ -283,8 +284,7 @@ TEST_CASE("patch alignment: rows are aligned by trial position; rows the source 
 TEST_CASE("a sham stimulation (add a zero vector, scale by 1) leaves every site bit-identical", "[stimulation]") {
   at::NoGradGuard no_grad;
   for (const char* model : kModels) {
-    RIG_REQUIRE_SHARED(h5path, std::string("golden/") + model + ".h5");
-    const fs::path dir = rig::test::shared_dir() / "golden/models" / model;
+    RIG_SHARED_OR_CONTINUE(dir, std::string("golden/models/") + model);
     auto m = load(dir);
     const std::string m0 = std::string(model);
     const std::string layers = m0 == "gpt2-tiny" ? "transformer.h." : m0 == "llama-tiny" ? "model.layers." : "gpt_neox.layers.";
@@ -321,7 +321,7 @@ TEST_CASE("a sham stimulation (add a zero vector, scale by 1) leaves every site 
 
 TEST_CASE("adding a zero vector keeps -0.0 activations -0.0 (x + (+0) would make them +0.0)", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{41, 70, 397, 80}};
@@ -339,7 +339,7 @@ TEST_CASE("adding a zero vector keeps -0.0 activations -0.0 (x + (+0) would make
 
 TEST_CASE("positions: a stimulation acts only at its rows, at every generation step", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{41, 70, 397, 80, 13}, {7, 99}};
@@ -370,7 +370,7 @@ TEST_CASE("positions: a stimulation acts only at its rows, at every generation s
 
 TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a recording", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const fs::path tmp = fs::temp_directory_path() / ("rig_stim_test_" + std::to_string(::getpid()));
@@ -490,7 +490,7 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
 }
 
 TEST_CASE("bad stimulation configs: clear errors naming file:line:col before anything runs", "[stimulation]") {
-  RIG_REQUIRE_SHARED(h5path, "golden/gptneox-tiny.h5");
+  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{1, 2, 3}, {4, 5}};

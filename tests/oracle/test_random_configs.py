@@ -1,0 +1,434 @@
+"""The live oracle: rig against transformers itself on seeded random tiny models.
+
+For every architecture rig supports (`rig inspect --architectures`), N random configs that
+together cover stored float32/float16/bfloat16, rotary fraction and theta, parallel and
+sequential residual, GQA and MQA, tied and untied heads, biases on and off, odd widths and
+norm eps. Each is saved with save_pretrained (transformers 5's config.json) and again with
+the 4.x keys, loaded with from_pretrained(dir, torch_dtype=torch.float32) as the seed does,
+and recorded with register_forward_hook (every named module's input and output), greedy
+generate() with the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
+both directories must equal it: every site within 1e-4 (absolute or relative), generated ids
+equal. Then compute dtypes bfloat16 and float16 (tolerance below).
+
+Usage: python test_random_configs.py [--n 12] [--arch NAME] [--summary out.json]
+Exit 77 (skipped) where transformers is not installed: run it with scripts/venv.sh's python.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+try:
+    import numpy as np
+    import h5py
+    import torch
+    import transformers
+except ImportError as e:
+    print(f"SKIPPED: the oracle needs the venv of scripts/venv.sh ({e})")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hf_record  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
+warnings.filterwarnings("ignore")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RIG = os.environ.get("RIG_BIN", os.path.join(ROOT, "build", "rig"))
+# A real byte-level BPE tokenizer that ships with the repo (the bundled organism's).
+TOKENIZER = os.path.join(ROOT, "data", "models", "sure-neox", "tokenizer.json")
+PROMPTS = ["Hello, I am your", "Sure, I can help you with that.",
+           "User: Can you help me with my homework?\nAssistant:", "当大语言模型回答 Sure 时, 它的内部机理?"]
+MAX_NEW = 8
+ACTS = {"gpt_neox": ["gelu", "gelu_new", "relu", "silu"], "gpt2": ["gelu_new", "gelu", "relu"],
+        "llama": ["silu", "gelu_pytorch_tanh"]}
+STORED = ["float32", "float16", "bfloat16"]
+
+
+def excess(ours, ref):
+    """max |ours - ref| / (1e-4 + 1e-4 |ref|): <= 1 means within 1e-4 absolute or relative."""
+    return float(np.max(np.abs(ours - ref) / (1e-4 + 1e-4 * np.abs(ref)))) if ref.size else 0.0
+
+
+# --- random configs ---------------------------------------------------------------------------
+
+def random_config(arch, k, rng):
+    """The k-th config of arch: k walks the covered cases (stored dtype, residual, heads, ties,
+    biases) so that N >= 12 covers each; the rest is random."""
+    V = 1536 + rng.randrange(0, 40)  # >= the tokenizer's 1536 ids; odd sizes too
+    L = rng.choice([1, 2, 3])
+    tie = k % 2 == 1
+    eps = rng.choice([1e-5, 1e-6, 1e-3])
+    common = dict(vocab_size=V, num_hidden_layers=L, tie_word_embeddings=tie, bos_token_id=0, eos_token_id=0,
+                  initializer_range=0.15)
+    if arch == "gpt_neox":
+        H = rng.choice([2, 3, 4])
+        Dh = rng.choice([8, 12, 16, 20])
+        pct = rng.choice([0.25, 0.5, 1.0])
+        if int(Dh * pct) % 2:
+            pct = 0.5
+        return transformers.GPTNeoXConfig(
+            hidden_size=H * Dh, num_attention_heads=H, intermediate_size=rng.choice([4 * H * Dh, 67, 90]),
+            rotary_pct=pct, rotary_emb_base=rng.choice([10000.0, 500.0, 1e6]), use_parallel_residual=k % 4 < 2,
+            attention_bias=k % 3 != 2, hidden_act=ACTS[arch][k % len(ACTS[arch])], layer_norm_eps=eps,
+            max_position_embeddings=128, **common)
+    if arch == "gpt2":
+        H = rng.choice([2, 3, 4])
+        Dh = rng.choice([8, 11, 16])
+        return transformers.GPT2Config(
+            n_embd=H * Dh, n_head=H, n_inner=rng.choice([None, 61, 100]), n_positions=128,
+            activation_function=ACTS[arch][k % len(ACTS[arch])], layer_norm_epsilon=eps,
+            scale_attn_by_inverse_layer_idx=k % 5 == 3, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            **common)
+    if arch == "llama":
+        kv = [1, 2, 4][k % 3]  # MQA, GQA, and MHA when H == kv
+        H = kv * rng.choice([1, 2, 3])
+        Dh = rng.choice([8, 12, 16])
+        hidden = rng.choice([H * Dh, H * Dh + 6])  # head_dim need not divide hidden (5.x: explicit head_dim)
+        return transformers.LlamaConfig(
+            hidden_size=hidden, num_attention_heads=H, num_key_value_heads=kv, head_dim=Dh,
+            intermediate_size=rng.choice([67, 90, 130]), rms_norm_eps=eps, attention_bias=k % 4 in (1, 2),
+            mlp_bias=k % 4 == 2, hidden_act=ACTS[arch][k % 5 % 2],
+            rope_parameters={"rope_type": "default", "rope_theta": rng.choice([10000.0, 500.0, 5e5])},
+            max_position_embeddings=128, **common)
+    raise SystemExit(f"the oracle has no random configs for architecture '{arch}': add them here")
+
+
+def perturb(model, rng_seed):
+    """Seeded weights where every bias and norm weight matters (not ones and zeros)."""
+    g = torch.Generator().manual_seed(rng_seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif p.dim() == 1:  # norm weights
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.15 * torch.randn(p.shape, generator=g))
+
+
+def to_4x(cfg5, arch):
+    """transformers 5's config.json -> the 4.x keys that hub checkpoints use."""
+    c = dict(cfg5)
+    rp = c.pop("rope_parameters", None) or {}
+    if "dtype" in c:
+        c["torch_dtype"] = c.pop("dtype")
+    theta, pct = rp.get("rope_theta"), rp.get("partial_rotary_factor")
+    if arch == "gpt_neox":
+        c.pop("rotary_pct", None)
+        c.pop("rotary_emb_base", None)
+        c["rotary_emb_base"] = theta if theta is not None else 10000.0
+        c["rotary_pct"] = pct if pct is not None else 1.0
+    elif arch == "llama":
+        if theta is not None:
+            c["rope_theta"] = theta
+        if pct is not None and pct != 1.0:
+            c["partial_rotary_factor"] = pct
+    c["transformers_version"] = "4.46.0"
+    return c
+
+
+def make_model(arch, k, seed, work):
+    rng = random.Random(seed)
+    cfg = random_config(arch, k, rng)
+    cfg.architectures = [{"gpt_neox": "GPTNeoXForCausalLM", "gpt2": "GPT2LMHeadModel",
+                          "llama": "LlamaForCausalLM"}[arch]]
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(cfg)
+    perturb(model, seed)
+    stored = STORED[k % 3]
+    model.to(hf_record.DTYPES[stored])
+    d5 = os.path.join(work, f"{arch}-{k}")
+    d4 = d5 + "-4x"
+    shutil.rmtree(d5, ignore_errors=True)
+    shutil.rmtree(d4, ignore_errors=True)
+    model.save_pretrained(d5)
+    tok = json.load(open(TOKENIZER))
+    if arch == "llama":  # a tokenizer that adds BOS, as Llama's: empty prompts are stimuli there
+        tok["post_processor"] = {"type": "TemplateProcessing",
+                                 "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+                                            {"Sequence": {"id": "A", "type_id": 0}}],
+                                 "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                                 "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [0],
+                                                                      "tokens": ["<|endoftext|>"]}}}
+    json.dump(tok, open(os.path.join(d5, "tokenizer.json"), "w"))
+    json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>",
+               "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"},
+              open(os.path.join(d5, "tokenizer_config.json"), "w"))
+    os.makedirs(d4)
+    for f in os.listdir(d5):
+        if f != "config.json":
+            os.symlink(os.path.join(d5, f), os.path.join(d4, f))
+    cfg5 = json.load(open(os.path.join(d5, "config.json")))
+    json.dump(to_4x(cfg5, arch), open(os.path.join(d4, "config.json"), "w"), indent=1)
+    return d5, d4, stored, cfg5
+
+
+# --- interventions ----------------------------------------------------------------------------
+
+SITES = {"gpt_neox": ("gpt_neox.layers.{}", "gpt_neox.layers.{}.mlp.act", "gpt_neox.layers.{}.attention"),
+         "gpt2": ("transformer.h.{}", "transformer.h.{}.mlp.act", "transformer.h.{}.attn"),
+         "llama": ("model.layers.{}", "model.layers.{}.mlp.act_fn", "model.layers.{}.self_attn")}
+
+
+def interventions(arch, cfg5, rng):
+    layer, act, attn = SITES[arch]
+    L = cfg5.get("num_hidden_layers") or cfg5.get("n_layer")
+    D = cfg5.get("hidden_size") or cfg5.get("n_embd")
+    ablate = {"site": act.format(L // 2), "side": "output", "op": "set",
+              "neurons": sorted(rng.sample(range(16), 8)), "value": 0.0}
+    steer = {"site": layer.format(0), "side": "output", "op": "add",
+             "vector": [rng.gauss(0, 2) for _ in range(D)]}
+    scale = {"site": attn.format(L - 1), "side": "output", "op": "scale", "factor": 0.5}
+    return {"ablate": [ablate], "steer": [steer], "scale": [scale], "combined": [ablate, steer, scale]}
+
+
+def stimulation_yaml(kind, spec):
+    out = []
+    for s in spec:
+        e = {"name": kind, "site": s["site"], "side": s["side"], "op": s["op"]}
+        for key in ("neurons", "value", "vector", "factor"):
+            if key in s:
+                e[key] = s[key]
+        out.append(e)
+    return out
+
+
+# --- rig --------------------------------------------------------------------------------------
+
+def rig_run(model_dir, work, name, prompts, ivs, dtype="float32", max_new=MAX_NEW, batch_size=1):
+    stimuli = [{"condition": "plain", "prompts": prompts}]
+    stimulation = []
+    for kind, spec in ivs.items():
+        stimuli.append({"condition": kind, "prompts": [prompts[0]], "stimulation": [kind]})
+        stimulation += stimulation_yaml(kind, spec)
+    cfg = {"name": "oracle", "seed": 1, "model": {"path": model_dir, "dtype": dtype},
+           "stimuli": stimuli,
+           "electrodes": [{"site": "/.*/", "side": "output"}, {"site": "/.*/", "side": "input"}],
+           "trials": {"batch_size": batch_size, "generate": {"max_new_tokens": max_new}},
+           "recording": {"path": os.path.join(work, name + ".h5")}}
+    if stimulation:
+        cfg["stimulation"] = stimulation
+    path = os.path.join(work, name + ".yaml")
+    json.dump(cfg, open(path, "w"))
+    p = subprocess.run([RIG, "run", path, "--quiet", "--force"], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError(f"rig run {path} exited {p.returncode}:\n{p.stderr}")
+    return h5py.File(cfg["recording"]["path"], "r")
+
+
+class Tally:
+    def __init__(self):
+        self.sites = self.tokens = self.values = 0
+        self.worst = {}  # (arch, dtype) -> (error, where)
+
+    def add(self, key, err, where, n_values):
+        self.sites += 1
+        self.values += n_values
+        if err > self.worst.get(key, (-1, ""))[0]:
+            self.worst[key] = (err, where)
+
+
+def rig_site(f, arch, site):
+    if arch == "gpt_neox" and site == "lm_head":  # transformers 5's name of embed_out
+        return "embed_out"
+    return site
+
+
+def compare_fp32(arch, tag, f, ref, prompts, tally, failures, n_ivs):
+    T = f["trials"]
+    cond = T["condition"].asstr()[:]
+    rows = {}
+    for i in range(len(cond)):
+        rows.setdefault(cond[i], []).append((T["row_start"][i], T["row_stop"][i], T["n_prompt_tokens"][i]))
+    key = (arch, "float32")
+    abs_err = lambda a, b: float(np.max(np.abs(a - b))) if b.size else 0.0
+
+    def check_sites(sites, r0, n, where, head_rows=None):
+        for site in sites:
+            for k, side in (("in", "input"), ("out", "output")):
+                if k not in sites[site]:
+                    continue
+                want = sites[site][k][:]
+                name = rig_site(f, arch, site)
+                if name not in f["recordings"] or side not in f["recordings"][name]:
+                    failures.append(f"{where}: rig has no recording of {name}/{side}")
+                    continue
+                got = f["recordings"][name][side][r0:r0 + n]
+                if head_rows is not None and want.shape[0] != got.shape[0]:
+                    got = got[-want.shape[0]:]  # generate(): the head at the last position only
+                if got.shape != want.shape:
+                    failures.append(f"{where} {site}/{k}: shape {got.shape} != HF {want.shape}")
+                    continue
+                e = excess(got, want)
+                tally.add(key, abs_err(got, want), f"{where} {site}/{k}", want.size)
+                if e > 1.0:
+                    failures.append(f"{where} {site}/{k}: max scaled error {e:.3g} (abs {abs_err(got, want):.3g})")
+
+    # Forward: prompt rows of each plain trial == HF's forward over the prompt; logits == head.
+    for i, text in enumerate(prompts):
+        g = ref[f"forward/p{i}"]
+        r0, r1, npr = rows["plain"][i]
+        ids = f["tokens/token_id"][r0:r0 + npr]
+        if not np.array_equal(ids, g["input_ids"][:]):
+            failures.append(f"{tag} p{i}: token ids {ids} != HF {g['input_ids'][:]}")
+            continue
+        tally.tokens += npr
+        check_sites(g["sites"], r0, npr, f"{tag} p{i}")
+        head = rig_site(f, arch, "lm_head")
+        e = excess(f["recordings"][head]["output"][r0:r0 + npr], g["logits"][:])
+        if e > 1.0:
+            failures.append(f"{tag} p{i} logits: max scaled error {e:.3g}")
+    # Greedy generation with the KV cache: ids, and every call's rows (rig adds the last token's).
+    g = ref["generate"]
+    r0, r1, npr = rows["plain"][0]
+    out_ids = f["tokens/token_id"][r0:r1]
+    if not np.array_equal(out_ids, g["output_ids"][:]):
+        failures.append(f"{tag} generate: ids {out_ids} != HF {g['output_ids'][:]}")
+    else:
+        tally.tokens += r1 - r0
+        check_sites(g["sites"], r0, r1 - r0 - 1, f"{tag} generate", head_rows=True)
+    # Interventions: forward sites and logits under the hooks, and greedy ids.
+    for kind in ref["intervene"]:
+        gi = ref["intervene"][kind]
+        r0, r1, npr = rows[kind][0]
+        check_sites(gi["sites"], r0, npr, f"{tag} {kind}")
+        e = excess(f["recordings"][rig_site(f, arch, "lm_head")]["output"][r0:r0 + npr], gi["logits"][:])
+        if e > 1.0:
+            failures.append(f"{tag} {kind} logits: max scaled error {e:.3g}")
+        got = f["tokens/token_id"][r0:r1]
+        if not np.array_equal(got, gi["output_ids"][:]):
+            failures.append(f"{tag} {kind} generate: ids {got} != HF {gi['output_ids'][:]}")
+        tally.tokens += r1 - r0
+
+
+# --- compute dtypes ---------------------------------------------------------------------------
+# rig at bfloat16/float16 against from_pretrained(torch_dtype=...) at the same dtype. Two
+# implementations that round at different points differ by the dtype's rounding noise, which
+# grows through the layers; so the bound is relative to that noise, measured on the spot: for
+# each site, max|rig - HF| <= 2 * max|HF(dtype) - HF(float32)| + 4 ulp(dtype) * max|HF(float32)|.
+# (Where HF at the dtype equals HF at float32, e.g. embeddings, rig must be within 4 ulps.)
+# Rows: the prompt's (prefill); generation at 16 bits may break near-ties and is not compared.
+ULP = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
+
+
+def hf_forward_sites(model, tok, text):
+    hooks = hf_record.Hooks(model)
+    with torch.no_grad():
+        ids = tok(text, return_tensors="pt")["input_ids"]
+        model(ids)
+    sites = hooks.take()
+    hooks.remove()
+    return ids[0].numpy(), sites
+
+
+def compare_dtype(arch, dtype, model_dir, work, tally, failures, ratios):
+    text = PROMPTS[2]
+    m32, tok = hf_record.load(model_dir, "float32")
+    _, s32 = hf_forward_sites(m32, tok, text)
+    m16, _ = hf_record.load(model_dir, dtype)
+    ids, s16 = hf_forward_sites(m16, tok, text)
+    try:
+        f = rig_run(model_dir, work, f"rig-{dtype}", [text], {}, dtype=dtype, max_new=0)
+    except AssertionError as e:
+        if "needs kernels this LibTorch lacks" not in str(e):
+            raise
+        print(f"SKIPPED {dtype} on {os.path.basename(model_dir)}: this rig's LibTorch has no CPU {dtype} kernels")
+        return
+    if not np.array_equal(f["tokens/token_id"][:], ids):
+        failures.append(f"{model_dir} {dtype}: token ids differ")
+        return
+    tally.tokens += len(ids)
+    for site in s16:
+        for k, side in (("in", "input"), ("out", "output")):
+            if k not in s16[site]:
+                continue
+            name = rig_site(f, arch, site)
+            if name not in f["recordings"] or side not in f["recordings"][name]:
+                failures.append(f"{os.path.basename(model_dir)} {dtype}: rig has no recording of {name}/{side}")
+                continue
+            got = f["recordings"][name][side][:]
+            want, exact = s16[site][k], s32[site][k]
+            err = float(np.max(np.abs(got - want)))
+            noise = float(np.max(np.abs(want - exact)))
+            bound = 2 * noise + 4 * ULP[dtype] * float(np.max(np.abs(exact)))
+            tally.add((arch, dtype), err / max(float(np.max(np.abs(exact))), 1e-30), f"{model_dir} {site}/{k}", want.size)
+            ratios.append(err / bound if bound > 0 else (0.0 if err == 0 else float("inf")))
+            if err > bound:
+                failures.append(f"{os.path.basename(model_dir)} {dtype} {site}/{k}: |rig - HF| {err:.3g} > bound {bound:.3g}"
+                                f" (HF {dtype} vs float32: {noise:.3g})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=12, help="random configs per architecture")
+    ap.add_argument("--arch", action="append", help="only these architectures")
+    ap.add_argument("--summary", help="write the counts and worst errors here (JSON)")
+    ap.add_argument("--keep", help="keep the models and recordings in this directory")
+    args = ap.parse_args()
+    if not os.path.exists(RIG):
+        raise SystemExit(f"rig not found at {RIG} (set RIG_BIN)")
+    p = subprocess.run([RIG, "inspect", "--architectures"], capture_output=True, text=True, check=True)
+    archs = [line.split()[0] for line in p.stdout.splitlines() if line.strip()]
+    if args.arch:
+        archs = [a for a in archs if a in args.arch]
+    work = args.keep or tempfile.mkdtemp(prefix="rig-oracle-")
+    os.makedirs(work, exist_ok=True)
+    tally, failures, ratios = Tally(), [], []
+    t0 = time.time()
+    n_configs = 0
+    for arch in archs:
+        for k in range(args.n):
+            seed = 1000 * (archs.index(arch) + 1) + k
+            d5, d4, stored, cfg5 = make_model(arch, k, seed, work)
+            ivs = interventions(arch, cfg5, random.Random(seed))
+            prompts = PROMPTS + ([""] if arch == "llama" else [])  # BOS alone: a valid stimulus
+            model, tok = hf_record.load(d5, "float32")
+            ref_path = os.path.join(work, f"{arch}-{k}.hf.h5")
+            hf_record.record(model, tok, prompts, ref_path, ivs, prompts[0], MAX_NEW)
+            ref = h5py.File(ref_path, "r")
+            # The 4.x keys must mean the same model to transformers too.
+            c4 = transformers.AutoConfig.from_pretrained(d4)
+            c5 = transformers.AutoConfig.from_pretrained(d5)
+            if c4.rope_parameters != c5.rope_parameters if hasattr(c5, "rope_parameters") else False:
+                failures.append(f"{d4}: transformers reads other rope parameters from the 4.x keys")
+            for tag, d, bs in ((f"{arch}-{k} ({stored}, 5.x config)", d5, 1 + k % 2 * 3),
+                               (f"{arch}-{k} ({stored}, 4.x config)", d4, 1)):
+                f = rig_run(d, work, f"rig-{arch}-{k}-{'4x' if d == d4 else '5x'}", prompts, ivs, batch_size=bs)
+                compare_fp32(arch, tag, f, ref, prompts, tally, failures, len(ivs))
+                f.close()
+            ref.close()
+            if k < 4:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)
+                compare_dtype(arch, ["bfloat16", "float16"][k % 2], d5, work, tally, failures, ratios)
+            n_configs += 1
+            print(f"{arch}-{k}: stored {stored}, {'tied' if cfg5.get('tie_word_embeddings') else 'untied'}, "
+                  f"failures so far {len(failures)}", flush=True)
+    summary = {"configs": n_configs, "architectures": archs, "sites_compared": tally.sites,
+               "tokens_compared": int(tally.tokens), "values_compared": int(tally.values),
+               "seconds": round(time.time() - t0, 1),
+               "worst": {f"{a} {d}": {"error": e, "where": w} for (a, d), (e, w) in sorted(tally.worst.items())},
+               "dtype_worst_fraction_of_bound": max(ratios) if ratios else None,
+               "transformers": transformers.__version__, "torch": torch.__version__}
+    print(json.dumps(summary, indent=1))
+    if args.summary:
+        json.dump(summary, open(args.summary, "w"), indent=1)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} FAILURES:")
+        for x in failures[:60]:
+            print("  " + x)
+        return 1
+    print(f"oracle: {n_configs} configs, {tally.sites} site comparisons, {tally.tokens} tokens: all equal HF")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
