@@ -2,10 +2,8 @@
 """The Python way, for comparison with `rig bench`: the same model, prompts and sizes run
 with Hugging Face transformers and register_forward_hook, as the post does.
 
-Where transformers is not installed (--impl auto, the default), the model is
-bench/torch_gpt_neox.py instead: GPT-NeoX in plain PyTorch with HF's module names, checked
-against transformers' recordings by tests/e2e/test_torch_baseline_parity.py. The hooks are
-the same; generation is its greedy loop with the KV cache. The summary's "impl" says which ran.
+It runs in the venv of scripts/venv.sh (pinned torch and transformers); the summary records
+both versions.
 
   (1) prompt-only recording: every decoder layer output (gpt_neox.layers.N) and every MLP
       neuron (gpt_neox.layers.N.mlp.act), hooks copying to CPU float32, each batch appended to
@@ -19,8 +17,8 @@ bench wrote (run it with --dir so the model stays), so both run the same work:
   build/rig bench --dir /tmp/rb --json /tmp/rb/rig.json
   python3 bench/hf_hooks_baseline.py --model /tmp/rb/model --rig-json /tmp/rb/rig.json --json /tmp/rb/hf.json
 
-bench/run.sh does both and prints the ratios. Exits 77 (skipped) when PyTorch, h5py or numpy
-are missing; 2 when --impl transformers is asked for and transformers is missing.
+bench/run.sh does both and prints the ratios. Exits 77 (skipped) when transformers, PyTorch,
+h5py or numpy are missing.
 """
 import argparse
 import json
@@ -59,8 +57,6 @@ def parse_args(argv):
     p.add_argument("--rig-json", required=True, help="rig bench's --json summary (sizes and seed)")
     p.add_argument("--json", help="write this baseline's summary here")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--impl", choices=["auto", "transformers", "torch"], default="auto",
-                   help="transformers, bench/torch_gpt_neox.py (torch), or transformers where importable (auto)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = the same as rig bench)")
     p.add_argument("--reps", type=int, default=0, help="timed repetitions, best counts (0 = 1 for --quick, else 2)")
     p.add_argument("--workdir", help="where the HDF5 files go (default: beside --model)")
@@ -83,17 +79,11 @@ def main(argv):
         import torch
         import h5py
         import numpy as np  # noqa: F401 (h5py and .numpy() need it)
+        import transformers
     except ImportError as e:
-        print(f"hf_hooks_baseline: skipped: needs PyTorch, h5py and numpy ({e})", file=sys.stderr)
+        print(f"hf_hooks_baseline: skipped: needs transformers, PyTorch, h5py and numpy: the venv of "
+              f"scripts/venv.sh ({e})", file=sys.stderr)
         return SKIP
-    transformers = None
-    if args.impl != "torch":
-        try:
-            import transformers
-        except ImportError as e:
-            if args.impl == "transformers":  # asked for explicitly: an error, not a skip
-                print(f"hf_hooks_baseline: --impl transformers: {e}", file=sys.stderr)
-                return 2
     with open(args.rig_json) as f:
         rig = json.load(f)
     s = sizes_from(rig)
@@ -106,17 +96,9 @@ def main(argv):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    if transformers is not None:
-        impl = f"transformers {transformers.__version__}"
-        model = transformers.GPTNeoXForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).to(device).eval()
-        n_layers, eos = model.config.num_hidden_layers, model.config.eos_token_id
-    else:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from torch_gpt_neox import GPTNeoXForCausalLM
-        impl = "plain PyTorch GPT-NeoX (bench/torch_gpt_neox.py)" + \
-            (": no transformers on this machine" if args.impl == "auto" else ": --impl torch")
-        model = GPTNeoXForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device).eval()
-        n_layers, eos = model.config["num_hidden_layers"], model.config["eos_token_id"]
+    impl = f"transformers {transformers.__version__}"
+    model = transformers.GPTNeoXForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32).to(device).eval()
+    n_layers = model.config.num_hidden_layers
 
     # --- (1) prompt-only recording of every layer output and MLP neuron ---
     names = [f"gpt_neox.layers.{i}" for i in range(n_layers)] + [f"gpt_neox.layers.{i}.mlp.act" for i in range(n_layers)]
@@ -131,24 +113,9 @@ def main(argv):
 
     ids = torch.tensor([token_ids(p) for p in prompts(s["rec_prompts"], s["rec_tokens"], s["seed"])])
     assert ids.shape == (s["rec_prompts"], s["rec_tokens"])
-    # Only the last position's logits are needed (as in rig); older transformers lack the
-    # argument and compute them all.
-    if transformers is not None:
-        import inspect
-        fwd_params = inspect.signature(model.forward).parameters
-        logit_kw = {}
-        for k in ("logits_to_keep", "num_logits_to_keep"):
-            if k in fwd_params:
-                logit_kw = {k: 1}
-                break
-
-        def forward(batch):
-            model(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=False, **logit_kw)
-    else:
-        logit_kw = {"last_only": True}
-
-        def forward(batch):
-            model(batch, last_only=True)
+    # Only the last position's logits are needed, as in rig.
+    def forward(batch):
+        model(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=False, logits_to_keep=1)
 
     def record_run(with_hooks):
         handles = [modules[n].register_forward_hook(make_hook(n)) for n in names] if with_hooks else []
@@ -201,12 +168,8 @@ def main(argv):
             for k, p in enumerate(gen_prompts):
                 x = torch.tensor([p], device=device)
                 with torch.inference_mode():
-                    if transformers is not None:
-                        out = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=s["gen_new_tokens"],
-                                             min_new_tokens=s["gen_new_tokens"], do_sample=False, pad_token_id=0)
-                    else:  # as generate() does: greedy, the KV cache, eos masked before min_new_tokens
-                        out = model.generate(x, max_new_tokens=s["gen_new_tokens"],
-                                             min_new_tokens=s["gen_new_tokens"], eos_token_id=eos)
+                    out = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=s["gen_new_tokens"],
+                                         min_new_tokens=s["gen_new_tokens"], do_sample=False, pad_token_id=0)
                 sync()
                 assert out.shape[1] == len(p) + s["gen_new_tokens"], out.shape
                 rec = torch.cat([c[0] for c in gen_captured]).numpy()
@@ -225,9 +188,9 @@ def main(argv):
 
     summary = {
         "impl": impl, "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__ if transformers is not None else None,
+        "transformers_version": transformers.__version__,
         "device": str(device), "threads": torch.get_num_threads(),
-        "logits": "last position" if logit_kw else "all positions (transformers has no logits_to_keep)",
+        "logits": "last position",
         "record": {"wall_s": t_rec, "tokens_per_s": tokens / t_rec, "tokens": tokens},
         "record_none": {"wall_s": t_none, "tokens_per_s": tokens / t_none},
         "generate": {"wall_s": t_gen, "ms_per_token": t_gen / n_gen * 1e3},
