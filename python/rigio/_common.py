@@ -34,11 +34,14 @@ def is_lock_error(e):
 
 
 def open_h5(path, locking=True):
-    """h5py.File(path, "r"); a missing or non-HDF5 file is an error naming the file."""
+    """h5py.File(path, "r"), without HDF5's file lock when locking is False; a missing or
+    non-HDF5 file is an error naming the file."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return h5py.File(path, "r", locking=locking)
+        # HDF5 >= 1.14 refuses a second handle on a file opened with other locking flags, so the
+        # usual case passes none (HDF5's default, HDF5_USE_FILE_LOCKING honoured).
+        return h5py.File(path, "r") if locking else h5py.File(path, "r", locking=False)
     except OSError as e:
         if is_lock_error(e):
             raise

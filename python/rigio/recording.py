@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from ._common import (FormatError, NotFoundError, attrs_of, check_format, is_lock_error, object_array, open_h5, read_column,
-                      table, xr)
+from ._common import (FormatError, NotFoundError, attrs_of, check_format, is_lock_error, object_array, open_h5,
+                      read_column, table, xr)
 
 FORMAT = "rig-recording"
 FORMAT_VERSION = 1  # the newest recording format_version this rigio reads
@@ -249,7 +249,8 @@ class Recording:
         neurons (the site neuron index of each column: a subset electrode's `neurons`
         attribute, else 0..width-1), dtype."""
         es = self._electrodes
-        cols = {k: np.array([e[k] for e in es]) for k in ("site", "side", "module_type", "site_width", "width", "dtype")}
+        cols = {k: np.array([e[k] for e in es])
+                for k in ("site", "side", "module_type", "site_width", "width", "dtype")}
         cols["neurons"] = object_array([e["neurons"] for e in es])
         return table(cols, np.array([e["index"] for e in es], dtype=np.int64), "electrode")
 
