@@ -140,6 +140,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
     // An id past the tokenizer's vocabulary decodes to nothing, as HF tokenizers does: a
     // model's embedding is often padded beyond it (Pythia: 50304 rows, 50277 tokens) and
     // sampling can pick a padding id.
+    if (id < 0) throw DataError("cannot decode id " + std::to_string(id) + ": ids are >= 0 (" + m.origin + ")");
     const std::string* t = m.token_of(id);
     if (!t) continue;
     if (skip_special_tokens && is_special(id)) continue;
@@ -184,7 +185,8 @@ IncrementalDecoder::IncrementalDecoder(const Tokenizer& tokenizer, bool skip_spe
 // strip a leading space or depend on neighbours see the same context), and emit only when
 // the text grew and does not end in an incomplete character (U+FFFD).
 std::string IncrementalDecoder::push(int64_t id) {
-  tokenizer_.id_to_token(id);  // throws DataError for an unknown id before any state changes
+  // A negative id throws before any state changes; ids past the vocabulary decode to nothing.
+  if (id < 0) tokenizer_.decode({id}, false);
   ids_.push_back(id);
   std::vector<int64_t> prefix(ids_.begin() + prefix_offset_, ids_.begin() + read_offset_);
   std::vector<int64_t> window(ids_.begin() + prefix_offset_, ids_.end());
