@@ -28,6 +28,7 @@ ModelConfig bench_model_config(bool quick) {
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.hidden_size / c.num_heads;
   c.intermediate_size = 4 * c.hidden_size;
+  c.attention_bias = true;  // Pythia's query_key_value and dense have biases
   c.max_positions = 2048;
   c.norm_eps = 1e-5;
   c.hidden_act = "gelu";

@@ -87,6 +87,7 @@ json config_json(const ModelConfig& c, at::ScalarType store_dtype) {
     j["rotary_emb_base"] = c.rope_theta;
     j["rotary_pct"] = c.partial_rotary_factor;
     j["use_parallel_residual"] = c.use_parallel_residual;
+    j["attention_bias"] = c.attention_bias;
     j["attention_dropout"] = c.attn_pdrop;
     j["hidden_dropout"] = c.resid_pdrop;
     j["use_cache"] = true;

@@ -97,6 +97,7 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
   c.num_heads = c.num_kv_heads = o.heads;
   c.head_dim = o.hidden / o.heads;
   c.intermediate_size = o.intermediate;
+  c.attention_bias = true;  // Pythia's query_key_value and dense have biases
   c.max_positions = o.max_positions;
   c.hidden_act = "gelu";
   c.partial_rotary_factor = o.rotary_pct;

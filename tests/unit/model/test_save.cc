@@ -38,6 +38,7 @@ rig::ModelConfig tiny(const std::string& type) {
   c.num_heads = 4;
   c.num_kv_heads = type == "llama" ? 2 : 4;
   c.head_dim = 4;
+  c.attention_bias = type == "gpt_neox";  // written and read back (GPT-NeoX's default is true)
   c.intermediate_size = 24;
   c.max_positions = 32;
   c.hidden_act = type == "gpt2" ? "gelu_new" : type == "llama" ? "silu" : "gelu";
@@ -89,6 +90,7 @@ TEST_CASE("save_model_dir round-trips through load_weights in every architecture
       // config.json reads back to the same shape-defining fields.
       const rig::ModelConfig back = rig::ModelConfig::from_file(dir / "config.json");
       CHECK(back.model_type == c.model_type);
+      CHECK(back.attention_bias == c.attention_bias);
       CHECK(back.architecture == c.architecture);
       CHECK(back.hidden_size == c.hidden_size);
       CHECK(back.num_layers == c.num_layers);
