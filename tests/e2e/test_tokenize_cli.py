@@ -80,7 +80,10 @@ expect_fail("invalid UTF-8 on stdin", [path], b'"ok"\n"a\xff b"\n', 4, "line 2",
 expect_fail("not JSON on stdin", [path], b"hello\n", 4, "line 1")
 expect_fail("not a string", [path], b"[1, 2]\n", 4, "expected a JSON string")
 expect_fail("not ids with --decode", [path, "--decode"], b'"text"\n', 4, "expected a JSON array")
-expect_fail("unknown id", [path, "--decode"], b"[5, 99999999]\n", 4, "99999999")
+expect_fail("negative id", [path, "--decode"], b"[5, -3]\n", 4, "-3")
+# An id past the vocabulary decodes to nothing, as HF tokenizers does (padded embeddings).
+rc, out, err = rig([path, "--decode"], b"[5, 99999999]\n[5]\n")
+assert rc == 0 and lines(out)[0] == lines(out)[1], f"id past the vocabulary: {rc} {out!r} {err!r}"
 expect_fail("missing tokenizer", ["/nonexistent/dir"], b"", 3, "/nonexistent/dir")
 expect_fail("no PATH", [], b"", 2)
 expect_fail("unknown option", [path, "--bogus"], b"", 2, "--bogus")

@@ -276,8 +276,10 @@ TEST_CASE("patch alignment: rows are aligned by trial position; rows the source 
   const at::Tensor tgt = t.cap->rows("gpt_neox.layers.0.mlp.act", rig::Side::kOutput, 0);
   const at::Tensor own = base.cap->rows("gpt_neox.layers.0.mlp.act", rig::Side::kOutput, 0);
   REQUIRE(tgt.size(0) == 6);
-  CHECK(max_abs(tgt.narrow(0, 0, 3), src) <= 1e-6);                  // rows 0..2 from the source
-  CHECK(max_abs(tgt.narrow(0, 3, 3), own.narrow(0, 3, 3)) <= 1e-6);  // rows 3..5 its own
+  // The source ran as its own batch, `src` padded in this one: their GEMMs round differently
+  // (by ~1e-6 with LibTorch 2's kernels), far below the 1e-3 that tells the rows apart.
+  CHECK(max_abs(tgt.narrow(0, 0, 3), src) <= 1e-5);                  // rows 0..2 from the source
+  CHECK(max_abs(tgt.narrow(0, 3, 3), own.narrow(0, 3, 3)) <= 1e-5);  // rows 3..5 its own
   CHECK(max_abs(tgt.narrow(0, 3, 3), tgt.narrow(0, 0, 3)) > 1e-3);
 }
 
