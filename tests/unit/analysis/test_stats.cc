@@ -14,7 +14,7 @@ namespace {
 bool near(double a, double b, double rel = 1e-10) { return std::abs(a - b) <= rel * std::max(1.0, std::abs(b)); }
 }  // namespace
 
-TEST_CASE("d' uses the pooled SD; SI and AUC by their formulas") {
+TEST_CASE("d' uses the pooled SD, SI and AUC their formulas") {
   const std::vector<double> a = {1, 2, 3, 4}, b = {2, 4, 6};
   const Moments ma = moments(a.data(), a.size()), mb = moments(b.data(), b.size());
   REQUIRE(near(ma.mean, 2.5));

@@ -177,7 +177,7 @@ TEST_CASE("defaults", "[experiment]") {
   CHECK(c.config_hash.size() == 16);
 }
 
-TEST_CASE("--set overrides", "[experiment]") {
+TEST_CASE("overrides with --set KEY=VALUE", "[experiment]") {
   SECTION("scalars, nested keys, flow sequences, new keys") {
     ExperimentConfig c = load_experiment(
         kMinimal, {"trials.repetitions=10", "stimuli.0.prompts=[a, b]", "trials.generate.top_p=0.5",

@@ -46,7 +46,7 @@ TEST_CASE("sweep: variants are the cartesian product, last key fastest") {
   CHECK(v0.recording.path == "out/run.float32_1.h5");
 }
 
-TEST_CASE("sweep: nested keys equal dotted keys; path values name files by their last component") {
+TEST_CASE("sweep: nested keys equal dotted keys, and path values name files by their last component") {
   const std::string nested = kBase + "sweep: {model: {dtype: [float32, float16]}}\n";
   const std::string dotted = kBase + "sweep: {model.dtype: [float32, float16]}\n";
   CHECK(parse_experiment(nested, "x.yaml", {}, 1).config_hash == parse_experiment(dotted, "x.yaml", {}, 1).config_hash);

@@ -256,7 +256,7 @@ TEST_CASE("patching a site's full activations from trial A into trial B makes B'
   CHECK(upstream_differs >= 5);
 }
 
-TEST_CASE("patch alignment: rows are aligned by trial position; rows the source lacks stay", "[stimulation]") {
+TEST_CASE("patch alignment: rows are aligned by trial position, and rows the source lacks stay", "[stimulation]") {
   at::NoGradGuard no_grad;
   RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
   const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";

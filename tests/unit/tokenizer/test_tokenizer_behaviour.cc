@@ -66,7 +66,7 @@ TEST_CASE("byte-level tokenizers round-trip generated UTF-8", "[tokenizer][round
   for (const std::string name : {"bytebpe-1k", "neox20b", "gpt2"}) {
     const auto path = find_tokenizer(name);
     if (path.empty()) {
-      WARN("SKIPPED: tokenizer " << name << " not found under ../shared");
+      RIG_NOTE_SKIP("tokenizer " << name << " not found under ../shared");
       continue;
     }
     const auto tok = rig::Tokenizer::from_file(path);

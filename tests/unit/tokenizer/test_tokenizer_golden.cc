@@ -21,7 +21,7 @@ void check_golden(const std::string& name) {
   RIG_REQUIRE_SHARED(golden_path, "golden/tokenizer_golden.json");
   const auto path = tokenizer_path(name);
   if (path.empty()) {
-    WARN("SKIPPED: tokenizer " << name << " not found under ../shared");
+    RIG_NOTE_SKIP("tokenizer " << name << " not found under ../shared");
     return;
   }
   std::ifstream in(golden_path);
