@@ -230,12 +230,15 @@ class Tally:
     def __init__(self):
         self.sites = self.tokens = self.values = 0
         self.worst = {}  # (arch, dtype) -> (error, where)
+        self.worst_scaled = {}  # (arch, "float32") -> max |rig - HF| / (1e-4 + 1e-4 |HF|): the pass criterion, <= 1
 
-    def add(self, key, err, where, n_values):
+    def add(self, key, err, where, n_values, scaled=None):
         self.sites += 1
         self.values += n_values
         if err > self.worst.get(key, (-1, ""))[0]:
             self.worst[key] = (err, where)
+        if scaled is not None and scaled > self.worst_scaled.get(key, -1):
+            self.worst_scaled[key] = scaled
 
 
 def rig_site(f, arch, site):
@@ -270,7 +273,7 @@ def compare_fp32(arch, tag, f, ref, prompts, tally, failures, n_ivs):
                     failures.append(f"{where} {site}/{k}: shape {got.shape} != HF {want.shape}")
                     continue
                 e = excess(got, want)
-                tally.add(key, abs_err(got, want), f"{where} {site}/{k}", want.size)
+                tally.add(key, abs_err(got, want), f"{where} {site}/{k}", want.size, scaled=e)
                 if e > 1.0:
                     failures.append(f"{where} {site}/{k}: max scaled error {e:.3g} (abs {abs_err(got, want):.3g})")
 
@@ -421,6 +424,7 @@ def main():
                "tokens_compared": int(tally.tokens), "values_compared": int(tally.values),
                "seconds": round(time.time() - t0, 1),
                "worst": {f"{a} {d}": {"error": e, "where": w} for (a, d), (e, w) in sorted(tally.worst.items())},
+               "worst_scaled_float32": {f"{a} {d}": e for (a, d), e in sorted(tally.worst_scaled.items())},
                "dtype_worst_fraction_of_bound": max(ratios) if ratios else None,
                "worst_units": "float32: max |rig - HF| (absolute); bfloat16/float16: max |rig - HF| at that dtype "
                               "/ max |HF float32| of the site",
