@@ -878,6 +878,13 @@ std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::s
   YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
   if (!m.is_null()) s += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
   if (!key_path.empty()) s += ": " + cfg::join(key_path);
+  // An override inside the failing key (--set stimuli.0.file=x makes stimuli.0 hold both
+  // prompts and file): the file's place alone would not say what changed it.
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const auto& p = it->path;
+    if (it->sweep_at.empty() && p.size() > key_path.size() && std::equal(key_path.begin(), key_path.end(), p.begin()))
+      return s + " (with --set " + it->text + ")";
+  }
   return s;
 }
 

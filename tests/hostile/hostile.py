@@ -724,7 +724,9 @@ for override, fragment in (("trials.repetitions=abc", "--set trials.repetitions=
                            ("electrodes.0.site=/(/", "--set electrodes.0.site=/(/"),
                            ("model.path=/nonexistent", "--set model.path=/nonexistent"),
                            ("trials.generate.max_new_tokens=100000", "--set trials.generate.max_new_tokens=100000"),
-                           ("trials=[1", "--set trials=[1")):
+                           ("trials=[1", "--set trials=[1"),
+                           ("stimuli.0.file=nonexistent.txt", "--set stimuli.0.file=nonexistent.txt"),
+                           ("electrodes.0.site=gpt_neox.nothing", "--set electrodes.0.site=gpt_neox.nothing")):
     @case("messages (files, --set)", f"--set {override}")
     def _(d, override=override, fragment=fragment):
         write(os.path.join(d, "x.yaml"), config_text())
