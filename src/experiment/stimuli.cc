@@ -214,9 +214,12 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
       at("condition").fail("expected a condition name of text, got " + why);
     if (!set.prompts.empty()) {
       for (size_t k = 0; k < set.prompts.size(); ++k) {
-        if (std::string why = text_problem(set.prompts[k]); !why.empty())
-          Where{cfg.source, entry["prompts"][k], child(child(p, "prompts"), std::to_string(k))}.fail(
-              "expected a text prompt, got " + why);
+        if (std::string why = text_problem(set.prompts[k]); !why.empty()) {
+          const YAML::Node list = entry["prompts"];  // a sequence, or one scalar prompt
+          const bool seq = list.IsSequence();
+          Where{cfg.source, seq ? list[k] : list, seq ? child(child(p, "prompts"), std::to_string(k)) : child(p, "prompts")}
+              .fail("expected a text prompt, got " + why);
+        }
         rows.push_back({0, set.condition, set.prompts[k], {}});
       }
     } else if (!set.file.empty()) {
