@@ -514,6 +514,31 @@ for site, what in (("/" + "(" * 30000 + "a" + ")" * 30000 + "/", "30k nested gro
                               expect(rig(["run", "x.yaml", "--dry-run"], d), 2, "electrodes.0.site")))
 
 
+@case("complexity (JSON, regex)", "stimulation positions of 200k characters")
+def _(d):
+    write(os.path.join(d, "x.yaml"), config_text() + "stimulation:\n  - {name: s, site: gpt_neox.layers.1.mlp.act, op: scale, "
+          'factor: 2, positions: "' + "1" * 200_000 + ':"}\n')
+    expect(rig(["run", "x.yaml", "--dry-run"], d), 2, "stimulation.0.positions")
+
+
+@case("complexity (JSON, regex)", "stimulation name of 300k characters")
+def _(d):
+    write(os.path.join(d, "x.yaml"), config_text() + "stimulation:\n  - {name: " + "a" * 300_000 +
+          ", site: gpt_neox.layers.1.mlp.act, op: scale, factor: 2}\n")
+    expect(rig(["run", "x.yaml", "--dry-run"], d), 2, "stimulation.0.name")
+
+
+@case("complexity (JSON, regex)", "a .npy steering vector with a huge header / shape")
+def _(d):
+    for name, header in (("big.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (128,), }" + " " * 200_000 + "\n"),
+                         ("shape.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967297), }\n")):
+        h = header.encode()
+        write(os.path.join(d, name), b"\x93NUMPY\x02\x00" + struct.pack("<I", len(h)) + h + bytes(512))
+        write(os.path.join(d, "x.yaml"), config_text() + "stimulation:\n  - {name: s, site: gpt_neox.layers.1, op: add, "
+              f"vector: {name}}}\n")
+        expect(rig(["run", "x.yaml", "--dry-run"], d), 2, name)
+
+
 @case("complexity (JSON, regex)", "event token_text regex that backtracks")
 def _(d):
     write(os.path.join(d, "x.yaml"), config_text().replace(
