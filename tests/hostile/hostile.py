@@ -535,8 +535,8 @@ def _(d):
         h = header.encode()
         write(os.path.join(d, name), b"\x93NUMPY\x02\x00" + struct.pack("<I", len(h)) + h + bytes(512))
         write(os.path.join(d, "x.yaml"), config_text() + "stimulation:\n  - {name: s, site: gpt_neox.layers.1, op: add, "
-              f"vector: {name}}}\n")
-        expect(rig(["run", "x.yaml", "--dry-run"], d), 2, name)
+              f"vector: {{file: {name}}}}}\n")
+        expect(rig(["run", "x.yaml", "--dry-run"], d), 2, name + ": expected a .npy file")
 
 
 @case("complexity (JSON, regex)", "event token_text regex that backtracks")
