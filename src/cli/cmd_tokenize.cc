@@ -35,7 +35,7 @@ json parse_line(const std::string& line, size_t line_no) {
     throw DataError("<stdin> line " + std::to_string(line_no) + ": not valid input: JSON " + *deep);
   try {
     return json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw DataError("<stdin> line " + std::to_string(line_no) + ": not valid JSON: " + e.what());
   }
 }

@@ -99,7 +99,7 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
         bad(std::string("expected a JSON object, got invalid JSON: ") + e.what());
       }
       if (!j.is_object()) bad("expected a JSON object, got " + std::string(j.type_name()));

@@ -58,7 +58,7 @@ Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& or
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ModelError(origin + ": not a valid tokenizer.json: " + e.what());
   }
   JsonCtx ctx(origin, "");

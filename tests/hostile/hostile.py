@@ -499,6 +499,19 @@ def _(d):
     expect(rig(["tokenize", MODEL, "--decode"], d, stdin=deep_json(100_000).encode() + b"\n"), 4, "nested deeper")
 
 
+@case("complexity (JSON, regex)", "JSON numbers past double (1e999) in tokenizer.json, .jsonl, rig tokenize")
+def _(d):
+    m = copy_model(d)
+    with open(os.path.join(m, "tokenizer.json")) as f:
+        t = f.read()
+    write(os.path.join(m, "tokenizer.json"), t.replace('"version"', '"x": 1e999, "version"', 1))
+    expect(rig(["tokenize", m], d, stdin=b'"hi"\n'), 3, "tokenizer.json")
+    write(os.path.join(d, "s.jsonl"), '{"prompt": "a", "x": 1e999}\n')
+    write(os.path.join(d, "x.yaml"), config_text(stimuli="  - condition: a\n    file: s.jsonl\n"))
+    expect(rig(["run", "x.yaml", "--dry-run"], d), 2, "s.jsonl:1")
+    expect(rig(["tokenize", MODEL, "--decode"], d, stdin=b"[1e999]\n"), 4, "line 1")
+
+
 @case("complexity (JSON, regex)", "YAML config nested 100k deep")
 def _(d):
     write(os.path.join(d, "x.yaml"), config_text() + "zz: " + "[" * 100_000 + "]" * 100_000 + "\n")
