@@ -180,6 +180,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     Eigen::MatrixXd Xw(int64_t(keep.size()), W);
     for (size_t i = 0; i < keep.size(); ++i) Xw.row(int64_t(i)) = X.row(keep[i]);
     X.resize(0, 0);
+    for (int64_t j = 0; j < W; ++j)
+      if (!Xw.col(j).allFinite()) sr.nonfinite_neurons.push_back(sr.neurons[size_t(j)]);
     selectivity(sr, Xw, wl, C, ca, cb, cfg);
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);

@@ -55,7 +55,7 @@ std::string fmt(double v) {
 
 // Tick values at 1, 2 or 5 x 10^k spacing covering [lo, hi].
 std::vector<double> nice_ticks(double lo, double hi, int target = 6) {
-  if (!(hi > lo)) return {lo};
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi) || !std::isfinite(hi - lo)) return {lo};
   const double raw = (hi - lo) / target, p = std::pow(10.0, std::floor(std::log10(raw)));
   double step = p;
   for (double m : {1.0, 2.0, 5.0, 10.0})
@@ -64,7 +64,15 @@ std::vector<double> nice_ticks(double lo, double hi, int target = 6) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  // Counted, not accumulated: near 1e20 a step of 1e4 is below one ulp and v += step would
+  // never move.
+  const double first = std::ceil(lo / step - 1e-9);
+  for (int k = 0; k <= 4 * target + 4; ++k) {
+    const double v = (first + k) * step;
+    if (!(v <= hi + step * 1e-9)) break;
+    t.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  }
+  if (t.empty()) t.push_back(lo);
   return t;
 }
 
@@ -471,7 +479,10 @@ void plot_dprime_hist(const Results& r, const std::filesystem::path& out, int64_
   if (!(hi > lo)) lo -= 0.5, hi += 0.5;
   const int nb = std::clamp(int(std::sqrt(double(v.size())) * 2), 10, 80);
   std::vector<int64_t> count(size_t(nb), 0);
-  for (double d : v) count[size_t(std::min(nb - 1, int((d - lo) / (hi - lo) * nb)))]++;
+  for (double d : v) {
+    const double x = (d - lo) / (hi - lo) * nb;  // NaN when the range overflows: first bin
+    count[size_t(x >= 0 ? std::min(x, double(nb - 1)) : 0.0)]++;
+  }
   const int64_t top = v.empty() ? 1 : *std::max_element(count.begin(), count.end());
   Axes a{90, 50, 670, 400, lo, hi, 0, double(top) * 1.08};
   cairo_t* cr = f.cr();

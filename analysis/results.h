@@ -37,6 +37,7 @@ struct SiteResult {
   PcaResult pca;
   std::vector<double> decode_accuracy;      // [n_bins]; empty when folds = 0
   std::vector<int64_t> decode_n;            // [n_bins] tested trial-bins
+  std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
 };

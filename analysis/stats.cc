@@ -46,6 +46,11 @@ double selectivity_index(double ma, double mb) {
 
 double auc(const std::vector<double>& a, const std::vector<double>& b) {
   if (a.empty() || b.empty()) return kNaN;
+  // A NaN has no rank: it breaks the sort's ordering and the tie loop below never passes it
+  // (NaN == NaN is false). A unit with a NaN trial gets AUC NaN, like its d' and t.
+  for (const auto* g : {&a, &b})
+    for (double x : *g)
+      if (std::isnan(x)) return kNaN;
   // Rank the pooled values (midranks for ties); U_a = R_a - n_a (n_a + 1) / 2.
   std::vector<std::pair<double, bool>> v;
   v.reserve(a.size() + b.size());
@@ -163,7 +168,10 @@ std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vec
       ge.array() += (q_of(S, j).array() >= (q_obs - tol).array()).cast<double>();
     done += b;
   }
-  for (int64_t c = 0; c < w; ++c) p[size_t(c)] = (1 + ge[c]) / double(1 + n_perm);
+  // A column with a NaN or infinity has no F to compare (every comparison is false): its p
+  // is NaN, not the 1 / (1 + n_perm) that counting would give.
+  for (int64_t c = 0; c < w; ++c)
+    if (X.col(c).allFinite()) p[size_t(c)] = (1 + ge[c]) / double(1 + n_perm);
   return p;
 }
 

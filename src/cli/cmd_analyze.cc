@@ -45,9 +45,25 @@ int cmd_analyze(const Args& args) {
     std::filesystem::path p(out);
     csv = p.replace_extension(".selective.csv").string();
   }
+  // Outputs are replaced whole: never the recording being read.
+  for (const std::string& o : {out, csv}) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(o, recording, ec))
+      throw ConfigError(o + ": an output of rig analyze would replace its input recording " + recording);
+  }
   const analysis::Results r = analysis::analyze(rec, cfg, [](size_t done, size_t total, const std::string& key) {
     std::fprintf(stderr, "analyze: %zu/%zu %s\n", done, total, key.c_str());
   });
+  for (const auto& s : r.sites) {
+    if (s.nonfinite_neurons.empty()) continue;
+    std::string list;
+    for (size_t i = 0; i < s.nonfinite_neurons.size() && i < 10; ++i)
+      list += (i ? ", " : "") + std::to_string(s.nonfinite_neurons[i]);
+    if (s.nonfinite_neurons.size() > 10) list += ", ...";
+    std::fprintf(stderr, "rig analyze: warning: %s: %zu of %lld neurons have NaN or infinite values in the window "
+                 "(neurons %s); their selectivity statistics are NaN\n",
+                 s.key().c_str(), s.nonfinite_neurons.size(), (long long)s.width(), list.c_str());
+  }
   analysis::write_results(r, out);
   analysis::write_top_csv(r, csv, cfg.top);
   int64_t included = 0;

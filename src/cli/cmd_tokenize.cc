@@ -10,6 +10,8 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/json_guard.h"
+#include "core/limits.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rig::cli {
@@ -29,9 +31,11 @@ std::filesystem::path resolve_tokenizer(const std::filesystem::path& p) {
 }
 
 json parse_line(const std::string& line, size_t line_no) {
+  if (auto deep = json_depth_error(line, limits::kJsonDepth))
+    throw DataError("<stdin> line " + std::to_string(line_no) + ": not valid input: JSON " + *deep);
   try {
     return json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range (1e999)
     throw DataError("<stdin> line " + std::to_string(line_no) + ": not valid JSON: " + e.what());
   }
 }

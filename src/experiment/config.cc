@@ -20,6 +20,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "experiment/yaml_util.h"
 
 namespace rig {
@@ -150,8 +151,8 @@ static StrRule one_of(std::vector<std::string> names) {
           }};
 }
 static StrRule matching(const char* re, std::string expect) {
-  auto rx = std::make_shared<std::regex>(re);
-  return {std::move(expect), [rx](const std::string& s) { return std::regex_match(s, *rx); }};
+  auto rx = std::make_shared<SafeRegex>(re);
+  return {std::move(expect), [rx](const std::string& s) { return rx->full_match(s); }};
 }
 
 template <class E>
@@ -434,10 +435,10 @@ static Codec<std::vector<std::string>> prompt_list() {
 // Names of `stimulation:` entries: one name or a non-empty list.
 static Codec<std::vector<std::string>> name_list() {
   return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
-            static const std::regex name("[A-Za-z0-9_.-]+");
+            static const SafeRegex name("[A-Za-z0-9_.-]+");
             std::vector<std::string> out;
             auto one = [&](const YAML::Node& e, const KeyPath& ep) {
-              if (!e.IsScalar() || !std::regex_match(e.Scalar(), name))
+              if (!e.IsScalar() || !name.full_match(e.Scalar()))
                 fail(d.source(), e, ep, "expected the name of a stimulation: entry, got " + describe(e));
               out.push_back(e.Scalar());
             };
@@ -464,13 +465,13 @@ static Codec<Vars> var_table() {
               fail(d.source(), n, p,
                    "expected a mapping of variable names to value lists, got " + describe(n));
             Vars out;
-            static const std::regex ident("[A-Za-z_][A-Za-z0-9_]*");
+            static const SafeRegex ident("[A-Za-z_][A-Za-z0-9_]*");
             for (const auto& kv : n) {
               if (!kv.first.IsScalar())
                 fail(d.source(), kv.first, p, "expected variable names, got " + describe(kv.first));
               const std::string& name = kv.first.Scalar();
               KeyPath vp = child(p, name);
-              if (!std::regex_match(name, ident))
+              if (!ident.full_match(name))
                 fail(d.source(), kv.first, vp, "expected an identifier, got " + describe(kv.first));
               if (name == "index" || name == "condition" || name == "prompt")
                 fail(d.source(), kv.first, vp, "'" + name + "' is a built-in stimulus column; rename the variable");
@@ -625,9 +626,9 @@ void fields(V& v, ElectrodeSelector& e) {
     if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
       e.match = SiteMatch::kRegex;
       try {
-        std::regex(s.substr(1, s.size() - 2), std::regex::ECMAScript);
-      } catch (const std::regex_error& err) {
-        d.fail_at("site", "expected a valid regex (ECMAScript) between slashes, got " +
+        SafeRegex(s.substr(1, s.size() - 2));
+      } catch (const std::invalid_argument& err) {
+        d.fail_at("site", "expected a valid regex (PCRE2) between slashes, got " +
                               describe(d.get("site")) + ": " + err.what());
       }
     } else if (s.find_first_of("*?") != std::string::npos) {
@@ -685,9 +686,9 @@ void fields(V& v, EventSpec& e) {
     const std::string& t = e.token_text;
     if (t.size() >= 2 && t.front() == '/' && t.back() == '/') {
       try {
-        e.regex = std::make_shared<const std::regex>(t.substr(1, t.size() - 2), std::regex::ECMAScript);
-      } catch (const std::regex_error& err) {
-        d.fail_at("token_text", "expected a valid regex (ECMAScript) between slashes, got " +
+        e.regex = std::make_shared<const SafeRegex>(t.substr(1, t.size() - 2));
+      } catch (const std::invalid_argument& err) {
+        d.fail_at("token_text", "expected a valid regex (PCRE2) between slashes, got " +
                                     describe(d.get("token_text")) + ": " + err.what());
       }
     }
@@ -878,6 +879,13 @@ std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::s
   YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
   if (!m.is_null()) s += ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
   if (!key_path.empty()) s += ": " + cfg::join(key_path);
+  // An override inside the failing key (--set stimuli.0.file=x makes stimuli.0 hold both
+  // prompts and file): the file's place alone would not say what changed it.
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const auto& p = it->path;
+    if (it->sweep_at.empty() && p.size() > key_path.size() && std::equal(key_path.begin(), key_path.end(), p.begin()))
+      return s + " (with --set " + it->text + ")";
+  }
   return s;
 }
 
@@ -1018,6 +1026,15 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     }
   }
   for (const auto& d : sweep) c.sweep.push_back(d.axis);
+  {
+    // Checked before any loop over the variants (--dry-run lists them, the run decodes each).
+    int64_t n = 1;
+    for (const auto& d : sweep)
+      if (__builtin_mul_overflow(n, int64_t(d.values.size()), &n) || n > limits::kMaxSweepVariants)
+        throw ConfigError(d.axis.origin.prefix + ": expected a sweep of at most " +
+                          std::to_string(limits::kMaxSweepVariants) + " variants (rig's limit), got more with this key's " +
+                          std::to_string(d.values.size()) + " values");
+  }
   if (k >= 0) {
     const auto digits = variant_digits(c.sweep, k);
     for (size_t i = 0; i < sweep.size(); ++i) {
@@ -1036,6 +1053,13 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     d.finish();
   }
   expand_stimuli(c, root["stimuli"]);
+  if (!c.stimuli.empty() && c.trials.repetitions > limits::kMaxTrials / int64_t(c.stimuli.size())) {
+    const YAML::Node& croot = root;
+    const YAML::Node trials = croot["trials"];
+    fail(c.source, trials.IsMap() ? trials["repetitions"] : trials, KeyPath{"trials", "repetitions"},
+         "expected at most " + std::to_string(limits::kMaxTrials) + " trials in all (rig's limit), got " +
+             std::to_string(c.stimuli.size()) + " stimuli x " + std::to_string(c.trials.repetitions) + " repetitions");
+  }
 
   Printer full(false);
   fields(full, c);

@@ -11,10 +11,11 @@
 // spelling `--set` accepts, so a path in an error can be pasted into an override.
 #include <cstdint>
 #include <memory>
-#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/regex.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -111,7 +112,7 @@ struct EventSpec {
   EventScope in = EventScope::kAny;  // which rows to search
   bool builtin = false;
   ConfigOrigin origin;
-  std::shared_ptr<const std::regex> regex;  // set when token_text is /regex/
+  std::shared_ptr<const SafeRegex> regex;  // set when token_text is /regex/ (PCRE2, limited)
   // Whether a token's text (as decoded alone) fires this event: the text with leading and
   // trailing whitespace removed equals token_text, or matches the regex in full.
   bool matches(const std::string& text) const;

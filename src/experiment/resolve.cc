@@ -19,7 +19,7 @@ uint64_t splitmix64_next(uint64_t& state) {
 }
 
 // Glob to regex: * = any run without '.', ** = any run, ? = one character other than '.'.
-std::regex glob_regex(const std::string& glob) {
+SafeRegex glob_regex(const std::string& glob) {
   std::string re;
   for (size_t i = 0; i < glob.size(); ++i) {
     char c = glob[i];
@@ -35,7 +35,7 @@ std::regex glob_regex(const std::string& glob) {
       re += c;
     }
   }
-  return std::regex(re, std::regex::ECMAScript);
+  return SafeRegex(re, /*utf=*/false);
 }
 
 std::string trim(const std::string& s) {
@@ -55,7 +55,12 @@ uint64_t trial_seed(uint64_t seed, uint64_t k) {
 bool EventSpec::matches(const std::string& text) const {
   if (builtin) return false;
   std::string t = trim(text);
-  return regex ? std::regex_match(t, *regex) : t == token_text;
+  if (!regex) return t == token_text;
+  try {
+    return regex->full_match(t);
+  } catch (const Error& e) {
+    throw ConfigError(origin.error(std::string("token_text: ") + e.what()));
+  }
 }
 
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog) {
@@ -88,12 +93,21 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
                                          ") has no float input to record (e.g. an embedding takes token ids); "
                                          "use side: output"));
     } else {
-      std::regex rx = e.match == SiteMatch::kGlob
-                          ? glob_regex(e.site)
-                          : std::regex(e.site.substr(1, e.site.size() - 2), std::regex::ECMAScript);
+      SafeRegex rx;
+      try {
+        rx = e.match == SiteMatch::kGlob ? glob_regex(e.site) : SafeRegex(e.site.substr(1, e.site.size() - 2));
+      } catch (const std::invalid_argument& err) {
+        throw ConfigError(e.origin.error("expected a valid pattern, got '" + e.site + "': " + err.what()));
+      }
       size_t any = 0;
       for (size_t i = 0; i < catalog.size(); ++i) {
-        if (!std::regex_match(catalog[i].name, rx)) continue;
+        bool hit = false;
+        try {
+          hit = rx.full_match(catalog[i].name);
+        } catch (const Error& err) {
+          throw ConfigError(e.origin.error(err.what()));
+        }
+        if (!hit) continue;
         ++any;
         if (catalog[i].called && (!input || catalog[i].has_input)) matched.push_back(i);
       }

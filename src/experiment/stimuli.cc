@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_guard.h"
+#include "core/limits.h"
 #include "experiment/yaml_util.h"
 
 namespace rig::cfg {
@@ -14,6 +16,35 @@ namespace {
 namespace fs = std::filesystem;
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string::npos; }
+
+// Why a text cannot be a prompt or condition, or "" when it can. HDF5 stores strings up to
+// their first NUL, so "a\0b" would silently become "a" (and merge with condition "a"); text
+// that is not UTF-8 is almost always a binary file given as stimuli.
+std::string text_problem(const std::string& s) {
+  if (size_t nul = s.find('\0'); nul != std::string::npos)
+    return "a NUL byte at byte " + std::to_string(nul + 1) + " (HDF5 strings end at NUL; is this a binary file?)";
+  if (s.size() > size_t(limits::kMaxPromptBytes))
+    return std::to_string(s.size()) + " bytes, more than rig's limit of " + std::to_string(limits::kMaxPromptBytes) +
+           " bytes per prompt";
+  // UTF-8 well-formedness (RFC 3629): lead byte, continuation bytes, no overlongs/surrogates.
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3 : (c >= 0xF0 && c < 0xF5) ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 3) {
+      const auto d = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d >= 0xA0);
+    }
+    if (ok && n == 4) {
+      const auto d = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d >= 0x90);
+    }
+    if (!ok) return "invalid UTF-8 at byte " + std::to_string(i + 1) + " (is this a binary file?)";
+    i += n;
+  }
+  return "";
+}
 
 // .txt escapes: \n newline, \t tab, \\ backslash; any other backslash stays as written.
 std::string unescape(const std::string& s) {
@@ -61,12 +92,14 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
     StimulusRow row;
     row.condition = set.condition;
     if (ext == ".txt") {
+      if (std::string why = text_problem(line); !why.empty()) bad("expected a line of text, got " + why);
       row.prompt = unescape(line);
     } else {
+      if (auto deep = json_depth_error(line, limits::kJsonDepth)) bad("expected a JSON object, got JSON " + *deep);
       nlohmann::json j;
       try {
         j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
+      } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
         bad(std::string("expected a JSON object, got invalid JSON: ") + e.what());
       }
       if (!j.is_object()) bad("expected a JSON object, got " + std::string(j.type_name()));
@@ -75,15 +108,20 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
         bad("expected a string \"prompt\", got " +
             (p == j.end() ? std::string("no \"prompt\" key") : p->dump()));
       row.prompt = p->get<std::string>();
+      if (std::string why = text_problem(row.prompt); !why.empty()) bad("\"prompt\": expected text, got " + why);
       for (auto it = j.begin(); it != j.end(); ++it) {
         if (it.key() == "prompt") continue;
         if (it.key() == "condition" || it.key() == "index")
           bad("\"" + it.key() + "\" is a built-in stimulus column; the condition comes from the "
               "config entry (use one entry per condition), rename the field");
         row.extra[it.key()] = it->is_string() ? it->get<std::string>() : it->is_null() ? "" : it->dump();
+        if (std::string why = text_problem(it.key() + row.extra[it.key()]); !why.empty())
+          bad("field \"" + it.key() + "\": expected text, got " + why);
       }
     }
     rows.push_back(std::move(row));
+    if (int64_t(rows.size()) > limits::kMaxStimuli)
+      bad("more than rig's limit of " + std::to_string(limits::kMaxStimuli) + " stimuli");
   }
   if (rows.empty()) w.fail("expected at least one prompt in '" + file + "', got none (empty lines are skipped)");
   return rows;
@@ -133,6 +171,14 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
   for (const auto& [v, _] : set.vars)
     if (!used.count(v)) vw.fail("variable '" + v + "' is not used in the template");
 
+  // The product is checked before it is built: 100 values in each of 5 variables would be
+  // 10^10 rows.
+  int64_t product = 1;
+  for (const auto& [v, values] : set.vars)
+    if (__builtin_mul_overflow(product, int64_t(values.size()), &product) || product > limits::kMaxStimuli)
+      vw.fail("expected at most " + std::to_string(limits::kMaxStimuli) +
+              " prompts from the template (rig's limit), got a product of more (variable '" + v + "' has " +
+              std::to_string(values.size()) + " values)");
   // Cartesian product, first variable slowest (like itertools.product).
   std::vector<StimulusRow> rows;
   std::vector<size_t> at(set.vars.size(), 0);
@@ -141,6 +187,8 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
     row.condition = set.condition;
     for (size_t k = 0; k < set.vars.size(); ++k) row.extra[set.vars[k].first] = set.vars[k].second[at[k]];
     for (const auto& p : pieces) row.prompt += p.var ? row.extra[p.text] : p.text;
+    if (std::string why = text_problem(row.prompt); !why.empty())
+      tw.fail("expected text prompts, got one (" + std::to_string(rows.size()) + ") with " + why);
     rows.push_back(std::move(row));
     size_t k = set.vars.size();
     while (k > 0 && ++at[k - 1] == set.vars[k - 1].second.size()) at[--k] = 0;
@@ -161,13 +209,26 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
     KeyPath p{"stimuli", std::to_string(i)};
     auto at = [&](const char* key) { return Where{cfg.source, entry[key], child(p, key)}; };
     std::vector<StimulusRow> rows;
+    if (std::string why = text_problem(set.condition); !why.empty())
+      at("condition").fail("expected a condition name of text, got " + why);
     if (!set.prompts.empty()) {
-      for (const auto& prompt : set.prompts) rows.push_back({0, set.condition, prompt, {}});
+      for (size_t k = 0; k < set.prompts.size(); ++k) {
+        if (std::string why = text_problem(set.prompts[k]); !why.empty()) {
+          const YAML::Node list = entry["prompts"];  // a sequence, or one scalar prompt
+          const bool seq = list.IsSequence();
+          Where{cfg.source, seq ? list[k] : list, seq ? child(child(p, "prompts"), std::to_string(k)) : child(p, "prompts")}
+              .fail("expected a text prompt, got " + why);
+        }
+        rows.push_back({0, set.condition, set.prompts[k], {}});
+      }
     } else if (!set.file.empty()) {
       rows = read_file(set, at("file"));
     } else {
       rows = expand_template(set, at("template"), at("vars"));
     }
+    if (int64_t(cfg.stimuli.size() + rows.size()) > limits::kMaxStimuli)
+      Where{cfg.source, entry, p}.fail("expected at most " + std::to_string(limits::kMaxStimuli) +
+                                       " stimuli in all (rig's limit), got more");
     for (auto& r : rows) {
       r.index = int64_t(cfg.stimuli.size());
       cfg.stimuli.push_back(std::move(r));

@@ -99,6 +99,13 @@ Id group_create_plist() {
   return gcpl;
 }
 
+// A read the file's content makes fail (a column of the wrong element type, a damaged chunk)
+// is the file's fault: DataError (exit 4), not a failure of rig.
+int64_t check_read(int64_t status, const std::string& what) {
+  if (status < 0) throw DataError(what + ": " + hdf5_message());
+  return status;
+}
+
 Id space_of(hid_t ds) { return make(H5Dget_space(ds), "getting the dataspace of " + object_path(ds)); }
 
 std::vector<hsize_t> dims_of(hid_t ds) {
@@ -107,6 +114,15 @@ std::vector<hsize_t> dims_of(hid_t ds) {
   std::vector<hsize_t> dims(size_t(std::max(rank, 0)));
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
   return dims;
+}
+
+// Reads size their buffers from the first dimension (and the second for a matrix): a dataset
+// of another rank in a crafted file would make HDF5 write past them (heap corruption).
+void require_rank(hid_t ds, size_t rank) {
+  const size_t got = dims_of(ds).size();
+  if (got != rank)
+    throw DataError(object_path(ds) + " has " + std::to_string(got) + " dimension(s); expected " +
+                    (rank == 1 ? std::string("1 (a column)") : std::to_string(rank) + " ([rows, neurons])"));
 }
 
 Id create_rows(hid_t loc, const std::string& name, Dtype type, std::vector<hsize_t> dims,
@@ -189,11 +205,12 @@ Selection select_rows(hid_t ds, hsize_t r0, hsize_t r1) {
 }
 
 template <typename T>
-std::vector<T> read_values(hid_t ds, hid_t memtype, hsize_t r0, hsize_t r1) {
+std::vector<T> read_values(hid_t ds, hid_t memtype, hsize_t r0, hsize_t r1, size_t rank = 1) {
+  require_rank(ds, rank);
   Selection s = select_rows(ds, r0, r1);
   std::vector<T> out(size_t(s.n * width(ds)));
   if (s.n)
-    check(H5Dread(ds, memtype, s.mspace, s.fspace, H5P_DEFAULT, out.data()),
+    check_read(H5Dread(ds, memtype, s.mspace, s.fspace, H5P_DEFAULT, out.data()),
           "reading rows of " + object_path(ds));
   return out;
 }
@@ -337,20 +354,34 @@ Id open_file(const std::filesystem::path& path, bool writable, const FileOptions
   return Id(f);
 }
 
-void flush(hid_t file, bool sync) {
+void flush(hid_t file, bool sync, hsize_t reserve) {
   quiet();
   void* handle = nullptr;
   check(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), "getting the file descriptor");
   const int fd = handle ? *static_cast<int*>(handle) : -1;
   // The flush writes the superblock (with the end of allocation, EOA) before it extends the
   // file to the EOA; a kill in between leaves a file that readers refuse as truncated. So the
-  // file is extended first.
+  // file is extended first, with its blocks allocated (not a sparse ftruncate): on a full disk
+  // this fails before the flush writes anything, instead of the flush stopping half-way
+  // through its metadata blocks and leaving a file nobody can open.
   haddr_t eoa = 0;
   struct stat st {};
   check(H5Fget_eoa(file, &eoa), "reading the end of allocation of " + object_path(file));
-  if (fd >= 0 && ::fstat(fd, &st) == 0 && off_t(eoa) > st.st_size && ::ftruncate(fd, off_t(eoa)) != 0)
-    throw Error("extending an HDF5 file failed: " + std::string(std::strerror(errno)));
+  const off_t want = off_t(eoa + reserve);
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && want > st.st_size) {
+    // HDF5's flush cuts the file back to its new end of allocation: the reserve is transient.
+    int rc = ::posix_fallocate(fd, st.st_size, want - st.st_size);
+    if (rc == EINVAL || rc == EOPNOTSUPP) rc = ::ftruncate(fd, off_t(eoa)) == 0 ? 0 : errno;
+    if (rc != 0)
+      throw Error("reserving " + std::to_string(want) + " bytes for the HDF5 file failed: " +
+                  std::strerror(rc) + " (the file keeps its last committed state; `rig run ... --resume` continues it)");
+  }
   check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + object_path(file));
+  // The reserve's unused tail goes: HDF5 does not cut it (its driver tracks its own idea of
+  // the file's end), and a file longer than its end of allocation would only waste space.
+  check(H5Fget_eoa(file, &eoa), "reading the end of allocation of " + object_path(file));
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && off_t(eoa) < st.st_size && ::ftruncate(fd, off_t(eoa)) != 0)
+    throw Error("cutting the HDF5 file's reserve: " + std::string(std::strerror(errno)));
   if (!sync) return;
   if (fd >= 0 && ::fsync(fd) != 0)
     throw Error("fsync of an HDF5 file failed: " + std::string(std::strerror(errno)));
@@ -558,6 +589,23 @@ Id open_dataset(hid_t loc, const std::string& name, int cache_chunks) {
   return make(H5Dopen2(loc, name.c_str(), dapl), what);
 }
 
+hsize_t chunk_bytes(hid_t ds) {
+  quiet();
+  Id dcpl = make(H5Dget_create_plist(ds), "reading the layout of " + object_path(ds));
+  if (H5Pget_layout(dcpl) != H5D_CHUNKED) return 0;
+  Id t = make(H5Dget_type(ds), "reading the type of " + object_path(ds));
+  hsize_t chunk[8];
+  const int r = H5Pget_chunk(dcpl, 8, chunk);
+  hsize_t bytes = H5Tget_size(t);
+  for (int i = 0; i < r; ++i) bytes *= chunk[i];
+  return bytes;
+}
+
+size_t rank(hid_t ds) {
+  quiet();
+  return dims_of(ds).size();
+}
+
 hsize_t n_rows(hid_t ds) {
   quiet();
   std::vector<hsize_t> d = dims_of(ds);
@@ -695,11 +743,12 @@ std::vector<uint64_t> read_uint64(hid_t column, hsize_t r0, hsize_t r1) {
 
 std::vector<std::string> read_strings(hid_t column, hsize_t r0, hsize_t r1) {
   quiet();
+  require_rank(column, 1);
   Selection s = select_rows(column, r0, r1);
   std::vector<char*> p(s.n, nullptr);
   std::vector<std::string> out(s.n);
   if (!s.n) return out;
-  check(H5Dread(column, string_type(), s.mspace, s.fspace, H5P_DEFAULT, p.data()),
+  check_read(H5Dread(column, string_type(), s.mspace, s.fspace, H5P_DEFAULT, p.data()),
         "reading strings of " + object_path(column));
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i]) out[i] = p[i];
@@ -709,14 +758,15 @@ std::vector<std::string> read_strings(hid_t column, hsize_t r0, hsize_t r1) {
 
 void read_rows(hid_t matrix, hsize_t r0, hsize_t r1, float* out) {
   quiet();
+  require_rank(matrix, 2);
   if (dtype_of(matrix) == Dtype::kFloat16) {
-    std::vector<uint16_t> half = read_values<uint16_t>(matrix, half_type(), r0, r1);
+    std::vector<uint16_t> half = read_values<uint16_t>(matrix, half_type(), r0, r1, 2);
     for (size_t i = 0; i < half.size(); ++i) out[i] = half_to_float(half[i]);
     return;
   }
   Selection s = select_rows(matrix, r0, r1);
   if (s.n)
-    check(H5Dread(matrix, H5T_NATIVE_FLOAT, s.mspace, s.fspace, H5P_DEFAULT, out),
+    check_read(H5Dread(matrix, H5T_NATIVE_FLOAT, s.mspace, s.fspace, H5P_DEFAULT, out),
           "reading rows of " + object_path(matrix));
 }
 

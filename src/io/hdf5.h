@@ -69,7 +69,14 @@ struct FileOptions {
 Id create_file(const std::filesystem::path& path, bool truncate, const FileOptions& opt = {});
 Id open_file(const std::filesystem::path& path, bool writable, const FileOptions& opt = {});
 // H5Fflush, then (sync) fsync of the file descriptor, so data survives an OS crash too.
-void flush(hid_t file, bool sync);
+// Before it, the file's blocks are allocated up to the end of allocation plus `reserve` bytes
+// (what the flush may still allocate: chunks waiting in chunk caches get their addresses only
+// now, plus metadata). On a full disk the flush then fails before it writes anything, and the
+// file keeps its last flushed state, instead of HDF5 writing half of its blocks and a superblock
+// that points past the end of the file.
+void flush(hid_t file, bool sync, hsize_t reserve = 0);
+// Bytes of one chunk of a chunked dataset (0 when it is not chunked).
+hsize_t chunk_bytes(hid_t dataset);
 // After a writer was killed: moves the end of allocation to the end of the file, so that space
 // the killed writer used but did not yet record in the superblock is never handed out again.
 void reserve_to_end_of_file(hid_t file);
@@ -116,6 +123,7 @@ hsize_t chunk_rows_for(hsize_t row_bytes, hsize_t target_bytes = 1 << 20);
 // appends that end mid-chunk keep that chunk in memory until it is full or flushed.
 Id open_dataset(hid_t loc, const std::string& name, int cache_chunks = 4);
 
+size_t rank(hid_t dataset);      // number of dimensions (reads check it: 1 for columns, 2 for matrices)
 hsize_t n_rows(hid_t dataset);   // first dimension
 hsize_t width(hid_t dataset);    // second dimension (1 for a column)
 void set_rows(hid_t dataset, hsize_t rows);  // grow or cut along the first dimension

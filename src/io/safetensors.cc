@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_guard.h"
+#include "core/limits.h"
 
 namespace rig {
 namespace {
@@ -83,6 +85,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     fail(path, "cannot stat");
   }
   f->size_ = size_t(st.st_size);
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, S_ISDIR(st.st_mode) ? "expected a safetensors file, got a directory" : "expected a regular file");
+  }
   if (f->size_ < 8) {
     ::close(fd);
     fail(path, "truncated safetensors file: " + std::to_string(f->size_) +
@@ -94,12 +100,32 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     f->map_ = nullptr;
     fail(path, "mmap failed");
   }
-  const auto* base = static_cast<const uint8_t*>(f->map_);
+  f->index(static_cast<const uint8_t*>(f->map_));
+  return f;
+}
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::parse(const uint8_t* data, size_t size,
+                                                        const std::filesystem::path& path) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->size_ = size;
+  if (size < 8)
+    fail(path, "truncated safetensors file: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  f->index(data);  // map_ stays null: the caller owns the bytes
+  return f;
+}
+
+void SafetensorsFile::index(const uint8_t* base) {
+  SafetensorsFile* f = this;
+  const std::filesystem::path& path = path_;
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
   if (header_len > f->size_ - 8)
     fail(path, "header length " + std::to_string(header_len) + " runs past the end of the file (" +
                    std::to_string(f->size_) + " bytes): truncated or not a safetensors file");
+  if (auto deep = json_depth_error(std::string_view(reinterpret_cast<const char*>(base + 8), header_len),
+                                   limits::kJsonDepth))
+    fail(path, "header: " + *deep);
   json header;
   try {
     header = json::parse(base + 8, base + 8 + header_len);
@@ -128,9 +154,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     if (!e["dtype"].is_string() || !parse_dtype(e["dtype"].get<std::string>(), &t.dtype))
       bad("unsupported dtype " + e["dtype"].dump());
     if (!e["shape"].is_array()) bad("shape is not a list");
+    uint64_t numel = 1;
     for (const auto& s : e["shape"]) {
       if (!s.is_number_integer() || s.get<int64_t>() < 0) bad("shape " + e["shape"].dump() + " is not a list of sizes");
       t.shape.push_back(s.get<int64_t>());
+      // The product is checked, not trusted: [2^40, 2^40] must not wrap around to a small size.
+      if (__builtin_mul_overflow(numel, uint64_t(t.shape.back()), &numel) || numel > uint64_t(INT64_MAX) / 8)
+        bad("shape " + e["shape"].dump() + " has more elements than any file can hold");
     }
     const json& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
@@ -140,7 +170,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
       bad("data_offsets [" + std::to_string(b) + ", " + std::to_string(en) + "] outside the data section (" +
           std::to_string(data_size) + " bytes): truncated file?");
     t.nbytes = en - b;
-    const uint64_t expect = uint64_t(t.numel()) * st_dtype_size(t.dtype);
+    const uint64_t expect = numel * st_dtype_size(t.dtype);
     if (t.nbytes != expect)
       bad("holds " + std::to_string(t.nbytes) + " bytes but dtype " + st_dtype_name(t.dtype) + " shape " +
           shape_str(t.shape) + " needs " + std::to_string(expect));
@@ -158,7 +188,6 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     if (ranges[order[i]].first < ranges[order[i - 1]].second)
       fail(path, "tensors '" + range_names[order[i - 1]] + "' and '" + range_names[order[i]] +
                      "' have overlapping data_offsets");
-  return f;
 }
 
 SafetensorsFile::~SafetensorsFile() {
@@ -177,9 +206,10 @@ Checkpoint Checkpoint::open_dir(const std::filesystem::path& dir) {
   if (std::filesystem::exists(index)) {
     c.description_ = index;
     json j;
+    const std::string text = read_text_file(index.string(), "a safetensors index", kExitModel);
+    if (auto deep = json_depth_error(text, limits::kJsonDepth)) throw ModelError(index.string() + ": " + *deep);
     try {
-      std::ifstream in(index);
-      j = json::parse(in);
+      j = json::parse(text);
     } catch (const json::exception& e) {
       throw ModelError(index.string() + ": not valid JSON: " + e.what());
     }

@@ -30,6 +30,9 @@ class SafetensorsFile {
   // Maps the file and validates its header. Throws rig::ModelError naming the file (and
   // the tensor, where one is at fault).
   static std::shared_ptr<SafetensorsFile> open(const std::filesystem::path& path);
+  // The same validation of bytes in memory (the fuzzing harness's entry): the tensors point
+  // into `data`, which must outlive the result; `path` only names it in messages.
+  static std::shared_ptr<SafetensorsFile> parse(const uint8_t* data, size_t size, const std::filesystem::path& path);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
@@ -41,6 +44,7 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  void index(const uint8_t* base);  // validates the header at base[0, size_) into tensors_
   std::filesystem::path path_;
   void* map_ = nullptr;
   size_t size_ = 0;

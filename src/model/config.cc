@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_guard.h"
+#include "core/limits.h"
 
 namespace rig {
 namespace {
@@ -70,11 +72,11 @@ class Reader {
 }  // namespace
 
 ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError(path.string() + ": cannot open config.json");
+  const std::string text = read_text_file(path.string(), "a model's config.json", kExitModel);
+  if (auto deep = json_depth_error(text, limits::kJsonDepth)) throw ModelError(path.string() + ": " + *deep);
   json j;
   try {
-    j = json::parse(in);
+    j = json::parse(text);
   } catch (const json::exception& e) {
     throw ModelError(path.string() + ": not valid JSON: " + e.what());
   }
@@ -90,7 +92,19 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   c.num_layers = r.integer({"num_hidden_layers", "n_layer"});
   c.num_heads = r.integer({"num_attention_heads", "n_head"});
   c.num_kv_heads = r.integer_or({"num_key_value_heads"}, c.num_heads);
+  // Sizes decide allocations (modules are built before weights are read): each is checked
+  // against a named limit first (core/limits.h).
+  auto at_most = [&](const char* key, int64_t v, int64_t limit) {
+    if (v > limit)
+      r.fail(key, "expected at most " + std::to_string(limit) + " (rig's limit), got " + std::to_string(v));
+  };
+  at_most("vocab_size", c.vocab_size, limits::kMaxVocab);
+  at_most("hidden_size", c.hidden_size, limits::kMaxHiddenSize);
+  at_most("num_hidden_layers", c.num_layers, limits::kMaxLayers);
+  at_most("num_attention_heads", c.num_heads, limits::kMaxHeads);
+  at_most("num_key_value_heads", c.num_kv_heads, limits::kMaxHeads);
   c.head_dim = r.integer_or({"head_dim"}, c.hidden_size / c.num_heads);
+  at_most("head_dim", c.head_dim, limits::kMaxHiddenSize);
   if (!r.find({"head_dim"}) && c.hidden_size % c.num_heads != 0)
     r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
                                       " is not divisible by " + std::to_string(c.num_heads) + " heads");
@@ -98,7 +112,9 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
     r.fail("num_key_value_heads", std::to_string(c.num_heads) + " heads are not a multiple of " +
                                       std::to_string(c.num_kv_heads) + " key/value heads");
   c.intermediate_size = r.integer_or({"intermediate_size", "n_inner"}, 4 * c.hidden_size);
+  at_most("intermediate_size", c.intermediate_size, limits::kMaxIntermediateSize);
   c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, 2048);
+  at_most("max_position_embeddings", c.max_positions, limits::kMaxPositions);
   c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, 1e-5);
   c.hidden_act = r.string_or({"hidden_act", "activation_function"}, "");
   const double default_pdrop = c.model_type == "gpt2" ? 0.1 : 0.0;
@@ -113,6 +129,9 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   c.mlp_bias = r.boolean_or({"mlp_bias"}, false);
   c.bos_token_id = r.token_id("bos_token_id");
   c.eos_token_id = r.token_id("eos_token_id");
+  for (auto [key, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id}})
+    if (id && (*id < 0 || *id >= c.vocab_size))
+      r.fail(key, "expected a token id below vocab_size " + std::to_string(c.vocab_size) + ", got " + std::to_string(*id));
   c.torch_dtype = r.string_or({"torch_dtype", "dtype"}, "");
 
   // Rotary settings: 5.x nests them in rope_parameters; 4.x keeps them at top level.

@@ -67,7 +67,27 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
   at::InferenceMode guard;
   const int64_t B = int64_t(prompts.size());
   if (int64_t(seeds.size()) != B) throw Error("generate: one seed per prompt is needed");
+  // Checked here for every caller, before the KV cache is sized: an id past the embedding or
+  // a position past the model's table ends in a LibTorch backtrace (or a 512 GB cache).
+  const ModelConfig& mc = model.config();
+  if (o.max_new_tokens < 0) throw ConfigError("max_new_tokens: expected >= 0, got " + std::to_string(o.max_new_tokens));
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const int64_t n = int64_t(prompts[b].size());
+    if (n > mc.max_positions || o.max_new_tokens > mc.max_positions - n)
+      throw ConfigError("prompt " + std::to_string(b) + ": " + std::to_string(n) + " tokens + max_new_tokens " +
+                        std::to_string(o.max_new_tokens) + " exceed the model's " + std::to_string(mc.max_positions) +
+                        " positions (config.json max_position_embeddings)");
+    for (size_t i = 0; i < prompts[b].size(); ++i)
+      if (prompts[b][i] < 0 || prompts[b][i] >= mc.vocab_size)
+        throw ModelError("prompt " + std::to_string(b) + ", token " + std::to_string(i) + ": id " +
+                         std::to_string(prompts[b][i]) + " is outside the model's vocabulary of " +
+                         std::to_string(mc.vocab_size) + " (config.json vocab_size): the tokenizer "
+                         "(tokenizer.json) and the model do not belong together");
+  }
   const int64_t pad = o.eos_id.value_or(o.pad_id);
+  if (pad < 0 || pad >= mc.vocab_size)
+    throw ModelError("the padding token id " + std::to_string(pad) + " (the end-of-sequence id) is outside the "
+                     "model's vocabulary of " + std::to_string(mc.vocab_size) + " (config.json vocab_size)");
   ForwardInput in = make_padded_batch(prompts, pad, device);
   const int64_t T0 = in.input_ids.size(1);
   KVCache cache = model.make_cache(T0 + o.max_new_tokens + 1);

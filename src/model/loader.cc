@@ -52,6 +52,32 @@ bool cpu_supports_float16() {
   }
 }
 
+namespace {
+
+// Modules allocate their parameters before the weights are read: a config.json whose sizes
+// are far larger than its checkpoint (num_hidden_layers: 1000000) would allocate gigabytes
+// and then fail. A lower bound of the parameter count, V*D + L*2*D*F (embedding and the two
+// MLP matrices of every layer; every architecture has at least these), at one byte each,
+// must fit in the checkpoint's files.
+void check_size_against_checkpoint(const ModelConfig& c, const fs::path& config_path, const fs::path& dir) {
+  const double params = double(c.vocab_size) * double(c.hidden_size) +
+                        double(c.num_layers) * 2.0 * double(c.hidden_size) * double(c.intermediate_size);
+  double bytes = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0 && e.is_regular_file(ec))
+      bytes += double(e.file_size(ec));
+  }
+  if (bytes > 0 && params > bytes)
+    throw ModelError(config_path.string() + ": describes a model of at least " + std::to_string(int64_t(params)) +
+                     " parameters (vocab_size x hidden_size + num_hidden_layers x 2 x hidden_size x "
+                     "intermediate_size), but the checkpoint's .safetensors files hold only " +
+                     std::to_string(int64_t(bytes)) + " bytes: config.json does not belong to these weights");
+}
+
+}  // namespace
+
 fs::path resolve_model_dir(const ModelSource& source) {
   if (!source.path.empty()) {
     if (!fs::is_directory(source.path))
@@ -80,6 +106,7 @@ LoadedModel load_model(const ModelSource& source) {
   if (!fs::exists(tok))
     throw ModelError(tok.string() + ": tokenizer.json not found beside the weights (rig needs the model's own "
                      "HF tokenizer file)");
+  check_size_against_checkpoint(config, config_path, lm.dir);
   lm.model = make_causal_lm(config, config_path.string());
   load_weights(*lm.model, lm.dir, lm.dtype, lm.device);
   lm.tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_file(tok));

@@ -389,6 +389,7 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
     if (canon == fs::weakly_canonical(out)) throw ConfigError(p.string() + " is both a shard and the output");
     if (!seen.insert(canon).second) throw ConfigError(p.string() + " is given twice");
   }
+  check_output_path(out, opt.force, paths);
   std::vector<Shard> shards;
   for (const auto& p : paths) shards.push_back(open_shard(p));
   for (size_t i = 1; i < shards.size(); ++i) check_same_experiment(shards[0], shards[i]);
@@ -412,7 +413,7 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
   }
   for (const auto& s : shards) res.n_rows += s.r->n_rows();
   res.n_trials = int64_t(order.size());
-  fs::rename(tmp.path, out);
+  publish_file(tmp.path, out, opt.force);  // without --force, never over a file made meanwhile
   tmp.keep = true;
   return res;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
 
@@ -70,11 +71,18 @@ struct RecordingReader::Impl {
 
   void read_trials() {
     Id g = group("trials");
-    const hsize_t n = hsize_t(int_attrs.at(layout::kAttrTrialsCommitted));
+    const int64_t committed = int_attrs.at(layout::kAttrTrialsCommitted);
+    if (committed < 0 || committed > limits::kMaxRecordingTrials)
+      throw bad("root attribute 'n_trials_committed' is " + std::to_string(committed) + "; expected 0.." +
+                std::to_string(limits::kMaxRecordingTrials) + " (rig's limit)");
+    const hsize_t n = hsize_t(committed);
     std::vector<Id> c;
     for (const auto& col : layout::kTrialColumns) {
       if (!h5::exists(g, col.name)) throw bad(std::string("column /trials/") + col.name + " is missing");
       c.push_back(h5::open_dataset(g, col.name));
+      if (h5::rank(c.back()) != 1)
+        throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::rank(c.back())) +
+                  " dimensions; expected a column (1)");
       if (h5::n_rows(c.back()) < n)
         throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::n_rows(c.back())) +
                   " rows; " + std::to_string(n) + " trials are committed");
@@ -88,11 +96,30 @@ struct RecordingReader::Impl {
          prompt = h5::read_strings(c[6], 0, n), response = h5::read_strings(c[7], 0, n),
          finish = h5::read_strings(c[12], 0, n);
     trials.resize(n);
-    for (size_t i = 0; i < n; ++i)
+    int64_t prev_stop = 0;
+    for (size_t i = 0; i < n; ++i) {
       trials[i] = TrialRow{index[i],    stimulus[i], condition[i], repetition[i], seed[i],
                            stimulation[i], prompt[i], response[i], n_prompt[i],   n_gen[i],
                            start[i],    stop[i],     finish[i]};
+      // Rows are what readers index recordings with: a trial's rows follow the previous
+      // trial's, and its token counts fit in them.
+      if (start[i] < prev_stop || stop[i] < start[i] || n_prompt[i] < 0 || n_gen[i] < 0 ||
+          n_prompt[i] > stop[i] - start[i] || n_gen[i] > stop[i] - start[i] - n_prompt[i])
+        throw bad("/trials row " + std::to_string(i) + ": rows [" + std::to_string(start[i]) + ", " +
+                  std::to_string(stop[i]) + ") with " + std::to_string(n_prompt[i]) + " prompt and " +
+                  std::to_string(n_gen[i]) + " generated tokens; expected rows after the previous trial's (" +
+                  std::to_string(prev_stop) + ") that hold its tokens");
+      prev_stop = stop[i];
+    }
     n_rows = trials.empty() ? 0 : trials.back().row_stop;
+    Id tok = group("tokens");
+    for (const char* col : {"position", "token_id", "text", "generated"}) {
+      Id ds = h5::open_dataset(tok, col);
+      if (h5::rank(ds) != 1 || int64_t(h5::n_rows(ds)) < n_rows)
+        throw bad(std::string("/tokens/") + col + " has " + std::to_string(h5::rank(ds)) + " dimension(s) and " +
+                  std::to_string(h5::n_rows(ds)) + " rows; expected a column of at least " + std::to_string(n_rows) +
+                  " rows (the committed trials')");
+    }
   }
 
   void read_stimuli() {
@@ -104,6 +131,10 @@ struct RecordingReader::Impl {
     auto index = h5::read_int64(h5::open_dataset(g, "index"));
     auto condition = h5::read_strings(h5::open_dataset(g, "condition"));
     auto prompt = h5::read_strings(h5::open_dataset(g, "prompt"));
+    if (condition.size() != index.size() || prompt.size() != index.size())
+      throw bad("/stimuli columns have " + std::to_string(index.size()) + " index, " +
+                std::to_string(condition.size()) + " condition and " + std::to_string(prompt.size()) +
+                " prompt rows; expected equal lengths");
     stimuli.resize(index.size());
     for (size_t i = 0; i < index.size(); ++i)
       stimuli[i] = StimulusRow{index[i], condition.at(i), prompt.at(i), {}};
@@ -127,12 +158,16 @@ struct RecordingReader::Impl {
         e.site = site;
         if (side != "input" && side != "output")
           throw bad("/recordings/" + site + "/" + side + ": side must be input or output");
+        if (h5::rank(ds) != 2)
+          throw bad("/recordings/" + site + "/" + side + " has " + std::to_string(h5::rank(ds)) +
+                    " dimension(s); expected 2 ([rows, neurons])");
+        if (h5::width(ds) == 0) throw bad("/recordings/" + site + "/" + side + " has no neurons (width 0)");
         e.side = side == "input" ? Side::kInput : Side::kOutput;
         if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
         if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
         e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width")
                                                       : int64_t(h5::width(ds));
-        if (e.width() != int64_t(h5::width(ds)))
+        if (e.width() <= 0 || e.width() != int64_t(h5::width(ds)))
           throw bad(e.dataset_path() + " has " + std::to_string(h5::width(ds)) +
                     " columns but its attributes say " + std::to_string(e.width()) + " neurons");
         if (int64_t(h5::n_rows(ds)) < n_rows)
@@ -223,6 +258,9 @@ std::vector<TokenRow> RecordingReader::tokens(int64_t r0, int64_t r1) const {
   auto id = h5::read_int64(h5::open_dataset(g, "token_id"), hsize_t(r0), hsize_t(r1));
   auto text = h5::read_strings(h5::open_dataset(g, "text"), hsize_t(r0), hsize_t(r1));
   auto gen = h5::read_int64(h5::open_dataset(g, "generated"), hsize_t(r0), hsize_t(r1));
+  const size_t want = size_t(r1 - r0);
+  if (pos.size() != want || id.size() != want || text.size() != want || gen.size() != want)
+    throw m.bad("/tokens columns hold fewer than the " + std::to_string(r1) + " rows the trials need");
   std::vector<TokenRow> out(pos.size());
   for (size_t i = 0; i < out.size(); ++i) out[i] = TokenRow{pos[i], id[i], text[i], gen[i] != 0};
   return out;

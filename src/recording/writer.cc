@@ -13,7 +13,14 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include "core/error.h"
 #include "io/hdf5.h"
@@ -93,7 +100,62 @@ Id open_when_unlocked(const std::filesystem::path& path) {
   }
 }
 
+// Whether another process holds a lock on `path` (HDF5 holds one while it has a file open).
+bool locked_elsewhere(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // also drops our lock, if we got it
+  return busy;
+}
+
 }  // namespace
+
+void check_output_path(const std::filesystem::path& out, bool force, const std::vector<std::filesystem::path>& inputs) {
+  struct stat st {};
+  if (::lstat(out.c_str(), &st) != 0) return;  // nothing there: created atomically later
+  if (!force)
+    throw ConfigError("recording " + out.string() + " already exists; pass --force to overwrite it or --resume to continue it");
+  if (S_ISLNK(st.st_mode))
+    throw ConfigError(out.string() + ": --force replaces regular files only, and this is a symbolic link; "
+                      "remove it or choose another output");
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError(out.string() + ": --force replaces regular files only, and this is " +
+                      (S_ISDIR(st.st_mode) ? "a directory" : "a device, fifo or socket") + "; choose another output");
+  for (const auto& in : inputs) {
+    struct stat is {};
+    if (::stat(in.c_str(), &is) == 0 && is.st_dev == st.st_dev && is.st_ino == st.st_ino)
+      throw ConfigError(out.string() + ": --force would overwrite " + in.string() +
+                        ", an input of this run; choose another output");
+  }
+  if (locked_elsewhere(out))
+    throw ConfigError(out.string() + " is open in another process (another rig run writing it, or a reader); "
+                      "--force will not replace a file in use");
+}
+
+void publish_file(const std::filesystem::path& tmp, const std::filesystem::path& out, bool force) {
+  if (force) {
+    if (::rename(tmp.c_str(), out.c_str()) != 0) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      throw Error("renaming " + tmp.string() + " to " + out.string() + ": " + std::strerror(err));
+    }
+    return;
+  }
+  // link(2) is the atomic "create if absent": of two runs started together on one path,
+  // exactly one gets it (rename would let the second silently replace the first's file).
+  int rc = ::link(tmp.c_str(), out.c_str());
+  int err = errno;
+  if (rc != 0 && err != EEXIST) {  // a file system without hard links: the same test in one call
+    rc = ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE);
+    err = errno;
+  }
+  ::unlink(tmp.c_str());
+  if (rc != 0 && err == EEXIST)
+    throw ConfigError("recording " + out.string() + " already exists (another run created it meanwhile); "
+                      "pass --force to overwrite it or --resume to continue it");
+  if (rc != 0) throw Error("creating " + out.string() + ": " + std::strerror(err));
+}
 
 struct RecordingWriter::Impl {
   std::filesystem::path path;
@@ -108,6 +170,37 @@ struct RecordingWriter::Impl {
   std::vector<std::pair<Id, Id>> event_cols;  // per header event: (trial, row)
   std::vector<Id> recordings;                 // per electrode
   int64_t n_trials = 0, n_rows = 0;           // committed
+  // The file's identity once it is in place at `path`: another process may replace or remove
+  // the name while we write (a second run with --force, a user's rm); committed trials would
+  // then be lost without a word, so each commit and close() check the name still leads here.
+  dev_t dev = 0;
+  ino_t ino = 0;
+
+  // What a flush may allocate beyond the end of allocation (h5::flush's reserve): the next
+  // chunks of every dataset (chunks get their file space when the flush writes them), twice
+  // the batch's bytes, and room for metadata.
+  hsize_t flush_reserve(hsize_t batch_bytes) const {
+    hsize_t r = (hsize_t(4) << 20) + 2 * batch_bytes;
+    for (const auto* list : {&trial_cols, &token_cols, &recordings})
+      for (const Id& d : *list) r += 2 * h5::chunk_bytes(d);
+    for (const auto& [trial, row] : event_cols) r += 2 * (h5::chunk_bytes(trial) + h5::chunk_bytes(row));
+    return r;
+  }
+
+  void remember_identity() {
+    void* handle = nullptr;
+    struct stat st {};
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle && ::fstat(*static_cast<int*>(handle), &st) == 0)
+      dev = st.st_dev, ino = st.st_ino;
+  }
+  void check_in_place() const {
+    if (!ino) return;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || st.st_dev != dev || st.st_ino != ino)
+      throw Error("recording " + path.string() + " was replaced or removed by another process while this run wrote "
+                  "it: the " + std::to_string(n_trials) + " trials this run committed are not in the file at that "
+                  "path (was a second run started with --force on the same output?)");
+  }
 
   std::thread thread;
   mutable std::mutex mu;
@@ -360,12 +453,21 @@ struct RecordingWriter::Impl {
     h5::append(trial_cols[12], finish);
 
     // Commit: data on disk first, then the marker that makes it count.
-    h5::flush(file, opt.fsync);
+    hsize_t row_bytes = 0;  // the rows may lie in shared memory (writer process): from the header
+    for (const auto& e : header.electrodes) row_bytes += hsize_t(e.width()) * sizeof(float);
+    hsize_t batch_bytes = 0;
+    for (const TrialResult& t : batch) {
+      batch_bytes += t.prompt.size() + t.response.size() + t.condition.size() + 256 + t.tokens.size() * row_bytes;
+      for (const TokenRow& k : t.tokens) batch_bytes += k.text.size() + 64;
+    }
+    const hsize_t reserve = flush_reserve(batch_bytes);
+    h5::flush(file, opt.fsync, reserve);
     h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials + int64_t(nt));
     h5::set_attr(root, layout::kAttrRowsCommitted, row);
-    h5::flush(file, opt.fsync);
+    h5::flush(file, opt.fsync, reserve);
     n_trials += int64_t(nt);
     n_rows = row;
+    check_in_place();
     std::lock_guard<std::mutex> lock(mu);
     committed.insert(committed.end(), index.begin(), index.end());
   }
@@ -425,9 +527,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
                                                          const RecordingHeader& header,
                                                          bool force, const WriterOptions& opt) {
   check_header(header);
-  if (std::filesystem::exists(path) && !force)
-    throw ConfigError("recording " + path.string() +
-                      " already exists; pass --force to overwrite it or --resume to continue it");
+  check_output_path(path, force, {});
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   if (opt.separate_process)
     return std::unique_ptr<RecordingWriter>(new RecordingWriter(
@@ -442,6 +542,15 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   impl->header = header;
   impl->opt = opt;
   impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  // Whatever fails below (a full disk included) leaves no file at `path` and removes ours.
+  struct RemoveOnError {
+    const std::filesystem::path& p;
+    bool armed = true;
+    ~RemoveOnError() {
+      std::error_code ec;
+      if (armed) std::filesystem::remove(p, ec);
+    }
+  } cleanup{creating};
   impl->file = h5::create_file(creating, /*truncate=*/true);
   impl->root = h5::open_group(impl->file, "/");
   hid_t root = impl->root;
@@ -460,13 +569,18 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   h5::set_attr(root, layout::kAttrRowsCommitted, int64_t(0));
   impl->write_stimuli();
   impl->create_datasets();
-  h5::flush(impl->file, /*sync=*/true);
+  h5::flush(impl->file, /*sync=*/true, impl->flush_reserve(0));
   if (opt.still_wanted && !opt.still_wanted()) {
     impl.reset();  // closes every HDF5 object, the file last
     std::filesystem::remove(creating);
     throw Error("recording " + path.string() + ": creation abandoned (its run ended)");
   }
-  std::filesystem::rename(creating, path);  // the open handle follows the file
+  if (force && locked_elsewhere(path))  // checked again: another run may have started meanwhile
+    throw ConfigError(path.string() + " is open in another process (another rig run writing it, or a reader); "
+                      "--force will not replace a file in use");
+  publish_file(creating, path, force);  // the open handle follows the file
+  cleanup.armed = false;
+  impl->remember_identity();
   if (opt.fsync) h5::fsync_directory(path);
   return std::unique_ptr<RecordingWriter>(new RecordingWriter(std::move(impl)));
 }
@@ -507,7 +621,8 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
   h5::set_attr(root, layout::kAttrResumes,
                (h5::has_attr(root, layout::kAttrResumes)
                     ? h5::get_int_attr(root, layout::kAttrResumes) : 0) + 1);
-  h5::flush(impl->file, opt.fsync);
+  h5::flush(impl->file, opt.fsync, impl->flush_reserve(0));
+  impl->remember_identity();
   return std::unique_ptr<RecordingWriter>(new RecordingWriter(std::move(impl)));
 }
 
@@ -558,6 +673,11 @@ void RecordingWriter::close() {
   if (m.thread.joinable()) m.thread.join();
   m.closed = true;
   std::exception_ptr error = m.error;
+  try {
+    if (!error) m.check_in_place();
+  } catch (...) {
+    error = std::current_exception();
+  }
   try {
     m.trial_cols.clear();
     m.token_cols.clear();

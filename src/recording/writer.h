@@ -41,6 +41,19 @@ struct WriterOptions {
 
 class WriterProcess;
 
+// Checks where a run or merge is about to write, before anything is computed. An existing
+// `out` is an error without `force`; with it, `out` must be a regular file (not a directory,
+// device, fifo or symbolic link), none of `inputs` (the same file by device and inode: the
+// config, the model's files, stimulus files, shards) and not open in another process (HDF5
+// locks files it has open; a second run with --force would replace the first one's file).
+// Throws ConfigError naming the path and the reason.
+void check_output_path(const std::filesystem::path& out, bool force, const std::vector<std::filesystem::path>& inputs);
+
+// Puts a finished temporary file in place at `out` atomically: without `force` with link(2),
+// which fails when `out` appeared meanwhile (another run) and then throws ConfigError; with
+// `force` with rename(2). The temporary name is removed either way.
+void publish_file(const std::filesystem::path& tmp, const std::filesystem::path& out, bool force);
+
 class RecordingWriter : public RecordingSink {
  public:
   // Creates `path` (and its directory) with the root attributes, the stimuli table and every

@@ -378,6 +378,13 @@ int child_main(int fd, const char* shared, WriterProcess::Mode mode, const std::
     }
     if (from_shared) send(kReleased, "");
   }
+  if (failed) {
+    // No close: closing flushes the failed batch's metadata, and on a full disk a flush that
+    // stops half-way leaves a file no reader (nor --resume) can open. Without it the file
+    // stays as its last commit left it, as after a kill; _exit (the caller) skips destructors.
+    (void)w.release();
+    return 1;
+  }
   try {
     w->close();
   } catch (...) {

@@ -139,16 +139,31 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
   const int64_t max_pos = model_.model->config().max_positions;
+  const int64_t vocab = model_.model->config().vocab_size;
+  const std::string config_json = (model_.dir / "config.json").string(), tokenizer_json = (model_.dir / "tokenizer.json").string();
+  // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (GPT-2's
+  // table ends there; rotary models were trained up to it), checked before any allocation.
+  if (max_new >= max_pos)
+    throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) + ": expected fewer than the model's " +
+                      std::to_string(max_pos) + " positions (" + config_json + " max_position_embeddings), got " +
+                      std::to_string(max_new));
   for (const auto& s : config_.stimuli) {
     auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
     if (ids.empty())
       throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
                         "') encodes to no tokens: prompt '" + s.prompt +
                         "' (an empty prompt needs a tokenizer that adds BOS)");
-    if (model_.model->config().model_type == "gpt2" && int64_t(ids.size()) + max_new + 1 > max_pos)
-      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " +
-                        std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
-                        " new tokens exceed the model's " + std::to_string(max_pos) + " positions");
+    if (int64_t(ids.size()) > max_pos - max_new)
+      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
+                        "'): " + std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
+                        " new tokens exceed the model's " + std::to_string(max_pos) + " positions (" + config_json +
+                        " max_position_embeddings)");
+    for (int64_t id : ids)
+      if (id < 0 || id >= vocab)
+        throw ModelError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " + tokenizer_json +
+                         " encodes it with token id " + std::to_string(id) + ", outside the model's vocabulary of " +
+                         std::to_string(vocab) + " (" + config_json + " vocab_size): the tokenizer and the "
+                         "weights do not belong together");
     plan_.prompt_ids.push_back(std::move(ids));
   }
   // Stimulation: checked against the model's sites before anything is written.
@@ -338,8 +353,27 @@ int64_t Runner::run(RecordingSink& sink) {
   return ran;
 }
 
+std::vector<fs::path> Runner::inputs() const {
+  std::vector<fs::path> in{config_.source.file};
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(model_.dir, ec)) in.push_back(e.path());
+  for (const auto& set : config_.stimulus_sets)
+    if (!set.file.empty()) in.push_back(set.file);
+  // Files the stimulation section names (vectors, source recordings): any scalar that is one.
+  std::vector<YAML::Node> todo{config_.stimulation};
+  while (!todo.empty()) {
+    const YAML::Node n = todo.back();
+    todo.pop_back();
+    if (n.IsScalar() && fs::is_regular_file(n.Scalar(), ec)) in.push_back(n.Scalar());
+    if (n.IsSequence() || n.IsMap())
+      for (const auto& c : n) todo.push_back(n.IsMap() ? c.second : c);
+  }
+  return in;
+}
+
 int64_t Runner::run_to_file() {
   const fs::path path(plan_.path);
+  if (!(options_.resume && fs::exists(path))) check_output_path(path, options_.force, inputs());
   std::unique_ptr<RecordingWriter> writer;
   if (options_.resume && fs::exists(path)) writer = RecordingWriter::resume(path, header());
   else writer = RecordingWriter::create(path, header(), options_.force);

@@ -55,6 +55,9 @@ class Runner {
   int64_t run(RecordingSink& sink);
   // Opens the output file per the options (create, --force, --resume) and runs.
   int64_t run_to_file();
+  // The files this run reads (config, every file of the model directory, stimulus files,
+  // files the stimulation section names): --force must never replace one of them.
+  std::vector<std::filesystem::path> inputs() const;
 
   // Trial results for one batch (no sink); used by run() and by tests.
   std::vector<TrialResult> run_batch(const std::vector<TrialSpec>& batch);

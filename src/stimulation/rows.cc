@@ -14,6 +14,9 @@ std::optional<RowSelector> parse_rows(const std::string& text) {
   if (text == "all") return r;
   if (text == "prompt") return r.kind = RowSelector::Kind::kPrompt, r;
   if (text == "response") return r.kind = RowSelector::Kind::kResponse, r;
+  // std::regex recurses per character: a 200k-character spec overflowed the stack. No valid
+  // spec comes near this length.
+  if (text.size() > 256) return std::nullopt;
   static const std::regex range("([0-9]*):([0-9]*)");
   static const std::regex event("([A-Za-z_][A-Za-z0-9_]*)(?:([+-][0-9]+)(?::([+-]?[0-9]+)?)?)?");
   static const std::regex event_open("([A-Za-z_][A-Za-z0-9_]*)([+-][0-9]+):");

@@ -143,7 +143,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
       if (YAML::Node n = get("name"); n.IsDefined()) {
         proto.name = c.text(n, child(p, "name"));
         static const std::regex ok("[A-Za-z0-9_.-]+");
-        if (!std::regex_match(proto.name, ok))
+        if (proto.name.size() > 256 || !std::regex_match(proto.name, ok))  // length first: std::regex recurses per character
           c.fail(n, child(p, "name"), "expected a name of letters, digits, '_', '.' or '-', got " + cfg::describe(n));
         proto.named = true;
         names.insert(proto.name);

@@ -218,6 +218,8 @@ std::vector<float> read_npy(const std::string& file, const std::string& where) {
     throw bad("got format version " + std::to_string(major));
   }
   if (bytes.size() < start + hlen) throw bad("got a truncated header");
+  // The header is a short Python dict literal; std::regex below recurses per character.
+  if (hlen > 65536) throw bad("got a header of " + std::to_string(hlen) + " bytes (at most 65536)");
   const std::string header = bytes.substr(start, hlen);
   std::smatch m;
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<>|=]?)([fi])([0-9]+)'")))
@@ -230,8 +232,16 @@ std::vector<float> read_npy(const std::string& file, const std::string& where) {
   size_t count = 1;
   std::string dims = m[1];
   std::regex num("[0-9]+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    count *= size_t(std::stoull(it->str()));
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it) {
+    size_t dim = 0;
+    try {
+      dim = size_t(std::stoull(it->str()));
+    } catch (const std::out_of_range&) {
+      throw bad("got shape (" + dims + ")");
+    }
+    // Checked products: a wrapped count would pass the size check below and read past the data.
+    if (__builtin_mul_overflow(count, dim, &count) || count > (size_t(1) << 40)) throw bad("got shape (" + dims + ")");
+  }
   const size_t data = start + hlen;
   if (bytes.size() < data + count * size_t(size))
     throw bad("got " + std::to_string(bytes.size() - data) + " data bytes for " + std::to_string(count) + " values");

@@ -4,6 +4,7 @@
 
 #include <unicode/uchar.h>
 
+#include "core/limits.h"
 #include "tokenizer/utf8.h"
 
 namespace rig::tok {
@@ -38,6 +39,9 @@ AddedVocabulary::AddedVocabulary(const Json& list, const JsonCtx& ctx) {
     a.lstrip = c.boolean(t, "lstrip", false);
     a.rstrip = c.boolean(t, "rstrip", false);
     if (a.id < 0) (c / "id").fail("negative id");
+    if (a.id >= limits::kMaxVocab)
+      (c / "id").fail("expected an id below " + std::to_string(limits::kMaxVocab) + " (rig's limit), got " +
+                      std::to_string(a.id));
     tokens_.push_back(std::move(a));
   }
   for (size_t i = 0; i < tokens_.size(); ++i) {

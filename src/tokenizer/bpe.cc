@@ -4,6 +4,7 @@
 #include <mutex>
 #include <queue>
 
+#include "core/limits.h"
 #include "tokenizer/utf8.h"
 
 namespace rig::tok {
@@ -17,8 +18,12 @@ Bpe::Bpe(const Json& model, const JsonCtx& ctx) {
   if (!vocab.is_object()) (ctx / "vocab").fail("expected an object of token -> id");
   int64_t max_id = -1;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX)
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
       (ctx / "vocab" / it.key()).fail("expected a non-negative integer id");
+    // The id table is sized by the largest id: an id of 10^8 would allocate gigabytes.
+    if (it.value().get<int64_t>() >= limits::kMaxVocab)
+      (ctx / "vocab" / it.key()).fail("expected an id below " + std::to_string(limits::kMaxVocab) +
+                                      " (rig's limit), got " + std::to_string(it.value().get<int64_t>()));
     max_id = std::max<int64_t>(max_id, it.value().get<int64_t>());
   }
   id_to_token_.assign(static_cast<size_t>(max_id + 1), std::string());

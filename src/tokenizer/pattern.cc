@@ -1,51 +1,24 @@
 #include "tokenizer/pattern.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include <stdexcept>
 
 #include "tokenizer/utf8.h"
 
 namespace rig::tok {
 
 Regex::Regex(const std::string& pattern, const JsonCtx& ctx) {
-  int err = 0;
-  PCRE2_SIZE err_off = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP, &err, &err_off, nullptr);
-  if (!code) {
-    PCRE2_UCHAR buf[256];
-    pcre2_get_error_message(err, buf, sizeof buf);
-    ctx.fail("cannot compile regex '" + pattern + "' at offset " + std::to_string(err_off) + ": " +
-             reinterpret_cast<const char*>(buf));
+  try {
+    re_ = SafeRegex(pattern, /*utf=*/true, kExitModel);
+  } catch (const std::invalid_argument& e) {
+    ctx.fail("cannot compile regex '" + pattern + "' " + e.what());
   }
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if unavailable
-  code_.reset(code, [](void* p) { pcre2_code_free(static_cast<pcre2_code*>(p)); });
 }
 
 void Regex::find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const {
-  auto* code = static_cast<pcre2_code*>(code_.get());
-  std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
-      pcre2_match_data_create_from_pattern(code, nullptr), pcre2_match_data_free);
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    int rc = pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) {
-      PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(rc, buf, sizeof buf);
-      throw Error(std::string("regex match failed: ") + reinterpret_cast<const char*>(buf));
-    }
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
-    size_t b = ov[0], e = ov[1];
-    if (e > b) {
-      out.emplace_back(b, e);
-      pos = e;
-    } else {  // an empty match: skip one character
-      if (b >= s.size()) break;
-      pos = b + utf8_char_len(static_cast<unsigned char>(s[b]));
-    }
-  }
+  std::vector<std::pair<size_t, size_t>> all;
+  re_.find_all(s, all);
+  for (const auto& m : all)
+    if (m.second > m.first) out.push_back(m);
 }
 
 Pattern Pattern::from_json(const Json& j, const JsonCtx& ctx) {

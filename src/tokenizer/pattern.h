@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/regex.h"
 #include "tokenizer/json_ctx.h"
 
 namespace rig::tok {
@@ -16,10 +17,11 @@ class Regex {
  public:
   Regex(const std::string& pattern, const JsonCtx& ctx);
   // Non-overlapping, non-empty matches [begin, end) in `s` (valid UTF-8), left to right.
+  // A pattern that backtracks past rig's limits (core/limits.h) throws a ModelError.
   void find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const;
 
  private:
-  std::shared_ptr<void> code_;  // pcre2_code_8
+  SafeRegex re_;
 };
 
 struct Match {

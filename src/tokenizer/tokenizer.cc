@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_guard.h"
+#include "core/limits.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/decoders.h"
@@ -46,21 +48,17 @@ std::optional<int64_t> first_of(const tok::AddedVocabulary& added, std::initiali
 }  // namespace
 
 Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ModelError(path.string() + ": cannot open tokenizer file" +
-                     (std::filesystem::exists(path) ? "" : " (no such file)"));
-  }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  return from_json_text(buf.str(), path.string());
+  return from_json_text(read_text_file(path.string(), "a tokenizer file (tokenizer.json)", kExitModel),
+                        path.string());
 }
 
 Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& origin) {
+  if (auto deep = json_depth_error(text, limits::kJsonDepth))
+    throw ModelError(origin + ": not a valid tokenizer.json: " + *deep);
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     throw ModelError(origin + ": not a valid tokenizer.json: " + e.what());
   }
   JsonCtx ctx(origin, "");

@@ -1,5 +1,6 @@
 // The selectivity statistics against values computed by hand and by scipy (stated per case).
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "analysis/alignment.h"
@@ -152,4 +153,17 @@ TEST_CASE("PCA of condition averages: a rank-1 trajectory has all variance in PC
   REQUIRE(std::abs(r.explained_variance_ratio[1]) < 1e-12);
   REQUIRE(near(std::abs(r.components(0, 1)), 2 / std::sqrt(5.0)));
   REQUIRE(r.components(0, 1) > 0);  // sign: largest loading positive
+}
+
+TEST_CASE("a unit with NaN or infinite trials gets NaN statistics, never a hang") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  // auc() used to loop for ever here: its tie loop never passes a NaN.
+  REQUIRE(std::isnan(auc({1, nan, 3}, {2, 4})));
+  REQUIRE(std::isnan(auc({nan, nan}, {nan})));
+  REQUIRE(near(auc({inf, 1}, {0, -inf}), 1.0));  // infinities still rank
+  Eigen::MatrixXd X(6, 2);
+  X << 1, 1, 2, nan, 3, 3, 7, 7, 8, 8, 9, 9;
+  const auto p = permutation_p_anova(X, {0, 0, 0, 1, 1, 1}, 2, 50, 1);
+  REQUIRE(p[0] > 0);
+  REQUIRE(std::isnan(p[1]));  // not 1/(1+n): no F exists to compare
 }
