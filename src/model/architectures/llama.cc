@@ -17,7 +17,8 @@ class LlamaAttention : public Module {
         v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, f.qkv_bias))),
         o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, f.o_bias))),
         heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer),
-        window_(c.sliding_layers.at(size_t(layer)) ? c.sliding_window : 0) {
+        // sliding_layers is empty in configs made in code (tests, rig train): no windows
+        window_(size_t(layer) < c.sliding_layers.size() && c.sliding_layers[size_t(layer)] ? c.sliding_window : 0) {
     if (f.qk_norm) {
       q_norm = add("q_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
       k_norm = add("k_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
