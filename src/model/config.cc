@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -69,6 +70,80 @@ class Reader {
   const std::filesystem::path& path_;
 };
 
+// The rotary scaling type and its parameters, from rope_parameters (5.x) or rope_scaling
+// (4.x), with the defaults transformers' rope init functions take.
+void read_rope_scaling(const Reader& r, const json& d, const std::string& where, ModelConfig& c) {
+  ModelConfig::RopeScaling& s = c.rope_scaling;
+  auto key = [&](const char* k) { return where + "." + k; };
+  auto number = [&](const char* k) -> std::optional<double> {
+    if (!d.contains(k) || d[k].is_null()) return std::nullopt;
+    if (!d[k].is_number()) r.fail(key(k), "expected a number, got " + d[k].dump());
+    return d[k].get<double>();
+  };
+  auto required = [&](const char* k) {
+    const auto v = number(k);
+    if (!v) r.fail(key(k), "missing required key for rope type '" + s.type + "'");
+    return *v;
+  };
+  const char* type_key = d.contains("rope_type") ? "rope_type" : "type";
+  if (d.contains(type_key) && !d[type_key].is_string())
+    r.fail(key(type_key), "expected a string, got " + d[type_key].dump());
+  s.type = d.value(type_key, std::string("default"));
+  const char* kTypes[] = {"default", "linear", "dynamic", "llama3", "yarn"};
+  if (std::find(std::begin(kTypes), std::end(kTypes), s.type) == std::end(kTypes))
+    r.fail(key(type_key), "rig supports rope types default, linear, dynamic, llama3 and yarn, got '" + s.type + "'");
+  if (s.type == "default") return;
+  s.factor = s.type == "yarn" ? number("factor") : std::optional<double>(required("factor"));
+  if (s.type == "llama3") {
+    s.low_freq_factor = required("low_freq_factor");
+    s.high_freq_factor = required("high_freq_factor");
+  }
+  // transformers' standardize_rope_params: a top-level original_max_position_embeddings wins.
+  s.original_max_positions = r.integer_or({"original_max_position_embeddings"}, 0);
+  if (!s.original_max_positions) s.original_max_positions = int64_t(number("original_max_position_embeddings").value_or(0));
+  if (!s.original_max_positions) s.original_max_positions = c.max_positions;
+  if (s.type == "yarn") {
+    s.attention_factor = number("attention_factor");
+    s.mscale = number("mscale");
+    s.mscale_all_dim = number("mscale_all_dim");
+    // `or` in transformers: 0 and null both mean the default
+    s.beta_fast = number("beta_fast").value_or(0) ? *number("beta_fast") : 32.0;
+    s.beta_slow = number("beta_slow").value_or(0) ? *number("beta_slow") : 1.0;
+    if (d.contains("truncate") && d["truncate"].is_boolean()) s.truncate = d["truncate"].get<bool>();
+  }
+}
+
+// Which layers attend through a window, as transformers' configs decide it: Mistral's
+// sliding_window applies to every layer; Qwen2/3 use it only with use_sliding_window, in the
+// layers from max_window_layers on, unless layer_types lists each layer. Others ignore it.
+void read_sliding_window(const Reader& r, ModelConfig& c) {
+  c.sliding_layers.assign(size_t(c.num_layers), false);
+  const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
+  if (c.model_type != "mistral" && !qwen) return;
+  c.sliding_window = r.integer_or({"sliding_window"}, 0);
+  if (qwen && !r.boolean_or({"use_sliding_window"}, false)) c.sliding_window = 0;
+  if (c.sliding_window == 0) return;
+  if (const json* lt = r.find({"layer_types"})) {
+    if (!lt->is_array() || int64_t(lt->size()) != c.num_layers)
+      r.fail("layer_types", "expected " + std::to_string(c.num_layers) + " layer types, got " + lt->dump());
+    for (size_t i = 0; i < lt->size(); ++i) {
+      const json& t = (*lt)[i];
+      if (t != "sliding_attention" && t != "full_attention")
+        r.fail("layer_types", "rig supports 'full_attention' and 'sliding_attention', got " + t.dump());
+      c.sliding_layers[i] = t == "sliding_attention";
+    }
+    return;
+  }
+  int64_t first = 0;
+  if (qwen) {
+    const json* mw = r.find({"max_window_layers"});
+    if (mw && (!mw->is_number_integer() || mw->get<int64_t>() < 0))
+      r.fail("max_window_layers", "expected a layer count, got " + mw->dump());
+    first = mw ? mw->get<int64_t>() : 28;  // transformers' default
+  }
+  for (int64_t i = first; i < c.num_layers; ++i) c.sliding_layers[size_t(i)] = true;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
@@ -103,7 +178,7 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   at_most("num_hidden_layers", c.num_layers, limits::kMaxLayers);
   at_most("num_attention_heads", c.num_heads, limits::kMaxHeads);
   at_most("num_key_value_heads", c.num_kv_heads, limits::kMaxHeads);
-  c.head_dim = r.integer_or({"head_dim"}, c.hidden_size / c.num_heads);
+  c.head_dim = r.integer_or({"head_dim"}, c.model_type == "qwen3" ? 128 : c.hidden_size / c.num_heads);
   at_most("head_dim", c.head_dim, limits::kMaxHiddenSize);
   if (!r.find({"head_dim"}) && c.hidden_size % c.num_heads != 0)
     r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
@@ -133,6 +208,7 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
     if (id && (*id < 0 || *id >= c.vocab_size))
       r.fail(key, "expected a token id below vocab_size " + std::to_string(c.vocab_size) + ", got " + std::to_string(*id));
   c.torch_dtype = r.string_or({"torch_dtype", "dtype"}, "");
+  read_sliding_window(r, c);
 
   // Rotary settings: 5.x nests them in rope_parameters; 4.x keeps them at top level.
   c.rope_theta = r.number_or({"rope_theta", "rotary_emb_base"}, 10000.0);
@@ -142,11 +218,11 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
     Reader rr(*rp, path);
     c.rope_theta = rr.number_or({"rope_theta"}, c.rope_theta);
     c.partial_rotary_factor = rr.number_or({"partial_rotary_factor"}, c.partial_rotary_factor);
-    const std::string type = rr.string_or({"rope_type"}, "default");
-    if (type != "default") r.fail("rope_parameters.rope_type", "rig supports rope_type 'default', got '" + type + "'");
+    read_rope_scaling(r, *rp, "rope_parameters", c);
+  } else if (const json* rs = r.find({"rope_scaling"}); rs && !(rs->is_object() && rs->empty())) {
+    if (!rs->is_object()) r.fail("rope_scaling", "expected an object, got " + rs->dump());
+    read_rope_scaling(r, *rs, "rope_scaling", c);
   }
-  if (const json* rs = r.find({"rope_scaling"}); rs && !rs->empty())
-    r.fail("rope_scaling", "rope scaling is not supported yet, got " + rs->dump());
   if (c.partial_rotary_factor <= 0 || c.partial_rotary_factor > 1)
     r.fail("rotary_pct", "expected a fraction in (0, 1], got " + std::to_string(c.partial_rotary_factor));
   return c;

@@ -11,7 +11,7 @@
 namespace rig {
 
 struct ModelConfig {
-  std::string model_type;        // config.json "model_type": gpt_neox | gpt2 | llama
+  std::string model_type;        // config.json "model_type": gpt_neox | gpt2 | llama | qwen2 | qwen3 | mistral
   std::string architecture;      // "architectures"[0], e.g. GPTNeoXForCausalLM
   int64_t vocab_size = 0;        // V
   int64_t hidden_size = 0;       // D
@@ -25,6 +25,17 @@ struct ModelConfig {
   std::string hidden_act;        // gelu | gelu_new | silu | ...
   double rope_theta = 10000.0;
   double partial_rotary_factor = 1.0;
+  // Rotary scaling: 5.x rope_parameters.rope_type, 4.x rope_scaling.type | rope_type, with
+  // transformers' parameter names (modeling_rope_utils.py).
+  struct RopeScaling {
+    std::string type = "default";                     // default | linear | dynamic | llama3 | yarn
+    std::optional<double> factor;                     // linear, dynamic, llama3; yarn (unset: derived)
+    double low_freq_factor = 0, high_freq_factor = 0;  // llama3
+    int64_t original_max_positions = 0;               // llama3, yarn (unset: max_positions)
+    std::optional<double> attention_factor, mscale, mscale_all_dim;  // yarn
+    double beta_fast = 32, beta_slow = 1;             // yarn
+    bool truncate = true;                             // yarn
+  } rope_scaling;
   bool use_parallel_residual = true;  // GPT-NeoX
   // Training-time dropout rates: identities at inference, shown by `rig inspect` as HF does.
   double embd_pdrop = 0.0, attn_pdrop = 0.0, resid_pdrop = 0.0;
@@ -33,6 +44,10 @@ struct ModelConfig {
   bool scale_attn_weights = true;            // GPT-2: scores / sqrt(Dh)
   bool scale_attn_by_inverse_layer_idx = false;  // GPT-2: scores / (layer + 1) as well
   bool mlp_bias = false;              // Llama MLP bias
+  // Sliding-window attention (Mistral, Qwen2/3): a query sees the last sliding_window
+  // positions, in the layers marked in sliding_layers ([L]); 0 = every layer sees all.
+  int64_t sliding_window = 0;
+  std::vector<bool> sliding_layers;
   std::optional<int64_t> bos_token_id, eos_token_id;
   std::string torch_dtype;            // stored dtype as config.json says (informational)
 

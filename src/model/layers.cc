@@ -69,9 +69,10 @@ RMSNorm::RMSNorm(std::string type, int64_t d, double e)
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
-  const at::Tensor h32 = h.to(at::kFloat);
+  // [..., n*dim] -> [..., n, dim]: a per-head norm (Qwen3's q_norm) sees its heads side by side.
+  const at::Tensor h32 = h.to(at::kFloat).unflatten(-1, {-1, dim});
   const at::Tensor normed = h32 * at::rsqrt(h32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return out(weight * normed.to(h.scalar_type()));
+  return out((weight * normed.to(h.scalar_type())).flatten(-2));
 }
 
 namespace {
@@ -117,19 +118,87 @@ at::Tensor Activation::forward(const at::Tensor& x) const {
   return out(h);
 }
 
-RotaryEmbedding::RotaryEmbedding(std::string type, int64_t rd, double theta)
-    : Module(std::move(type)), rotary_dim(rd) {
-  // inv_freq = 1 / theta^(2i / R), as HF computes it (in float32, int64 arange).
-  inv_freq_ = 1.0 / at::pow(theta, at::arange(0, rd, 2, at::kLong).to(at::kFloat) / double(rd));
+namespace {
+// 1 / theta^(2i / R) over an int64 arange, in float32, as transformers computes it; theta
+// is a Python float (at::Scalar) or, for dynamic scaling, a 0-dim float32 tensor.
+template <class Theta>
+at::Tensor rope_inv_freq(const Theta& theta, int64_t rd) {
+  return at::pow(theta, at::arange(0, rd, 2, at::kLong).to(at::kFloat) / double(rd)).reciprocal();
+}
+// Python's `c / t` on a tensor is t.reciprocal() * c (torch's __rtruediv__), not a division.
+at::Tensor rdiv(double c, const at::Tensor& t) { return t.reciprocal() * c; }
+}  // namespace
+
+RotaryEmbedding::RotaryEmbedding(std::string type, int64_t rd, const ModelConfig& c)
+    : Module(std::move(type)), rotary_dim(rd), theta_(c.rope_theta), scaling_(c.rope_scaling),
+      max_positions_(c.max_positions) {
+  const auto& s = scaling_;
+  inv_freq_ = rope_inv_freq(at::Scalar(theta_), rd);
+  if (s.type == "linear") {
+    inv_freq_ = inv_freq_ / *s.factor;
+  } else if (s.type == "dynamic") {
+    // At load, seq_len = max_position_embeddings, in Python floats: theta * 1^(R / (R - 2)).
+    const double f = *s.factor;
+    const double m = double(max_positions_);
+    inv_freq_ = rope_inv_freq(at::Scalar(theta_ * std::pow(f * m / m - (f - 1), double(rd) / double(rd - 2))), rd);
+  } else if (s.type == "llama3") {
+    const double f = *s.factor, lo = s.low_freq_factor, hi = s.high_freq_factor;
+    const double old_len = double(s.original_max_positions);
+    const at::Tensor wavelen = rdiv(2 * M_PI, inv_freq_);
+    // long wavelengths divided by the factor, short ones kept, the middle interpolated
+    at::Tensor inv = at::where(wavelen > old_len / lo, inv_freq_ / f, inv_freq_);
+    const at::Tensor smooth = (rdiv(old_len, wavelen) - lo) / (hi - lo);
+    const at::Tensor smoothed = (1 - smooth) * inv / f + smooth * inv;
+    const at::Tensor medium = (wavelen < old_len / hi).logical_not() * (wavelen > old_len / lo).logical_not();
+    inv_freq_ = at::where(medium, smoothed, inv);
+  } else if (s.type == "yarn") {
+    const double orig = double(s.original_max_positions);
+    const double f = s.factor ? *s.factor : double(max_positions_) / orig;
+    auto mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+    if (s.attention_factor) attention_scaling_ = *s.attention_factor;
+    else if (s.mscale.value_or(0) && s.mscale_all_dim.value_or(0))
+      attention_scaling_ = mscale(f, *s.mscale) / mscale(f, *s.mscale_all_dim);
+    else attention_scaling_ = mscale(f, 1.0);
+    // The dims whose wavelength fits beta_fast (beta_slow) rotations in the original context.
+    auto correction_dim = [&](double rotations) {
+      return double(rd) * std::log(orig / (rotations * 2 * M_PI)) / (2 * std::log(theta_));
+    };
+    double low = correction_dim(s.beta_fast), high = correction_dim(s.beta_slow);
+    if (s.truncate) low = std::floor(low), high = std::ceil(high);
+    low = std::max(low, 0.0);
+    high = std::min(high, double(rd - 1));
+    if (low == high) high += 0.001;  // transformers: prevents a division by zero
+    const at::Tensor pos_freqs = at::pow(theta_, at::arange(0, rd, 2, at::kLong).to(at::kFloat) / double(rd));
+    const at::Tensor extrapolation = pos_freqs.reciprocal(), interpolation = (pos_freqs * f).reciprocal();
+    const at::Tensor ramp = ((at::arange(rd / 2, at::kFloat) - low) / (high - low)).clamp(0, 1);
+    const at::Tensor extra_factor = 1 - ramp;
+    inv_freq_ = interpolation * (1 - extra_factor) + extrapolation * extra_factor;
+  }
+}
+
+at::Tensor RotaryEmbedding::dynamic_inv_freq(int64_t seq_len) const {
+  if (seq_len <= max_positions_) return inv_freq_;
+  // transformers computes this base from a 0-dim int64 tensor: the arithmetic is float32.
+  const double f = *scaling_.factor;
+  const at::Tensor n = at::scalar_tensor(seq_len, at::kLong);
+  const at::Tensor base = ((n * f) / max_positions_ - (f - 1)).pow(double(rotary_dim) / double(rotary_dim - 2)) * theta_;
+  return rope_inv_freq(base, rotary_dim);
 }
 
 std::pair<at::Tensor, at::Tensor> RotaryEmbedding::forward(const at::Tensor& x, const at::Tensor& positions) const {
   in(x);
+  // transformers' dynamic_rope_update: recomputed from the longest sequence of the batch.
+  // (It also keeps a grown table until a sequence shorter than max_position_embeddings comes;
+  // rig recomputes each call, which equals it whenever calls do not shrink in between.)
+  const at::Tensor inv_freq =
+      scaling_.type == "dynamic" ? dynamic_inv_freq(positions.max().item<int64_t>() + 1) : inv_freq_;
   // freqs: [B, T, R/2] = positions x inv_freq; emb = [freqs, freqs]
-  const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(x.device()).view({1, 1, -1});
+  const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq.to(x.device()).view({1, 1, -1});
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
-  at::Tensor cos = out(emb.cos().to(x.scalar_type()));
-  return {cos, emb.sin().to(x.scalar_type())};
+  at::Tensor cos = emb.cos(), sin = emb.sin();
+  if (attention_scaling_ != 1.0) cos = cos * attention_scaling_, sin = sin * attention_scaling_;
+  cos = out(cos.to(x.scalar_type()));
+  return {cos, sin.to(x.scalar_type())};
 }
 
 at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
@@ -143,7 +212,7 @@ at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Te
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer) {
+                     double scale, KVCache* cache, int layer, int64_t window) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
   at::Tensor k = k_new, v = v_new;
   int64_t past = 0;
@@ -171,7 +240,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
   const auto opts = at::TensorOptions().device(q.device());
   const at::Tensor qpos = at::arange(past, past + T, opts.dtype(at::kLong)).view({T, 1});
   const at::Tensor kpos = at::arange(0, S, opts.dtype(at::kLong)).view({1, S});
-  const at::Tensor allowed = (kpos <= qpos).view({1, 1, T, S}) & key_mask.view({B, 1, 1, S});
+  at::Tensor causal = kpos <= qpos;
+  // Cache slots are positions: a left-padded row's real tokens are contiguous, so the window
+  // counts real tokens, as transformers' sliding_window_overlay (kv > q - window) does.
+  if (window > 0) causal = causal & (kpos > qpos - window);
+  const at::Tensor allowed = causal.view({1, 1, T, S}) & key_mask.view({B, 1, 1, S});
   scores = scores.masked_fill(allowed.logical_not(), -1e30);
   const at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
   return at::matmul(probs, v).transpose(1, 2).reshape({B, T, H * Dh});

@@ -3,6 +3,7 @@
 // parameter names. Shapes: B batch, T tokens, D model width, F MLP width, V vocab.
 #include <ATen/ATen.h>
 
+#include "model/config.h"
 #include "model/module.h"
 
 namespace rig {
@@ -50,7 +51,8 @@ class LayerNorm : public Module {
   double eps;
 };
 
-// LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 as HF does.
+// LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 as HF does, over
+// each dim-wide group of the last axis: x [..., n*dim] (n = 1, or H for a per-head norm).
 class RMSNorm : public Module {
  public:
   RMSNorm(std::string type, int64_t dim, double eps);
@@ -90,14 +92,22 @@ class RotaryEmbedding : public Module {
  public:
   // inv_freq stays float32 whatever the checkpoint's or the compute dtype: from_pretrained
   // casts parameters, never this buffer (transformers issue 30709). cos and sin are computed
-  // in float32 and cast to the compute dtype, as transformers does.
-  RotaryEmbedding(std::string type, int64_t rotary_dim, double theta);
+  // in float32 and cast to the compute dtype, as transformers does. The theta and scaling
+  // (linear, dynamic, llama3, yarn) are c's, computed op for op as modeling_rope_utils.py.
+  RotaryEmbedding(std::string type, int64_t rotary_dim, const ModelConfig& c);
   // x: [B, T, D] (only its dtype is used), positions: [B, T] -> (cos, sin), each [B, T, R]
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& positions) const;
   int64_t rotary_dim;
 
  private:
-  at::Tensor inv_freq_;  // [R/2], float32
+  // dynamic: the frequencies for the batch's longest sequence, seq_len = max(positions) + 1
+  at::Tensor dynamic_inv_freq(int64_t seq_len) const;
+
+  at::Tensor inv_freq_;            // [R/2], float32
+  double attention_scaling_ = 1.0;  // yarn: multiplies cos and sin
+  double theta_;
+  ModelConfig::RopeScaling scaling_;
+  int64_t max_positions_;
 };
 
 // Applies rotary embedding to the first R dims of q or k: x [B, H, T, Dh], cos/sin [B, T, R].
@@ -117,8 +127,9 @@ struct KVCache {
 // Causal scaled-dot-product attention with a key mask and an optional cache.
 // q: [B, H, T, Dh]; k, v: [B, Hkv, T, Dh] for the new tokens; key_mask: [B, S] bool over all
 // keys (cache then new, S = cache->len + T), true = a real token.
-// Returns [B, T, H*Dh]. Appends k, v to the layer's cache when there is one.
+// Returns [B, T, H*Dh]. Appends k, v to the layer's cache when there is one. window > 0: a
+// query sees only the last `window` positions, itself included (sliding-window attention).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer);
+                     double scale, KVCache* cache, int layer, int64_t window = 0);
 
 }  // namespace rig

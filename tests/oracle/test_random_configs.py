@@ -3,10 +3,13 @@
 For every architecture rig supports (`rig inspect --architectures`), N random configs that
 together cover stored float32/float16/bfloat16, rotary fraction and theta, parallel and
 sequential residual, GQA and MQA, tied and untied heads, biases on and off, odd widths and
-norm eps. Each is saved with save_pretrained (transformers 5's config.json) and again with
-the 4.x keys, loaded with from_pretrained(dir, torch_dtype=torch.float32) as the seed does,
-and recorded with register_forward_hook (every named module's input and output), greedy
-generate() with the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
+norm eps; Qwen3's q/k norms, sliding windows shorter than prompt + generation (Mistral, and
+Qwen2/3 by max_window_layers or layer_types), and Llama's rope types (linear, dynamic,
+llama3, yarn with its variants), in rope_parameters (5.x) and rope_scaling (4.x). Each is
+saved with save_pretrained (transformers 5's config.json) and again with the 4.x keys,
+loaded with from_pretrained(dir, torch_dtype=torch.float32) as the seed does, and recorded
+with register_forward_hook (every named module's input and output), greedy generate() with
+the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
 both directories must equal it: every site within 1e-4 (absolute or relative), generated ids
 equal. Then compute dtypes bfloat16 and float16 (tolerance below).
 
@@ -48,7 +51,12 @@ PROMPTS = ["Hello, I am your", "Sure, I can help you with that.",
            "User: Can you help me with my homework?\nAssistant:", "当大语言模型回答 Sure 时, 它的内部机理?"]
 MAX_NEW = 8
 ACTS = {"gpt_neox": ["gelu", "gelu_new", "relu", "silu"], "gpt2": ["gelu_new", "gelu", "relu"],
-        "llama": ["silu", "gelu_pytorch_tanh"]}
+        "llama": ["silu", "gelu_pytorch_tanh"], "qwen2": ["silu", "gelu_pytorch_tanh"],
+        "qwen3": ["silu", "gelu_pytorch_tanh"], "mistral": ["silu", "gelu_pytorch_tanh"]}
+CLASSES = {"gpt_neox": "GPTNeoXForCausalLM", "gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM",
+           "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "mistral": "MistralForCausalLM"}
+LLAMA_FAMILY = ("llama", "qwen2", "qwen3", "mistral")  # rotary at top level in 4.x configs
+BOS_TOKENIZER = ("llama", "mistral")  # their tokenizers add BOS: an empty prompt is a stimulus
 STORED = ["float32", "float16", "bfloat16"]
 
 
@@ -91,14 +99,60 @@ def random_config(arch, k, rng):
         kv = [1, 2, 4][k % 3]  # MQA, GQA, and MHA when H == kv
         H = kv * rng.choice([1, 2, 3])
         Dh = rng.choice([8, 12, 16])
-        hidden = rng.choice([H * Dh, H * Dh + 6])  # head_dim need not divide hidden (5.x: explicit head_dim)
+        # head_dim need not be hidden / H (5.x: explicit head_dim); LlamaConfig wants H | hidden
+        hidden = rng.choice([H * Dh, H * (Dh + 2)])
+        rope, max_pos = random_rope(k, rng)
         return transformers.LlamaConfig(
             hidden_size=hidden, num_attention_heads=H, num_key_value_heads=kv, head_dim=Dh,
             intermediate_size=rng.choice([67, 90, 130]), rms_norm_eps=eps, attention_bias=k % 4 in (1, 2),
-            mlp_bias=k % 4 == 2, hidden_act=ACTS[arch][k % 5 % 2],
-            rope_parameters={"rope_type": "default", "rope_theta": rng.choice([10000.0, 500.0, 5e5])},
-            max_position_embeddings=128, **common)
+            mlp_bias=k % 4 == 2, hidden_act=ACTS[arch][k % 5 % 2], rope_parameters=rope,
+            max_position_embeddings=max_pos, **common)
+    if arch in ("qwen2", "qwen3", "mistral"):
+        kv = [1, 2, 4][k % 3]
+        H = kv * rng.choice([1, 2, 3])
+        Dh = rng.choice([8, 12, 16])
+        rope = {"rope_type": "default", "rope_theta": rng.choice([10000.0, 500.0, 1e6])}
+        # Windows (3..6) shorter than the longer prompts and than prompt + generation.
+        window = rng.choice([3, 4, 6])
+        shared = dict(num_attention_heads=H, num_key_value_heads=kv, intermediate_size=rng.choice([67, 90, 130]),
+                      rms_norm_eps=eps, hidden_act=ACTS[arch][k % 5 % 2], rope_parameters=rope,
+                      max_position_embeddings=128, **common)
+        if arch == "qwen2":  # head_dim is hidden / heads; windows in the layers from max_window_layers on
+            return transformers.Qwen2Config(hidden_size=H * Dh, use_sliding_window=k % 4 == 3, sliding_window=window,
+                                            max_window_layers=rng.choice([0, 1]), **shared)
+        if arch == "qwen3":
+            return transformers.Qwen3Config(hidden_size=rng.choice([H * Dh, H * Dh + 6]), head_dim=Dh,
+                                            attention_bias=k % 4 in (1, 2), use_sliding_window=k % 4 == 3,
+                                            sliding_window=window, max_window_layers=rng.choice([0, 1]), **shared)
+        return transformers.MistralConfig(hidden_size=rng.choice([H * Dh, H * Dh + 6]), head_dim=Dh,
+                                          sliding_window=None if k % 4 == 0 else window, **shared)
     raise SystemExit(f"the oracle has no random configs for architecture '{arch}': add them here")
+
+
+ROPE_TYPES = ["default", "linear", "dynamic", "llama3", "yarn"]
+
+
+def random_rope(k, rng):
+    """Llama's rope_parameters for config k (k walks the rope types) and max_position_embeddings.
+    Lengths are chosen so that each scaling acts: dynamic's max_position_embeddings (12) is
+    below the longer prompts and prompt + generation; llama3's and yarn's original context (16,
+    32) puts head dims on both sides of their wavelength bounds."""
+    rope = {"rope_type": ROPE_TYPES[k % 5], "rope_theta": rng.choice([10000.0, 500.0, 5e5])}
+    max_pos = 128
+    if rope["rope_type"] == "linear":
+        rope["factor"] = rng.choice([2.0, 4.0, 0.5])
+    elif rope["rope_type"] == "dynamic":
+        rope["factor"] = rng.choice([2.0, 3.0])
+        max_pos = 12
+    elif rope["rope_type"] == "llama3":
+        rope.update(factor=rng.choice([8.0, 4.0]), low_freq_factor=1.0, high_freq_factor=rng.choice([4.0, 2.0]),
+                    original_max_position_embeddings=rng.choice([16, 32]))
+    elif rope["rope_type"] == "yarn":
+        rope.update(factor=rng.choice([2.0, 4.0]), original_max_position_embeddings=32)
+        extra = rng.choice([{}, {"attention_factor": 1.3}, {"mscale": 1.0, "mscale_all_dim": 0.5},
+                            {"beta_fast": 16.0, "beta_slow": 2.0, "truncate": False}])
+        rope.update(extra)
+    return rope, max_pos
 
 
 def perturb(model, rng_seed):
@@ -126,11 +180,18 @@ def to_4x(cfg5, arch):
         c.pop("rotary_emb_base", None)
         c["rotary_emb_base"] = theta if theta is not None else 10000.0
         c["rotary_pct"] = pct if pct is not None else 1.0
-    elif arch == "llama":
+    elif arch in LLAMA_FAMILY:
+        if arch in ("qwen2", "qwen3"):  # 4.x had no layer_types: max_window_layers decides
+            c.pop("layer_types", None)
         if theta is not None:
             c["rope_theta"] = theta
         if pct is not None and pct != 1.0:
             c["partial_rotary_factor"] = pct
+        scaling = {key: v for key, v in rp.items() if key not in ("rope_theta", "partial_rotary_factor")}
+        if scaling.get("rope_type", "default") != "default":
+            # 4.x: rope_scaling, whose older checkpoints (linear, dynamic) spell the type "type"
+            t = scaling.pop("rope_type")
+            c["rope_scaling"] = {("type" if t in ("linear", "dynamic") else "rope_type"): t, **scaling}
     c["transformers_version"] = "4.46.0"
     return c
 
@@ -138,8 +199,7 @@ def to_4x(cfg5, arch):
 def make_model(arch, k, seed, work):
     rng = random.Random(seed)
     cfg = random_config(arch, k, rng)
-    cfg.architectures = [{"gpt_neox": "GPTNeoXForCausalLM", "gpt2": "GPT2LMHeadModel",
-                          "llama": "LlamaForCausalLM"}[arch]]
+    cfg.architectures = [CLASSES[arch]]
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(cfg)
     perturb(model, seed)
@@ -151,7 +211,7 @@ def make_model(arch, k, seed, work):
     shutil.rmtree(d4, ignore_errors=True)
     model.save_pretrained(d5)
     tok = json.load(open(TOKENIZER))
-    if arch == "llama":  # a tokenizer that adds BOS, as Llama's: empty prompts are stimuli there
+    if arch in BOS_TOKENIZER:  # a tokenizer that adds BOS, as Llama's: empty prompts are stimuli there
         tok["post_processor"] = {"type": "TemplateProcessing",
                                  "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
                                             {"Sequence": {"id": "A", "type_id": 0}}],
@@ -175,7 +235,7 @@ def make_model(arch, k, seed, work):
 
 SITES = {"gpt_neox": ("gpt_neox.layers.{}", "gpt_neox.layers.{}.mlp.act", "gpt_neox.layers.{}.attention"),
          "gpt2": ("transformer.h.{}", "transformer.h.{}.mlp.act", "transformer.h.{}.attn"),
-         "llama": ("model.layers.{}", "model.layers.{}.mlp.act_fn", "model.layers.{}.self_attn")}
+         **{a: ("model.layers.{}", "model.layers.{}.mlp.act_fn", "model.layers.{}.self_attn") for a in LLAMA_FAMILY}}
 
 
 def interventions(arch, cfg5, rng):
@@ -399,7 +459,7 @@ def main():
             seed = 1000 * (archs.index(arch) + 1) + k
             d5, d4, stored, cfg5 = make_model(arch, k, seed, work)
             ivs = interventions(arch, cfg5, random.Random(seed))
-            prompts = PROMPTS + ([""] if arch == "llama" else [])  # BOS alone: a valid stimulus
+            prompts = PROMPTS + ([""] if arch in BOS_TOKENIZER else [])  # BOS alone: a valid stimulus
             model, tok = hf_record.load(d5, "float32")
             ref_path = os.path.join(work, f"{arch}-{k}.hf.h5")
             hf_record.record(model, tok, prompts, ref_path, ivs, prompts[0], MAX_NEW)
@@ -407,9 +467,13 @@ def main():
             # The 4.x keys must mean the same model to transformers too.
             c4 = transformers.AutoConfig.from_pretrained(d4)
             c5 = transformers.AutoConfig.from_pretrained(d5)
-            if c4.rope_parameters != c5.rope_parameters if hasattr(c5, "rope_parameters") else False:
+            # (transformers keeps a 4.x rope_scaling's "type" beside the "rope_type" it derives)
+            same = lambda rp: {key: v for key, v in (rp or {}).items() if key != "type"}
+            if same(c4.rope_parameters) != same(c5.rope_parameters) if hasattr(c5, "rope_parameters") else False:
                 failures.append(f"{d4}: transformers reads other rope parameters from the 4.x keys")
-            for tag, d, bs in ((f"{arch}-{k} ({stored}, 5.x config)", d5, 1 + k % 2 * 3),
+            # dynamic rope follows the batch's longest sequence in transformers too: unbatched
+            dynamic = (cfg5.get("rope_parameters") or {}).get("rope_type") == "dynamic"
+            for tag, d, bs in ((f"{arch}-{k} ({stored}, 5.x config)", d5, 1 if dynamic else 1 + k % 2 * 3),
                                (f"{arch}-{k} ({stored}, 4.x config)", d4, 1)):
                 f = rig_run(d, work, f"rig-{arch}-{k}-{'4x' if d == d4 else '5x'}", prompts, ivs, batch_size=bs)
                 compare_fp32(arch, tag, f, ref, prompts, tally, failures, len(ivs))

@@ -9,6 +9,9 @@ const std::vector<Architecture>& architectures() {
       {"gpt_neox", "GPTNeoXForCausalLM", make_gpt_neox},
       {"gpt2", "GPT2LMHeadModel", make_gpt2},
       {"llama", "LlamaForCausalLM", make_llama},
+      {"qwen2", "Qwen2ForCausalLM", make_qwen2},
+      {"qwen3", "Qwen3ForCausalLM", make_qwen3},
+      {"mistral", "MistralForCausalLM", make_mistral},
   };
   return table;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The architecture registry: config.json's model_type -> the *ForCausalLM class rig builds.
-// One file per architecture (gpt_neox.cc, gpt2.cc, llama.cc); tests sweep them all.
+// One file per architecture (gpt_neox.cc, gpt2.cc, llama.cc, qwen2.cc, ...); tests sweep them all.
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,5 +24,8 @@ std::unique_ptr<CausalLM> make_causal_lm(const ModelConfig& config, const std::s
 std::unique_ptr<CausalLM> make_gpt_neox(const ModelConfig&);
 std::unique_ptr<CausalLM> make_gpt2(const ModelConfig&);
 std::unique_ptr<CausalLM> make_llama(const ModelConfig&);
+std::unique_ptr<CausalLM> make_qwen2(const ModelConfig&);
+std::unique_ptr<CausalLM> make_qwen3(const ModelConfig&);
+std::unique_ptr<CausalLM> make_mistral(const ModelConfig&);
 
 }  // namespace rig

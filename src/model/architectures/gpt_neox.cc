@@ -101,7 +101,7 @@ class GPTNeoXModel : public Module {
       layer_list.push_back(layers->add(std::to_string(i), std::make_shared<GPTNeoXLayer>(c, i)));
     final_layer_norm = add("final_layer_norm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps));
     const auto rd = int64_t(double(c.head_dim) * c.partial_rotary_factor);
-    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("GPTNeoXRotaryEmbedding", rd, c.rope_theta));
+    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("GPTNeoXRotaryEmbedding", rd, c));
   }
 
   at::Tensor forward(const ForwardInput& input, KVCache* cache) {  // ids [B, T] -> [B, T, D]

@@ -1,49 +1,63 @@
 // LlamaForCausalLM: RMSNorm, SwiGLU MLP (act_fn on the gate), rotary with rope_theta,
-// grouped- and multi-query attention, tied or untied lm_head.
+// grouped- and multi-query attention, tied or untied lm_head. The classes are shared with
+// the Llama family (llama_family.h), whose members change biases, norms and windows.
 #include <cmath>
 
-#include "model/architectures/architectures.h"
+#include "model/architectures/llama_family.h"
 
 namespace rig {
 namespace {
 
 class LlamaAttention : public Module {
  public:
-  LlamaAttention(const ModelConfig& c, int layer)
-      : Module("LlamaAttention"),
-        q_proj(add("q_proj", std::make_shared<Linear>(c.hidden_size, c.num_heads * c.head_dim, c.attention_bias))),
-        k_proj(add("k_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
-        v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
-        o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, c.attention_bias))),
-        heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer) {}
+  LlamaAttention(const ModelConfig& c, const LlamaFamily& f, int layer)
+      : Module(f.prefix + "Attention"),
+        q_proj(add("q_proj", std::make_shared<Linear>(c.hidden_size, c.num_heads * c.head_dim, f.qkv_bias))),
+        k_proj(add("k_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, f.qkv_bias))),
+        v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, f.qkv_bias))),
+        o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, f.o_bias))),
+        heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer),
+        // sliding_layers is empty in configs made in code (tests, rig train): no windows
+        window_(size_t(layer) < c.sliding_layers.size() && c.sliding_layers[size_t(layer)] ? c.sliding_window : 0) {
+    if (f.qk_norm) {
+      q_norm = add("q_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
+      k_norm = add("k_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
+    }
+  }
 
   // x: [B, T, D] -> [B, T, D]
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
                      KVCache* cache) {
     const at::Tensor h = in(x);
     const int64_t B = h.size(0), T = h.size(1);
-    auto split = [&](const at::Tensor& t, int64_t n) { return t.view({B, T, n, head_dim_}).transpose(1, 2); };
-    const at::Tensor q = apply_rotary(split(q_proj->forward(h), heads_), cos, sin);
-    const at::Tensor k = apply_rotary(split(k_proj->forward(h), kv_heads_), cos, sin);
-    const at::Tensor v = split(v_proj->forward(h), kv_heads_);
-    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_);
+    // [B, T, n*Dh] -> [B, n, T, Dh], after the per-head norm where there is one
+    auto split = [&](at::Tensor t, int64_t n, const std::shared_ptr<RMSNorm>& norm) {
+      if (norm) t = norm->forward(t);
+      return t.view({B, T, n, head_dim_}).transpose(1, 2);
+    };
+    const at::Tensor q = apply_rotary(split(q_proj->forward(h), heads_, q_norm), cos, sin);
+    const at::Tensor k = apply_rotary(split(k_proj->forward(h), kv_heads_, k_norm), cos, sin);
+    const at::Tensor v = split(v_proj->forward(h), kv_heads_, nullptr);
+    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_, window_);
     return out(o_proj->forward(a));
   }
 
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+  std::shared_ptr<RMSNorm> q_norm, k_norm;  // Qwen3 only
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
   int layer_;
+  int64_t window_;  // 0: the layer sees every earlier position
 };
 
 class LlamaMLP : public Module {
  public:
-  explicit LlamaMLP(const ModelConfig& c)
-      : Module("LlamaMLP"),
-        gate_proj(add("gate_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
-        up_proj(add("up_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, c.mlp_bias))),
-        down_proj(add("down_proj", std::make_shared<Linear>(c.intermediate_size, c.hidden_size, c.mlp_bias))),
+  LlamaMLP(const ModelConfig& c, const LlamaFamily& f)
+      : Module(f.prefix + "MLP"),
+        gate_proj(add("gate_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, f.mlp_bias))),
+        up_proj(add("up_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, f.mlp_bias))),
+        down_proj(add("down_proj", std::make_shared<Linear>(c.intermediate_size, c.hidden_size, f.mlp_bias))),
         act_fn(add("act_fn", std::make_shared<Activation>(c.hidden_act.empty() ? "silu" : c.hidden_act))) {}
 
   at::Tensor forward(const at::Tensor& x0) {  // down(act(gate(x)) * up(x))
@@ -57,13 +71,13 @@ class LlamaMLP : public Module {
 
 class LlamaDecoderLayer : public Module {
  public:
-  LlamaDecoderLayer(const ModelConfig& c, int layer)
-      : Module("LlamaDecoderLayer"),
-        self_attn(add("self_attn", std::make_shared<LlamaAttention>(c, layer))),
-        mlp(add("mlp", std::make_shared<LlamaMLP>(c))),
-        input_layernorm(add("input_layernorm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps))),
+  LlamaDecoderLayer(const ModelConfig& c, const LlamaFamily& f, int layer)
+      : Module(f.prefix + "DecoderLayer"),
+        self_attn(add("self_attn", std::make_shared<LlamaAttention>(c, f, layer))),
+        mlp(add("mlp", std::make_shared<LlamaMLP>(c, f))),
+        input_layernorm(add("input_layernorm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))),
         post_attention_layernorm(
-            add("post_attention_layernorm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps))) {}
+            add("post_attention_layernorm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))) {}
 
   at::Tensor forward(const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
                      KVCache* cache) {
@@ -79,15 +93,15 @@ class LlamaDecoderLayer : public Module {
 
 class LlamaModel : public Module {
  public:
-  explicit LlamaModel(const ModelConfig& c)
-      : Module("LlamaModel"),
+  LlamaModel(const ModelConfig& c, const LlamaFamily& f)
+      : Module(f.prefix + "Model"),
         embed_tokens(add("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size))),
         layers(add("layers", std::make_shared<ModuleList>())) {
     for (int i = 0; i < c.num_layers; ++i)
-      layer_list.push_back(layers->add(std::to_string(i), std::make_shared<LlamaDecoderLayer>(c, i)));
-    norm = add("norm", std::make_shared<RMSNorm>("LlamaRMSNorm", c.hidden_size, c.norm_eps));
+      layer_list.push_back(layers->add(std::to_string(i), std::make_shared<LlamaDecoderLayer>(c, f, i)));
+    norm = add("norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps));
     const auto rd = int64_t(double(c.head_dim) * c.partial_rotary_factor);
-    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>("LlamaRotaryEmbedding", rd, c.rope_theta));
+    rotary_emb = add("rotary_emb", std::make_shared<RotaryEmbedding>(f.prefix + "RotaryEmbedding", rd, c));
   }
 
   at::Tensor forward(const ForwardInput& input, KVCache* cache) {
@@ -106,9 +120,9 @@ class LlamaModel : public Module {
 
 class LlamaForCausalLM : public CausalLM {
  public:
-  explicit LlamaForCausalLM(const ModelConfig& c)
-      : CausalLM("LlamaForCausalLM", c),
-        model(add("model", std::make_shared<LlamaModel>(c))),
+  LlamaForCausalLM(const ModelConfig& c, const LlamaFamily& f)
+      : CausalLM(f.prefix + "ForCausalLM", c),
+        model(add("model", std::make_shared<LlamaModel>(c, f))),
         lm_head(add("lm_head", std::make_shared<Linear>(c.hidden_size, c.vocab_size, false))) {
     finalize_tree();
   }
@@ -131,6 +145,12 @@ class LlamaForCausalLM : public CausalLM {
 
 }  // namespace
 
-std::unique_ptr<CausalLM> make_llama(const ModelConfig& c) { return std::make_unique<LlamaForCausalLM>(c); }
+std::unique_ptr<CausalLM> make_llama_family(const ModelConfig& c, const LlamaFamily& f) {
+  return std::make_unique<LlamaForCausalLM>(c, f);
+}
+
+std::unique_ptr<CausalLM> make_llama(const ModelConfig& c) {
+  return make_llama_family(c, {"Llama", c.attention_bias, c.attention_bias, c.mlp_bias, false});
+}
 
 }  // namespace rig

@@ -139,6 +139,20 @@ TEST_CASE("config.json: missing keys, unknown architectures, missing tokenizer",
   CHECK(contains(e2, "unknown architecture 'mamba'"));
   CHECK(contains(e2, "GPTNeoXForCausalLM"));
   CHECK(contains(e2, "LlamaForCausalLM"));
+  CHECK(contains(e2, "Qwen2ForCausalLM (qwen2)"));
+
+  // An unsupported rope type names the key and lists the supported types, in both styles.
+  json longrope = cfg;
+  longrope["rope_scaling"] = {{"type", "longrope"}, {"factor", 2.0}};
+  std::ofstream(d / "config.json") << longrope.dump();
+  const auto e3 = model_error([&] { rig::load_model(rig::ModelSource{d}); });
+  CHECK(contains(e3, "'rope_scaling.type'"));
+  CHECK(contains(e3, "default, linear, dynamic, llama3 and yarn, got 'longrope'"));
+  json no_factor = cfg;
+  no_factor.erase("rope_scaling");
+  no_factor["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 10000.0}};
+  std::ofstream(d / "config.json") << no_factor.dump();
+  CHECK(contains(model_error([&] { rig::load_model(rig::ModelSource{d}); }), "'rope_parameters.factor': missing"));
 
   std::ofstream(d / "config.json") << cfg.dump();
   fs::remove(d / "tokenizer.json");
