@@ -228,4 +228,13 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   return c;
 }
 
+int64_t ModelConfig::position_limit() const {
+  return rope_scaling.type == "dynamic" ? limits::kMaxPositions : max_positions;
+}
+
+std::string ModelConfig::position_limit_source() const {
+  return rope_scaling.type == "dynamic" ? "rig's limit with dynamic rope scaling, core/limits.h"
+                                        : "config.json max_position_embeddings";
+}
+
 }  // namespace rig

@@ -51,6 +51,13 @@ struct ModelConfig {
   std::optional<int64_t> bos_token_id, eos_token_id;
   std::string torch_dtype;            // stored dtype as config.json says (informational)
 
+  // How many positions a sequence may use: max_position_embeddings (GPT-2's table ends
+  // there; rotary models were trained up to it), except under dynamic rope scaling, which
+  // exists to go past it (transformers rescales there): then rig's own limit
+  // (core/limits.h kMaxPositions). position_limit_source() says which, for messages.
+  int64_t position_limit() const;
+  std::string position_limit_source() const;
+
   // Reads and validates path (a config.json). Throws ModelError naming the file and key.
   static ModelConfig from_file(const std::filesystem::path& path);
 };

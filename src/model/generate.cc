@@ -73,10 +73,10 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
   if (o.max_new_tokens < 0) throw ConfigError("max_new_tokens: expected >= 0, got " + std::to_string(o.max_new_tokens));
   for (size_t b = 0; b < prompts.size(); ++b) {
     const int64_t n = int64_t(prompts[b].size());
-    if (n > mc.max_positions || o.max_new_tokens > mc.max_positions - n)
+    if (n > mc.position_limit() || o.max_new_tokens > mc.position_limit() - n)
       throw ConfigError("prompt " + std::to_string(b) + ": " + std::to_string(n) + " tokens + max_new_tokens " +
-                        std::to_string(o.max_new_tokens) + " exceed the model's " + std::to_string(mc.max_positions) +
-                        " positions (config.json max_position_embeddings)");
+                        std::to_string(o.max_new_tokens) + " exceed the model's " + std::to_string(mc.position_limit()) +
+                        " positions (" + mc.position_limit_source() + ")");
     for (size_t i = 0; i < prompts[b].size(); ++i)
       if (prompts[b][i] < 0 || prompts[b][i] >= mc.vocab_size)
         throw ModelError("prompt " + std::to_string(b) + ", token " + std::to_string(i) + ": id " +

@@ -138,15 +138,16 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
 
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
-  const int64_t max_pos = model_.model->config().max_positions;
   const int64_t vocab = model_.model->config().vocab_size;
   const std::string config_json = (model_.dir / "config.json").string(), tokenizer_json = (model_.dir / "tokenizer.json").string();
-  // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (GPT-2's
-  // table ends there; rotary models were trained up to it), checked before any allocation.
+  // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (ModelConfig::
+  // position_limit), checked before any allocation.
+  const int64_t max_pos = model_.model->config().position_limit();
+  std::string max_pos_source = model_.model->config().position_limit_source();
+  if (max_pos_source.rfind("config.json", 0) == 0) max_pos_source = (model_.dir / max_pos_source).string();
   if (max_new >= max_pos)
     throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) + ": expected fewer than the model's " +
-                      std::to_string(max_pos) + " positions (" + config_json + " max_position_embeddings), got " +
-                      std::to_string(max_new));
+                      std::to_string(max_pos) + " positions (" + max_pos_source + "), got " + std::to_string(max_new));
   for (const auto& s : config_.stimuli) {
     auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
     if (ids.empty())
@@ -156,8 +157,8 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
     if (int64_t(ids.size()) > max_pos - max_new)
       throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
                         "'): " + std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
-                        " new tokens exceed the model's " + std::to_string(max_pos) + " positions (" + config_json +
-                        " max_position_embeddings)");
+                        " new tokens exceed the model's " + std::to_string(max_pos) + " positions (" + max_pos_source +
+                        ")");
     for (int64_t id : ids)
       if (id < 0 || id >= vocab)
         throw ModelError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " + tokenizer_json +

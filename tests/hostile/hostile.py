@@ -756,7 +756,7 @@ def _(d):
 
 for override, fragment in (("trials.repetitions=abc", "--set trials.repetitions=abc"),
                            ("trials.batch_size=-3", "--set trials.batch_size=-3"),
-                           ("stimuli.0.prompts.0=''", "--set stimuli.0.prompts.0=''"),
+                           ("stimuli.0.prompts.0=[1, 2]", "--set stimuli.0.prompts.0=[1, 2]"),
                            ("stimuli.0.prompts=[]", "--set stimuli.0.prompts=[]"),
                            ("stimuli.5.condition=x", "--set stimuli.5.condition=x"),
                            ("electrodes.0.site=/(/", "--set electrodes.0.site=/(/"),
