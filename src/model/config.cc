@@ -232,9 +232,9 @@ int64_t ModelConfig::position_limit() const {
   return rope_scaling.type == "dynamic" ? limits::kMaxPositions : max_positions;
 }
 
-std::string ModelConfig::position_limit_source() const {
+std::string ModelConfig::position_limit_source(const std::string& config_json) const {
   return rope_scaling.type == "dynamic" ? "rig's limit with dynamic rope scaling, core/limits.h"
-                                        : "config.json max_position_embeddings";
+                                        : config_json + " max_position_embeddings";
 }
 
 }  // namespace rig

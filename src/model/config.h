@@ -54,9 +54,10 @@ struct ModelConfig {
   // How many positions a sequence may use: max_position_embeddings (GPT-2's table ends
   // there; rotary models were trained up to it), except under dynamic rope scaling, which
   // exists to go past it (transformers rescales there): then rig's own limit
-  // (core/limits.h kMaxPositions). position_limit_source() says which, for messages.
+  // (core/limits.h kMaxPositions). position_limit_source() says which, for messages, naming
+  // config_json (the file's path where the caller knows it).
   int64_t position_limit() const;
-  std::string position_limit_source() const;
+  std::string position_limit_source(const std::string& config_json = "config.json") const;
 
   // Reads and validates path (a config.json). Throws ModelError naming the file and key.
   static ModelConfig from_file(const std::filesystem::path& path);

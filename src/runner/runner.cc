@@ -143,8 +143,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (ModelConfig::
   // position_limit), checked before any allocation.
   const int64_t max_pos = model_.model->config().position_limit();
-  std::string max_pos_source = model_.model->config().position_limit_source();
-  if (max_pos_source.rfind("config.json", 0) == 0) max_pos_source = (model_.dir / max_pos_source).string();
+  const std::string max_pos_source = model_.model->config().position_limit_source(config_json);
   if (max_new >= max_pos)
     throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) + ": expected fewer than the model's " +
                       std::to_string(max_pos) + " positions (" + max_pos_source + "), got " + std::to_string(max_new));

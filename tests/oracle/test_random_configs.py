@@ -469,7 +469,7 @@ def main():
             c5 = transformers.AutoConfig.from_pretrained(d5)
             # (transformers keeps a 4.x rope_scaling's "type" beside the "rope_type" it derives)
             same = lambda rp: {key: v for key, v in (rp or {}).items() if key != "type"}
-            if same(c4.rope_parameters) != same(c5.rope_parameters) if hasattr(c5, "rope_parameters") else False:
+            if same(getattr(c4, "rope_parameters", None)) != same(getattr(c5, "rope_parameters", None)):
                 failures.append(f"{d4}: transformers reads other rope parameters from the 4.x keys")
             # dynamic rope follows the batch's longest sequence in transformers too: unbatched
             dynamic = (cfg5.get("rope_parameters") or {}).get("rope_type") == "dynamic"
