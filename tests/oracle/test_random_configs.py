@@ -13,7 +13,7 @@ the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
 both directories must equal it: every site within 1e-4 (absolute or relative), generated ids
 equal. Then compute dtypes bfloat16 and float16 (tolerance below).
 
-Usage: python test_random_configs.py [--n 12] [--arch NAME] [--summary out.json]
+Usage: python test_random_configs.py [--n 12] [--arch NAME] [--summary out.json] [--device cuda]
 Exit 77 (skipped) where transformers is not installed: run it with scripts/venv.sh's python.
 """
 import argparse
@@ -58,6 +58,7 @@ CLASSES = {"gpt_neox": "GPTNeoXForCausalLM", "gpt2": "GPT2LMHeadModel", "llama":
 LLAMA_FAMILY = ("llama", "qwen2", "qwen3", "mistral")  # rotary at top level in 4.x configs
 BOS_TOKENIZER = ("llama", "mistral")  # their tokenizers add BOS: an empty prompt is a stimulus
 STORED = ["float32", "float16", "bfloat16"]
+DEVICE = "cpu"  # where rig computes (--device); transformers' reference stays on the CPU at float32
 
 
 def excess(ours, ref):
@@ -269,7 +270,7 @@ def rig_run(model_dir, work, name, prompts, ivs, dtype="float32", max_new=MAX_NE
     for kind, spec in ivs.items():
         stimuli.append({"condition": kind, "prompts": [prompts[0]], "stimulation": [kind]})
         stimulation += stimulation_yaml(kind, spec)
-    cfg = {"name": "oracle", "seed": 1, "model": {"path": model_dir, "dtype": dtype},
+    cfg = {"name": "oracle", "seed": 1, "model": {"path": model_dir, "dtype": dtype, "device": DEVICE},
            "stimuli": stimuli,
            "electrodes": [{"site": "/.*/", "side": "output"}, {"site": "/.*/", "side": "input"}],
            "trials": {"batch_size": batch_size,
@@ -442,7 +443,10 @@ def main():
     ap.add_argument("--arch", action="append", help="only these architectures")
     ap.add_argument("--summary", help="write the counts and worst errors here (JSON)")
     ap.add_argument("--keep", help="keep the models and recordings in this directory")
+    ap.add_argument("--device", default="cpu", help="rig's device (cuda: a CUDA build on a GPU machine)")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if not os.path.exists(RIG):
         raise SystemExit(f"rig not found at {RIG} (set RIG_BIN)")
     p = subprocess.run([RIG, "inspect", "--architectures"], capture_output=True, text=True, check=True)
@@ -492,7 +496,7 @@ def main():
                "dtype_worst_fraction_of_bound": max(ratios) if ratios else None,
                "worst_units": "float32: max |rig - HF| (absolute); bfloat16/float16: max |rig - HF| at that dtype "
                               "/ max |HF float32| of the site",
-               "transformers": transformers.__version__, "torch": torch.__version__}
+               "transformers": transformers.__version__, "torch": torch.__version__, "rig_device": DEVICE}
     print(json.dumps(summary, indent=1))
     if args.summary:
         json.dump(summary, open(args.summary, "w"), indent=1)
