@@ -20,6 +20,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "core/limits.h"
 #include "experiment/yaml_util.h"
 
@@ -565,8 +566,6 @@ static Codec<int> compression_codec() {
 // ---------------------------------------------------------------------------------------
 // The field lists: the one place each key is named.
 
-static const char* const kBuiltinEvents[] = {"prompt_onset", "response_onset", "eos"};
-
 template <class V>
 void fields(V& v, ModelSpec& m) {
   v("id", m.id, text());
@@ -674,12 +673,12 @@ void fields(V& v, EventSpec& e) {
     EnumRule<EventScope>{{{"any", EventScope::kAny}, {"prompt", EventScope::kPrompt}, {"response", EventScope::kResponse}}});
   v.validate([&](Decoder& d) {
     std::vector<std::string> builtins(std::begin(kBuiltinEvents), std::end(kBuiltinEvents));
-    e.builtin = std::find(builtins.begin(), builtins.end(), e.name) != builtins.end();
+    e.builtin = is_builtin_event(e.name);
     if (e.builtin && d.has("token_text"))
       d.fail_at("token_text", "'" + e.name + "' is a built-in event and takes no token_text");
     if (!e.builtin && !d.has("token_text")) {
       std::string msg = "expected token_text for event '" + e.name +
-                        "' (built-in events: prompt_onset, response_onset, eos)";
+                        "' (built-in events: " + kBuiltinEventList + ")";
       if (std::string c = closest(e.name, builtins); !c.empty()) msg += "; did you mean '" + c + "'?";
       d.fail_at("token_text", msg);
     }

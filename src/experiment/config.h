@@ -20,7 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/site_info.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 

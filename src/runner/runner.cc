@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
 #include "runner/task_select.h"
@@ -93,9 +94,8 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
   std::map<std::string, int64_t> ev;
   for (const auto& e : specs) {
     if (e.builtin) {
-      if (e.name == "prompt_onset") ev[e.name] = 0;
-      else if (e.name == "response_onset" && t.n_generated > 0) ev[e.name] = t.n_prompt_tokens;
-      else if (e.name == "eos" && t.finish_reason == "eos") ev[e.name] = int64_t(t.tokens.size()) - 1;
+      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+      if (auto it = b.find(e.name); it != b.end()) ev[e.name] = it->second;
       continue;
     }
     for (size_t r = 0; r < t.tokens.size(); ++r) {

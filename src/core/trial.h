@@ -1,7 +1,8 @@
 #pragma once
 // The data of one finished trial, as the runner hands it to a recording sink, and the
 // description of a recording (what the file holds besides trials). No LibTorch here: the
-// recording layer sees plain float rows.
+// recording layer sees plain float rows. In core because experiment, recording, runner and
+// analysis all share these types.
 #include <cstdint>
 #include <map>
 #include <string>
