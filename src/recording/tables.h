@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "io/hdf5.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 
