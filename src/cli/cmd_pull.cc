@@ -42,8 +42,8 @@ int cmd_pull(const Args& args) {
   const hub::PullResult r = hub::pull(o);
   if (!o.quiet && !o.env.offline)
     std::cerr << "rig pull: " << o.repo << "@" << o.revision << " = commit " << r.commit << ": " << r.files.size()
-              << " files, " << r.files_fetched << " fetched ("
-              << r.bytes_fetched << " bytes), the rest already in the cache\n";
+              << " files, " << r.files_fetched << " fetched (" << r.bytes_fetched << " bytes), "
+              << r.files.size() - size_t(r.files_fetched) << " already in the cache\n";
   std::cout << r.snapshot.string() << "\n";
   return 0;
 }

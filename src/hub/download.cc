@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -374,13 +375,28 @@ class Puller {
 
   void download(const std::string& url, const fs::path& blob, const std::string& etag, int64_t size,
                 const std::string& file) {
+    struct Closer {
+      int fd;
+      ~Closer() { if (fd >= 0) ::close(fd); }
+    };
+    // huggingface_hub's lock (CACHE/.locks/models--ORG--NAME/ETAG.lock, flock): one writer
+    // per blob, whether rig (a SLURM array pulling at once) or Python; the others wait, then
+    // find the blob there.
+    const fs::path lock_path = o_.env.cache_dir / ".locks" / repo_folder_name(o_.repo) / (etag + ".lock");
+    fs::create_directories(lock_path.parent_path());
+    const Closer lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664)};
+    if (lock.fd < 0) throw Error("creating " + lock_path.string() + ": " + std::strerror(errno));
+    if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+      progress_.note(file + ": another process is downloading it; waiting for " + lock_path.string());
+      while (::flock(lock.fd, LOCK_EX) != 0)
+        if (errno != EINTR) throw Error("locking " + lock_path.string() + ": " + std::strerror(errno));
+    }
+    std::error_code ec;
+    if (fs::is_regular_file(blob, ec)) return;  // the other process finished it
     const fs::path part = blob.string() + ".incomplete";
     const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw Error("creating " + part.string() + ": " + std::strerror(errno));
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
+    const Closer closer{fd};
     struct stat sb {};
     ::fstat(fd, &sb);
     int64_t have = sb.st_size;

@@ -60,6 +60,7 @@ class Hub:
         self.cdn = {}  # sha256 (as announced) -> bytes
         self.log = []  # (method, path, Range header, Authorization header)
         self.drop_once = set()  # sha256s whose next full GET is cut off halfway
+        self.slow = set()  # sha256s served in 20 pieces, 100 ms apart
         self.lock = threading.Lock()
 
     def etag_of(self, repo, f, data):
@@ -183,6 +184,19 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if sha in hub.slow and self.command == "GET":
+            import time
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            step = (len(data) - start) // 20 + 1
+            for i in range(start, len(data), step):
+                self.wfile.write(data[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.1)
             return
         if start:
             return self.send(206, {"Content-Range": "bytes %d-%d/%d" % (start, len(data) - 1, len(data))}, data[start:])
@@ -321,6 +335,27 @@ def case_resume_after_drop():
     check_layout(c, COMMIT_A)
     cdn = [r for r in requests_since(m, "/cdn/") if r[0] == "GET"]
     assert [r[2] for r in cdn] == [None, "bytes=%d-" % (len(data) // 2)], cdn
+
+
+def case_two_pulls_at_once():
+    """Two pulls into one cache at the same time (a SLURM array with download: true): the
+    blob lock (huggingface_hub's .locks/) lets one fetch while the other waits."""
+    c = cache("together")
+    data = hub.repos["org/tiny"]["commits"][COMMIT_A]["model.safetensors"]
+    sha = hashlib.sha256(data).hexdigest()
+    hub.slow.add(sha)
+    m = mark()
+    e = dict(BASE_ENV)
+    procs = [subprocess.Popen([rt.RIG, "pull", "org/tiny@main", "--cache-dir", c], env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    hub.slow.discard(sha)
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    check_layout(c, COMMIT_A)
+    gets = [r for r in requests_since(m, "/cdn/") if r[0] == "GET"]
+    assert len(gets) == 1, gets
+    assert any("another process is downloading it" in err for _, err in outs), outs
 
 
 def case_sha256_mismatch():
@@ -479,7 +514,7 @@ h.snapshot_download("org/tiny", revision="v1.0", cache_dir=sys.argv[1],
 
 
 CASES = [case_branch, case_second_pull_noop, case_tag, case_commit_and_revision_flag, case_resume_after_drop,
-         case_sha256_mismatch, case_401_names_token, case_404_model, case_404_revision, case_offline,
+         case_two_pulls_at_once, case_sha256_mismatch, case_401_names_token, case_404_model, case_404_revision, case_offline,
          case_disk_full_then_resume, case_run_download, case_run_without_download,
          case_huggingface_hub_shares_the_cache]
 
