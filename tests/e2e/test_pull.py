@@ -395,6 +395,17 @@ def case_404_revision():
     expect(p, 2, "revision 'nosuch' of model org/tiny not found")
 
 
+def case_network_failure():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # a port nobody listens on
+    port = s.getsockname()[1]
+    s.close()
+    url = "http://127.0.0.1:%d" % port
+    p = pull("org/tiny@main", cache("refused"), env={"HF_ENDPOINT": url})
+    expect(p, 1, "GET %s/api/models/org/tiny/revision/main: " % url, "onnect", "curl error 7")
+
+
 def case_offline():
     m = mark()
     p = pull("org/tiny@main", cache("branch"), env={"HF_HUB_OFFLINE": "1"})
@@ -430,13 +441,14 @@ def case_disk_full_then_resume():
     assert cdn == ["bytes=%d-" % kept], cdn
 
 
-def run_config(name, model, out):
+def run_config(name, model, out, env=None):
     cfg = {"name": name, "model": model, "seed": 1,
            "stimuli": [{"condition": "a", "prompts": ["Hello, I am your", "Sure, I can help"]}],
            "electrodes": [{"site": "gpt_neox.layers.0.mlp.act"}],
            "trials": {"generate": {"max_new_tokens": 3}}}
     conf = rt.write(os.path.join(work, name + ".yaml"), json.dumps(cfg, indent=1))
-    return conf, rt.run(["run", conf, "--out", out, "--quiet"], check=False, env=dict(BASE_ENV), timeout=300)
+    return conf, rt.run(["run", conf, "--out", out, "--quiet"], check=False, env=dict(BASE_ENV, **(env or {})),
+                        timeout=300)
 
 
 def case_run_download():
@@ -455,6 +467,13 @@ def case_run_download():
     assert sites, sorted(a)
     for k in sites:
         assert np.array_equal(a[k], b[k]), k
+    f.close()
+    # On a compute node without network: download: true with HF_HUB_OFFLINE uses the cache.
+    m = mark()
+    _, p = run_config("dl", {"id": "org/tiny", "revision": "v1.0", "cache_dir": c, "download": True},
+                      os.path.join(work, "offline.h5"), env={"HF_HUB_OFFLINE": "1"})
+    expect(p, 0)
+    assert not requests_since(m)
 
 
 def case_run_without_download():
@@ -514,7 +533,7 @@ h.snapshot_download("org/tiny", revision="v1.0", cache_dir=sys.argv[1],
 
 
 CASES = [case_branch, case_second_pull_noop, case_tag, case_commit_and_revision_flag, case_resume_after_drop,
-         case_two_pulls_at_once, case_sha256_mismatch, case_401_names_token, case_404_model, case_404_revision, case_offline,
+         case_two_pulls_at_once, case_sha256_mismatch, case_401_names_token, case_404_model, case_404_revision, case_network_failure, case_offline,
          case_disk_full_then_resume, case_run_download, case_run_without_download,
          case_huggingface_hub_shares_the_cache]
 
