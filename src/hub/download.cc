@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -366,7 +367,11 @@ class Puller {
     const std::string size_text =
         !head.header("x-linked-size").empty() ? head.header("x-linked-size")
                                                : (head.status < 300 ? head.header("content-length") : "");
-    if (!size_text.empty()) size = std::stoll(size_text);
+    if (!size_text.empty()) {
+      char* end = nullptr;
+      size = std::strtoll(size_text.c_str(), &end, 10);
+      if (*end != '\0' || size < 0) throw Error("HEAD " + url + ": expected a size in bytes, got '" + size_text + "'");
+    }
     const fs::path blob = repo_dir_ / "blobs" / etag;
     fs::create_directories(blob.parent_path());
     if (!fs::is_regular_file(blob, ec)) download(url, blob, etag, size, file);
