@@ -14,6 +14,8 @@
 
 #include "core/error.h"
 #include "core/events.h"
+#include "hub/cache.h"
+#include "hub/download.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
 #include "runner/task_select.h"
@@ -22,6 +24,33 @@ namespace rig {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A hub model must be complete in the cache before anything is written: fetched first with
+// model.download: true, otherwise refused (exit 2) with the command that fetches it.
+// Returns the cache directory to load from.
+std::filesystem::path ensure_hub_model(const ModelSpec& m, bool quiet) {
+  hub::Env env = hub::env_from_process();
+  if (!m.cache_dir.empty()) env.cache_dir = m.cache_dir;
+  if (m.download) {
+    hub::PullOptions o;
+    o.repo = m.id;
+    o.revision = m.revision;
+    o.env = env;
+    o.cache_dir_arg = m.cache_dir;
+    o.quiet = quiet;
+    hub::pull(o);
+    return env.cache_dir;
+  }
+  const std::filesystem::path snap = hub::find_snapshot(env.cache_dir, m.id, m.revision);
+  const std::vector<std::string> missing = snap.empty() ? std::vector<std::string>() : hub::missing_files(snap);
+  if (snap.empty() || !missing.empty())
+    throw ConfigError(m.id_origin.error(
+        "model " + m.id + "@" + m.revision + " is not in the Hugging Face cache " + env.cache_dir.string() +
+        (missing.empty() ? "" : " (its snapshot " + snap.string() + " lacks " + missing[0] + ")") +
+        "; fetch it first with\n    " + hub::pull_command(m.id, m.revision, m.cache_dir) +
+        "\n  or set model.download: true to fetch it when the run starts"));
+  return env.cache_dir;
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -126,7 +155,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   src.path = config_.model.path;
   src.id = config_.model.id;
   src.revision = config_.model.revision;
-  src.cache_dir = config_.model.cache_dir;
+  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config_.model, options_.quiet);
   src.dtype = parse_dtype(config_.model.dtype);
   src.device = config_.model.device;
   model_ = load_model(src);
