@@ -1,25 +1,26 @@
 #pragma once
-// SHA-256 (FIPS 180-4), incremental: the hub names an LFS file's blob by the sha256 of its
-// content, and rig checks every downloaded byte against it before the blob is used.
+// SHA-256, incremental: the hub names an LFS file's blob by the sha256 of its content, and rig
+// checks every downloaded byte against it before the blob is used. OpenSSL's libcrypto does the
+// hashing (the SHA extensions where the CPU has them: multi-GB checkpoints hash at disk speed).
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace rig::hub {
 
 class Sha256 {
  public:
-  Sha256() { reset(); }
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void reset();
   void update(const void* data, size_t n);
   std::string hex();  // finishes; the object must be reset() before reuse
 
  private:
-  void block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
 };
 
 std::string sha256_hex(const std::string& data);
