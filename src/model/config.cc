@@ -204,7 +204,7 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
                                       std::to_string(c.num_kv_heads) + " key/value heads");
   c.intermediate_size = r.integer_or({"intermediate_size", "n_inner"}, 4 * c.hidden_size);
   at_most("intermediate_size", c.intermediate_size, limits::kMaxIntermediateSize);
-  c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, 2048);
+  c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, gemma2 ? 8192 : 2048);
   at_most("max_position_embeddings", c.max_positions, limits::kMaxPositions);
   c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, gemma2 ? 1e-6 : 1e-5);
   // Gemma2MLP reads hidden_activation only (hub configs carry an equal hidden_act beside it).

@@ -137,7 +137,9 @@ TEST_CASE("Gemma 2 config.json: Gemma2Config's defaults, null soft-capping, laye
 
   json j = tiny_config();
   j.erase("head_dim");
+  j.erase("max_position_embeddings");
   CHECK(read_config(j).head_dim == 256);
+  CHECK(read_config(j).max_positions == 8192);
   j = tiny_config();
   j["attn_logit_softcapping"] = nullptr;
   j["final_logit_softcapping"] = nullptr;
