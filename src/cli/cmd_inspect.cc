@@ -1,6 +1,7 @@
 // rig inspect MODEL: the module tree as print(model) shows it, or (--sites) one line per
 // recording site: name, module type, input width, output width; --architectures lists the
 // architectures rig builds (the registry), one `model_type architecture` line each.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -39,11 +40,14 @@ int cmd_inspect(const Args& args) {
     return 0;
   }
   const SiteCatalog& cat = lm.model->catalog();
-  std::printf("%-56s %-24s %9s %9s\n", "site", "module", "in", "out");
+  int type_width = 24;  // wider where a type name is (Gemma2TextScaledWordEmbedding)
+  for (const auto& s : cat) type_width = std::max(type_width, int(s.module_type.size()));
+  std::printf("%-56s %-*s %9s %9s\n", "site", type_width, "module", "in", "out");
   for (const auto& s : cat) {
     if (s.name.empty()) continue;  // the root: its output is the head's
     auto width = [](bool has, int64_t w) { return has ? std::to_string(w) : std::string("-"); };
-    std::printf("%-56s %-24s %9s %9s%s\n", s.name.c_str(), s.module_type.c_str(), width(s.has_input, s.in_width).c_str(),
+    std::printf("%-56s %-*s %9s %9s%s\n", s.name.c_str(), type_width, s.module_type.c_str(),
+                width(s.has_input, s.in_width).c_str(),
                 width(s.called, s.out_width).c_str(), s.called ? "" : "  (not called)");
   }
   for (const auto& [alias, name] : lm.model->site_aliases())

@@ -53,6 +53,15 @@ class Reader {
     if (!v->is_string()) fail(*names.begin(), "expected a string, got " + v->dump());
     return v->get<std::string>();
   }
+  // A key written as null (Gemma 2's "no soft-capping") rather than left out (the default).
+  bool is_null(const char* name) const { return j_.contains(name) && j_[name].is_null(); }
+  std::optional<double> positive_or(const char* name, std::optional<double> fallback) const {
+    if (is_null(name)) return std::nullopt;
+    const json* v = find({name});
+    if (!v) return fallback;
+    if (!v->is_number() || v->get<double>() <= 0) fail(name, "expected a positive number or null, got " + v->dump());
+    return v->get<double>();
+  }
   std::optional<int64_t> token_id(const char* name) const {
     const json* v = find({name});
     if (!v) return std::nullopt;
@@ -115,12 +124,14 @@ void read_rope_scaling(const Reader& r, const json& d, const std::string& where,
 
 // Which layers attend through a window, as transformers' configs decide it: Mistral's
 // sliding_window applies to every layer; Qwen2/3 use it only with use_sliding_window, in the
-// layers from max_window_layers on, unless layer_types lists each layer. Others ignore it.
+// layers from max_window_layers on; Gemma 2's (default 4096) in layers 0, 2, 4, ...; in each,
+// unless layer_types lists each layer. Others ignore it.
 void read_sliding_window(const Reader& r, ModelConfig& c) {
   c.sliding_layers.assign(size_t(c.num_layers), false);
   const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
-  if (c.model_type != "mistral" && !qwen) return;
-  c.sliding_window = r.integer_or({"sliding_window"}, 0);
+  const bool gemma2 = c.model_type == "gemma2";
+  if (c.model_type != "mistral" && !qwen && !gemma2) return;
+  c.sliding_window = r.integer_or({"sliding_window"}, gemma2 && !r.is_null("sliding_window") ? 4096 : 0);
   if (qwen && !r.boolean_or({"use_sliding_window"}, false)) c.sliding_window = 0;
   if (c.sliding_window == 0) return;
   if (const json* lt = r.find({"layer_types"})) {
@@ -132,6 +143,10 @@ void read_sliding_window(const Reader& r, ModelConfig& c) {
         r.fail("layer_types", "rig supports 'full_attention' and 'sliding_attention', got " + t.dump());
       c.sliding_layers[i] = t == "sliding_attention";
     }
+    return;
+  }
+  if (gemma2) {  // Gemma2Config (5.x) and Gemma2DecoderLayer (4.x): even layers slide
+    for (int64_t i = 0; i < c.num_layers; i += 2) c.sliding_layers[size_t(i)] = true;
     return;
   }
   int64_t first = 0;
@@ -178,7 +193,8 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   at_most("num_hidden_layers", c.num_layers, limits::kMaxLayers);
   at_most("num_attention_heads", c.num_heads, limits::kMaxHeads);
   at_most("num_key_value_heads", c.num_kv_heads, limits::kMaxHeads);
-  c.head_dim = r.integer_or({"head_dim"}, c.model_type == "qwen3" ? 128 : c.hidden_size / c.num_heads);
+  const bool gemma2 = c.model_type == "gemma2";
+  c.head_dim = r.integer_or({"head_dim"}, c.model_type == "qwen3" ? 128 : gemma2 ? 256 : c.hidden_size / c.num_heads);
   at_most("head_dim", c.head_dim, limits::kMaxHiddenSize);
   if (!r.find({"head_dim"}) && c.hidden_size % c.num_heads != 0)
     r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
@@ -188,16 +204,18 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
                                       std::to_string(c.num_kv_heads) + " key/value heads");
   c.intermediate_size = r.integer_or({"intermediate_size", "n_inner"}, 4 * c.hidden_size);
   at_most("intermediate_size", c.intermediate_size, limits::kMaxIntermediateSize);
-  c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, 2048);
+  c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, gemma2 ? 8192 : 2048);
   at_most("max_position_embeddings", c.max_positions, limits::kMaxPositions);
-  c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, 1e-5);
-  c.hidden_act = r.string_or({"hidden_act", "activation_function"}, "");
+  c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, gemma2 ? 1e-6 : 1e-5);
+  // Gemma2MLP reads hidden_activation only (hub configs carry an equal hidden_act beside it).
+  c.hidden_act = gemma2 ? r.string_or({"hidden_activation"}, "gelu_pytorch_tanh")
+                        : r.string_or({"hidden_act", "activation_function"}, "");
   const double default_pdrop = c.model_type == "gpt2" ? 0.1 : 0.0;
   c.embd_pdrop = r.number_or({"embd_pdrop", "hidden_dropout"}, default_pdrop);
   c.attn_pdrop = r.number_or({"attn_pdrop", "attention_dropout"}, default_pdrop);
   c.resid_pdrop = r.number_or({"resid_pdrop", "hidden_dropout"}, default_pdrop);
   c.use_parallel_residual = r.boolean_or({"use_parallel_residual"}, true);
-  c.tie_word_embeddings = r.boolean_or({"tie_word_embeddings"}, c.model_type == "gpt2");  // HF defaults
+  c.tie_word_embeddings = r.boolean_or({"tie_word_embeddings"}, c.model_type == "gpt2" || gemma2);  // HF defaults
   c.attention_bias = r.boolean_or({"attention_bias"}, c.model_type == "gpt_neox");  // HF defaults
   c.scale_attn_weights = r.boolean_or({"scale_attn_weights"}, true);
   c.scale_attn_by_inverse_layer_idx = r.boolean_or({"scale_attn_by_inverse_layer_idx"}, false);
@@ -208,6 +226,13 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
     if (id && (*id < 0 || *id >= c.vocab_size))
       r.fail(key, "expected a token id below vocab_size " + std::to_string(c.vocab_size) + ", got " + std::to_string(*id));
   c.torch_dtype = r.string_or({"torch_dtype", "dtype"}, "");
+  if (gemma2) {  // Gemma2Config's defaults where a key is left out; null: no soft-capping
+    c.query_pre_attn_scalar = r.positive_or("query_pre_attn_scalar", 256.0).value_or(0);
+    if (c.query_pre_attn_scalar == 0) r.fail("query_pre_attn_scalar", "expected a positive number, got null");
+    c.attn_logit_softcapping = r.positive_or("attn_logit_softcapping", 50.0);
+    c.final_logit_softcapping = r.positive_or("final_logit_softcapping", 30.0);
+    c.pad_token_id = r.is_null("pad_token_id") ? std::nullopt : std::optional<int64_t>(r.token_id("pad_token_id").value_or(0));
+  }
   read_sliding_window(r, c);
 
   // Rotary settings: 5.x nests them in rope_parameters; 4.x keeps them at top level.

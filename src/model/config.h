@@ -11,7 +11,7 @@
 namespace rig {
 
 struct ModelConfig {
-  std::string model_type;        // config.json "model_type": gpt_neox | gpt2 | llama | qwen2 | qwen3 | mistral
+  std::string model_type;        // config.json "model_type": gpt_neox | gpt2 | llama | qwen2 | qwen3 | mistral | gemma2
   std::string architecture;      // "architectures"[0], e.g. GPTNeoXForCausalLM
   int64_t vocab_size = 0;        // V
   int64_t hidden_size = 0;       // D
@@ -44,11 +44,17 @@ struct ModelConfig {
   bool scale_attn_weights = true;            // GPT-2: scores / sqrt(Dh)
   bool scale_attn_by_inverse_layer_idx = false;  // GPT-2: scores / (layer + 1) as well
   bool mlp_bias = false;              // Llama MLP bias
-  // Sliding-window attention (Mistral, Qwen2/3): a query sees the last sliding_window
+  // Sliding-window attention (Mistral, Qwen2/3, Gemma 2): a query sees the last sliding_window
   // positions, in the layers marked in sliding_layers ([L]); 0 = every layer sees all.
   int64_t sliding_window = 0;
   std::vector<bool> sliding_layers;
   std::optional<int64_t> bos_token_id, eos_token_id;
+  // Gemma 2: scores scaled by query_pre_attn_scalar^-0.5 (not head_dim^-0.5); soft-capping
+  // cap * tanh(x / cap) of the attention scores and of the final logits (unset: none, as
+  // config.json's null); pad_token_id, which print(model) shows as the embedding's padding_idx.
+  double query_pre_attn_scalar = 0;
+  std::optional<double> attn_logit_softcapping, final_logit_softcapping;
+  std::optional<int64_t> pad_token_id;
   std::string torch_dtype;            // stored dtype as config.json says (informational)
 
   // How many positions a sequence may use: max_position_embeddings (GPT-2's table ends

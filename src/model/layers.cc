@@ -82,7 +82,7 @@ struct ActName {
 };
 // config.json hidden_act -> HF activation class (transformers.activations.ACT2CLS).
 const ActName kActs[] = {{"gelu", "GELUActivation"},      {"gelu_new", "NewGELUActivation"},
-                         {"gelu_pytorch_tanh", "PytorchGELUTanh"}, {"gelu_fast", "FastGELUActivation"},
+                         {"gelu_pytorch_tanh", "GELUTanh"}, {"gelu_fast", "FastGELUActivation"},
                          {"silu", "SiLUActivation"},      {"swish", "SiLUActivation"},
                          {"relu", "ReLU"}};
 const char* act_type(const std::string& act) {
@@ -212,7 +212,7 @@ at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Te
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer, int64_t window) {
+                     double scale, KVCache* cache, int layer, int64_t window, double softcap) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
   at::Tensor k = k_new, v = v_new;
   int64_t past = 0;
@@ -237,6 +237,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
   }
   // scores: [B, H, T, S] in float32; causal over absolute positions, and padding masked.
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) * scale;
+  if (softcap > 0) scores = at::tanh(scores / softcap) * softcap;  // op for op as eager_attention_forward
   const auto opts = at::TensorOptions().device(q.device());
   const at::Tensor qpos = at::arange(past, past + T, opts.dtype(at::kLong)).view({T, 1});
   const at::Tensor kpos = at::arange(0, S, opts.dtype(at::kLong)).view({1, S});

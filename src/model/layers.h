@@ -129,7 +129,8 @@ struct KVCache {
 // keys (cache then new, S = cache->len + T), true = a real token.
 // Returns [B, T, H*Dh]. Appends k, v to the layer's cache when there is one. window > 0: a
 // query sees only the last `window` positions, itself included (sliding-window attention).
+// softcap > 0: scaled scores become softcap * tanh(scores / softcap) before the mask (Gemma 2).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer, int64_t window = 0);
+                     double scale, KVCache* cache, int layer, int64_t window = 0, double softcap = 0);
 
 }  // namespace rig

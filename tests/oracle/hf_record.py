@@ -9,14 +9,20 @@ import json
 import h5py
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def load(model_dir, dtype="float32"):
-    """As the seed and users load a model: from_pretrained(dir, torch_dtype=...)."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=DTYPES[dtype])
+    """As the seed and users load a model: from_pretrained(dir, torch_dtype=...); with eager
+    attention where the config soft-caps attention scores (Gemma 2): transformers 5.17 loads
+    Gemma 2 with sdpa, which drops attn_logit_softcapping; eager computes the model as
+    defined (docs/ORACLE.md)."""
+    kwargs = {}
+    if getattr(AutoConfig.from_pretrained(model_dir), "attn_logit_softcapping", None) is not None:
+        kwargs["attn_implementation"] = "eager"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=DTYPES[dtype], **kwargs)
     model.eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
     return model, tok

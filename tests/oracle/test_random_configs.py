@@ -4,10 +4,13 @@ For every architecture rig supports (`rig inspect --architectures`), N random co
 together cover stored float32/float16/bfloat16, rotary fraction and theta, parallel and
 sequential residual, GQA and MQA, tied and untied heads, biases on and off, odd widths and
 norm eps; Qwen3's q/k norms, sliding windows shorter than prompt + generation (Mistral, and
-Qwen2/3 by max_window_layers or layer_types), and Llama's rope types (linear, dynamic,
-llama3, yarn with its variants), in rope_parameters (5.x) and rope_scaling (4.x). Each is
-saved with save_pretrained (transformers 5's config.json) and again with the 4.x keys,
-loaded with from_pretrained(dir, torch_dtype=torch.float32) as the seed does, and recorded
+Qwen2/3 by max_window_layers or layer_types, Gemma 2 alternating or by layer_types), Gemma
+2's attention and final-logit soft-capping (on and off) and query_pre_attn_scalar, and
+Llama's rope types (linear, dynamic, llama3, yarn with its variants), in rope_parameters
+(5.x) and rope_scaling (4.x). Each is saved with save_pretrained (transformers 5's
+config.json) and again with the 4.x keys, loaded with from_pretrained(dir,
+torch_dtype=torch.float32) as the seed does (with eager attention where the config
+soft-caps attention scores: see hf_record.load), and recorded
 with register_forward_hook (every named module's input and output), greedy generate() with
 the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
 both directories must equal it: every site within 1e-4 (absolute or relative), generated ids
@@ -52,11 +55,14 @@ PROMPTS = ["Hello, I am your", "Sure, I can help you with that.",
 MAX_NEW = 8
 ACTS = {"gpt_neox": ["gelu", "gelu_new", "relu", "silu"], "gpt2": ["gelu_new", "gelu", "relu"],
         "llama": ["silu", "gelu_pytorch_tanh"], "qwen2": ["silu", "gelu_pytorch_tanh"],
-        "qwen3": ["silu", "gelu_pytorch_tanh"], "mistral": ["silu", "gelu_pytorch_tanh"]}
+        "qwen3": ["silu", "gelu_pytorch_tanh"], "mistral": ["silu", "gelu_pytorch_tanh"],
+        "gemma2": ["gelu_pytorch_tanh", "gelu", "silu"]}
 CLASSES = {"gpt_neox": "GPTNeoXForCausalLM", "gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM",
-           "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "mistral": "MistralForCausalLM"}
-LLAMA_FAMILY = ("llama", "qwen2", "qwen3", "mistral")  # rotary at top level in 4.x configs
-BOS_TOKENIZER = ("llama", "mistral")  # their tokenizers add BOS: an empty prompt is a stimulus
+           "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "mistral": "MistralForCausalLM",
+           "gemma2": "Gemma2ForCausalLM"}
+LLAMA_FAMILY = ("llama", "qwen2", "qwen3", "mistral")
+TOP_LEVEL_ROPE = LLAMA_FAMILY + ("gemma2",)  # rotary at top level in 4.x configs
+BOS_TOKENIZER = ("llama", "mistral", "gemma2")  # their tokenizers add BOS: an empty prompt is a stimulus
 STORED = ["float32", "float16", "bfloat16"]
 DEVICE = "cpu"  # where rig computes (--device); transformers' reference stays on the CPU at float32
 
@@ -127,6 +133,26 @@ def random_config(arch, k, rng):
                                             sliding_window=window, max_window_layers=rng.choice([0, 1]), **shared)
         return transformers.MistralConfig(hidden_size=rng.choice([H * Dh, H * Dh + 6]), head_dim=Dh,
                                           sliding_window=None if k % 4 == 0 else window, **shared)
+    if arch == "gemma2":
+        kv = [1, 2, 4][k % 3]
+        H = kv * rng.choice([1, 2, 3])
+        Dh = rng.choice([8, 12, 16])
+        # Soft-caps small enough to act on these scores and logits (|x| ~ 1-5), each off (None)
+        # in a quarter of the configs; the final cap not so small that logits saturate to ties.
+        attn_cap = None if k % 4 == 3 else rng.choice([0.5, 1.0, 2.0])
+        final_cap = None if k % 4 == 2 else rng.choice([2.0, 3.0, 5.0])
+        # Gemma2Config's default layer_types alternate sliding (even) and full (odd) layers; some
+        # configs list their own.
+        L = rng.choice([2, 3])
+        types = None if k % 3 else [rng.choice(["sliding_attention", "full_attention"]) for _ in range(L)]
+        return transformers.Gemma2Config(
+            hidden_size=H * rng.choice([Dh, Dh + 2, Dh - 2]), num_attention_heads=H, num_key_value_heads=kv,
+            head_dim=Dh, intermediate_size=rng.choice([67, 90, 130]), rms_norm_eps=eps,
+            hidden_activation=ACTS[arch][k % 3], attention_bias=k % 4 == 1,
+            query_pre_attn_scalar=rng.choice([Dh, 5, 3 * Dh]), attn_logit_softcapping=attn_cap,
+            final_logit_softcapping=final_cap, sliding_window=rng.choice([3, 4, 6]), layer_types=types,
+            rope_parameters={"rope_type": "default", "rope_theta": rng.choice([10000.0, 500.0, 1e6])},
+            max_position_embeddings=128, **{**common, "num_hidden_layers": L})
     raise SystemExit(f"the oracle has no random configs for architecture '{arch}': add them here")
 
 
@@ -159,12 +185,14 @@ def random_rope(k, rng):
 def perturb(model, rng_seed):
     """Seeded weights where every bias and norm weight matters (not ones and zeros)."""
     g = torch.Generator().manual_seed(rng_seed)
+    # Gemma's RMSNorm multiplies by (1 + weight): the same gains as the others' need weight ~ 0
+    norm_center = 0.0 if model.config.model_type == "gemma2" else 1.0
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
             elif p.dim() == 1:  # norm weights
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+                p.copy_(norm_center + 0.2 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.15 * torch.randn(p.shape, generator=g))
 
@@ -181,9 +209,16 @@ def to_4x(cfg5, arch):
         c.pop("rotary_emb_base", None)
         c["rotary_emb_base"] = theta if theta is not None else 10000.0
         c["rotary_pct"] = pct if pct is not None else 1.0
-    elif arch in LLAMA_FAMILY:
+    elif arch in TOP_LEVEL_ROPE:
         if arch in ("qwen2", "qwen3"):  # 4.x had no layer_types: max_window_layers decides
             c.pop("layer_types", None)
+        if arch == "gemma2":
+            # 4.x Gemma 2 alternated sliding and full layers without layer_types; hub configs
+            # carry hidden_act beside hidden_activation (the one Gemma2MLP reads)
+            L = c["num_hidden_layers"]
+            if c.get("layer_types") == ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(L)]:
+                c.pop("layer_types")
+            c["hidden_act"] = c["hidden_activation"]
         if theta is not None:
             c["rope_theta"] = theta
         if pct is not None and pct != 1.0:
@@ -236,7 +271,8 @@ def make_model(arch, k, seed, work):
 
 SITES = {"gpt_neox": ("gpt_neox.layers.{}", "gpt_neox.layers.{}.mlp.act", "gpt_neox.layers.{}.attention"),
          "gpt2": ("transformer.h.{}", "transformer.h.{}.mlp.act", "transformer.h.{}.attn"),
-         **{a: ("model.layers.{}", "model.layers.{}.mlp.act_fn", "model.layers.{}.self_attn") for a in LLAMA_FAMILY}}
+         **{a: ("model.layers.{}", "model.layers.{}.mlp.act_fn", "model.layers.{}.self_attn")
+            for a in LLAMA_FAMILY + ("gemma2",)}}
 
 
 def interventions(arch, cfg5, rng):
@@ -308,7 +344,16 @@ def rig_site(f, arch, site):
     return site
 
 
-def compare_fp32(arch, tag, f, ref, prompts, tally, failures, n_ivs):
+def head_logits(f, arch, cfg5, r0, n):
+    """The logits of rows r0..r0+n from rig's lm_head recording. Gemma 2 soft-caps the logits
+    after lm_head (in Gemma2ForCausalLM.forward), so its lm_head hook, in transformers as in
+    rig, sees them before the cap: the cap is applied here as transformers applies it."""
+    x = f["recordings"][rig_site(f, arch, "lm_head")]["output"][r0:r0 + n]
+    cap = cfg5.get("final_logit_softcapping")
+    return np.tanh(x / np.float32(cap)) * np.float32(cap) if cap else x
+
+
+def compare_fp32(arch, tag, f, ref, prompts, tally, failures, cfg5):
     T = f["trials"]
     cond = T["condition"].asstr()[:]
     rows = {}
@@ -348,8 +393,7 @@ def compare_fp32(arch, tag, f, ref, prompts, tally, failures, n_ivs):
             continue
         tally.tokens += npr
         check_sites(g["sites"], r0, npr, f"{tag} p{i}")
-        head = rig_site(f, arch, "lm_head")
-        e = excess(f["recordings"][head]["output"][r0:r0 + npr], g["logits"][:])
+        e = excess(head_logits(f, arch, cfg5, r0, npr), g["logits"][:])
         if e > 1.0:
             failures.append(f"{tag} p{i} logits: max scaled error {e:.3g}")
     # Greedy generation with the KV cache: ids, and every call's rows (rig adds the last token's).
@@ -366,7 +410,7 @@ def compare_fp32(arch, tag, f, ref, prompts, tally, failures, n_ivs):
         gi = ref["intervene"][kind]
         r0, r1, npr = rows[kind][0]
         check_sites(gi["sites"], r0, npr, f"{tag} {kind}")
-        e = excess(f["recordings"][rig_site(f, arch, "lm_head")]["output"][r0:r0 + npr], gi["logits"][:])
+        e = excess(head_logits(f, arch, cfg5, r0, npr), gi["logits"][:])
         if e > 1.0:
             failures.append(f"{tag} {kind} logits: max scaled error {e:.3g}")
         got = f["tokens/token_id"][r0:r1]
@@ -480,7 +524,7 @@ def main():
             for tag, d, bs in ((f"{arch}-{k} ({stored}, 5.x config)", d5, 1 if dynamic else 1 + k % 2 * 3),
                                (f"{arch}-{k} ({stored}, 4.x config)", d4, 1)):
                 f = rig_run(d, work, f"rig-{arch}-{k}-{'4x' if d == d4 else '5x'}", prompts, ivs, batch_size=bs)
-                compare_fp32(arch, tag, f, ref, prompts, tally, failures, len(ivs))
+                compare_fp32(arch, tag, f, ref, prompts, tally, failures, cfg5)
                 f.close()
             ref.close()
             if k < 4:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)

@@ -12,6 +12,7 @@ const std::vector<Architecture>& architectures() {
       {"qwen2", "Qwen2ForCausalLM", make_qwen2},
       {"qwen3", "Qwen3ForCausalLM", make_qwen3},
       {"mistral", "MistralForCausalLM", make_mistral},
+      {"gemma2", "Gemma2ForCausalLM", make_gemma2},
   };
   return table;
 }
@@ -25,7 +26,8 @@ std::unique_ptr<CausalLM> make_causal_lm(const ModelConfig& config, const std::s
                          "' is not a causal LM rig supports for model_type '" + config.model_type +
                          "' (supported: " + a.architecture + ")");
       if (!Activation::supported(config.hidden_act) && !config.hidden_act.empty())
-        throw ModelError(config_path + ": key 'hidden_act': unsupported activation '" + config.hidden_act + "'");
+        throw ModelError(config_path + ": key '" + (config.model_type == "gemma2" ? "hidden_activation" : "hidden_act") +
+                         "': unsupported activation '" + config.hidden_act + "'");
       return a.make(config);
     }
     supported += std::string(supported.empty() ? "" : ", ") + a.architecture + " (" + a.model_type + ")";

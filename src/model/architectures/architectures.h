@@ -27,5 +27,6 @@ std::unique_ptr<CausalLM> make_llama(const ModelConfig&);
 std::unique_ptr<CausalLM> make_qwen2(const ModelConfig&);
 std::unique_ptr<CausalLM> make_qwen3(const ModelConfig&);
 std::unique_ptr<CausalLM> make_mistral(const ModelConfig&);
+std::unique_ptr<CausalLM> make_gemma2(const ModelConfig&);
 
 }  // namespace rig
