@@ -60,6 +60,13 @@ struct TrialResult {
   std::vector<std::vector<float>> recordings;
 };
 
+// Root attributes that say what produced a recording (model/provenance.h computes them):
+// `--resume` and `rig merge` refuse files that differ in any of them. A file of a rig from
+// before them has none, and is not refused for that.
+inline constexpr const char* kProvenanceAttrs[] = {"weights_sha256",   "weights_files_sha256", "config_json_sha256",
+                                                   "tokenizer_sha256", "libtorch_version",     "hdf5_version",
+                                                   "compiler"};
+
 // Everything about a recording except its trials.
 struct RecordingHeader {
   std::map<std::string, std::string> attrs;      // root attributes (strings): config, model, ...

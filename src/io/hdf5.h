@@ -103,6 +103,9 @@ void reserve_to_end_of_file(hid_t file);
 // fsync of the directory holding `path`: makes a rename or a new file name durable.
 void fsync_directory(const std::filesystem::path& path);
 
+// The HDF5 library's version, "1.10.8" (recordings name it: their provenance).
+std::string library_version();
+
 // ---- groups and links (a name is one link name; it may contain dots but not '/') ----
 bool exists(hid_t loc, const std::string& name);
 Id create_group(hid_t loc, const std::string& name);

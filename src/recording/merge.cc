@@ -56,6 +56,11 @@ void check_same_experiment(const Shard& a, const Shard& b) {
     auto va = a.r->attr(k), vb = b.r->attr(k);
     if (va != vb) differ(std::string("'") + k + "'", va ? "'" + *va + "'" : "absent", vb ? "'" + *vb + "'" : "absent");
   }
+  // What produced each shard: the same weights, tokenizer and libraries (core/trial.h).
+  for (const char* k : kProvenanceAttrs) {
+    auto va = a.r->attr(k), vb = b.r->attr(k);
+    if (va != vb) differ(std::string("provenance '") + k + "'", va ? "'" + *va + "'" : "absent", vb ? "'" + *vb + "'" : "absent");
+  }
   for (const char* k : kSameInts) {
     auto ia = a.r->int_attrs().find(k), ib = b.r->int_attrs().find(k);
     const bool ha = ia != a.r->int_attrs().end(), hb = ib != b.r->int_attrs().end();

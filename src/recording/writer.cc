@@ -280,6 +280,8 @@ struct RecordingWriter::Impl {
     for (const auto& [k, v] : header.attrs) {
       if (volatile_attrs.count(k) || (old_dtype && k == "dtype")) continue;
       if (!h5::has_attr(root, k)) {
+        if (std::find(std::begin(kProvenanceAttrs), std::end(kProvenanceAttrs), k) != std::end(kProvenanceAttrs))
+          continue;  // a file of a rig before provenance attributes
         add("attribute '" + k + "': missing in the file");
         continue;
       }

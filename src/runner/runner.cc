@@ -16,6 +16,7 @@
 #include "core/events.h"
 #include "hub/cache.h"
 #include "hub/download.h"
+#include "model/provenance.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
 #include "runner/task_select.h"
@@ -159,6 +160,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   src.dtype = parse_dtype(config_.model.dtype);
   src.device = config_.model.device;
   model_ = load_model(src);
+  provenance_ = model_provenance(model_.dir);
 
   SiteCatalog called;
   for (const auto& s : model_.model->catalog())
@@ -237,6 +239,7 @@ RecordingHeader Runner::header() const {
   h.attrs["device"] = model_.device.str();
   h.attrs["created"] = iso8601_now();
   h.int_attrs["seed"] = int64_t(config_.seed);
+  for (auto& [k, v] : provenance_attributes(provenance_)) h.attrs[k] = v;
   if (options_.shard_count > 1) {  // only shard files carry these (rig merge reads them)
     h.int_attrs["shard_index"] = options_.shard_index;
     h.int_attrs["shard_count"] = options_.shard_count;

@@ -9,6 +9,7 @@
 
 #include "experiment/config.h"
 #include "model/loader.h"
+#include "model/provenance.h"
 #include "recording/sink.h"
 #include "stimulation/stimulation.h"
 
@@ -69,6 +70,7 @@ class Runner {
   ExperimentConfig config_;
   RunOptions options_;
   LoadedModel model_;
+  ModelProvenance provenance_;  // sha256 of the model's files: root attributes
   RunPlan plan_;
   Stimulation stimulation_;  // `stimulation:`, checked against the model
 };
