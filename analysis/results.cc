@@ -160,6 +160,13 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     set_f64_attr(root, "fdr_alpha", r.fdr_alpha);
     set_f64_attr(root, "chance", r.chance);
     set_f64_attr(root, "chance_majority", r.chance_majority);
+    h5::set_attr(root, "normalize", r.normalize);
+    set_f64_attr(root, "soft_c", r.soft_c);
+    h5::set_attr(root, "baseline", r.baseline);
+    h5::set_attr(root, "baseline_start", r.baseline_start);
+    h5::set_attr(root, "baseline_stop", r.baseline_stop);
+    h5::set_attr(root, "pca_center", r.pca_center);
+    h5::set_attr(root, "cv_repeats", r.cv_repeats);
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
     h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
 
@@ -178,6 +185,8 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     write_u8(t, "included", r.trial_included);
     write_i64(t, "event_row", r.trial_event_row);
     write_i64(t, "fold", r.trial_fold);
+    Id pm = h5::create_group(root, "permutation");
+    write_f64(pm, "max_f", r.perm_max_f);
 
     Id sites = h5::create_group(root, "sites");
     for (const SiteResult& s : r.sites) {
@@ -199,6 +208,7 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_i64(sel, "neuron", s.neurons);
       for (const auto& [name, member] : kSelColumns) write_f64(sel, name, s.sel.*member);
       write_i64(sel, "preferred", s.sel.preferred);
+      write_f64(sel, "perm_p_max", s.sel.perm_p_max);
       Id w = h5::create_group(e, "window");
       write_f64(w, "mean", s.window_mean);
       write_i64(w, "n", s.window_n);
@@ -210,12 +220,21 @@ void write_results(const Results& r, const std::filesystem::path& path) {
                 std::vector<double>(s.pca.explained_variance_ratio.data(),
                                     s.pca.explained_variance_ratio.data() + s.pca.explained_variance_ratio.size()));
       write_f64(pc, "center", std::vector<double>(s.pca.center.data(), s.pca.center.data() + s.pca.center.size()));
+      write_f64(pc, "offset", std::vector<double>(s.pca.offset.data(), s.pca.offset.data() + s.pca.offset.size()));
+      write_f64(pc, "scale", std::vector<double>(s.pca.scale.data(), s.pca.scale.data() + s.pca.scale.size()));
       Id pj = h5::create_group(pc, "projections");
       for (size_t c = 0; c < s.pca.projections.size(); ++c) write_f64(pj, r.conditions[c], s.pca.projections[c]);
       if (!s.decode_accuracy.empty()) {
         Id d = h5::create_group(e, "decoding");
         write_f64(d, "accuracy", s.decode_accuracy);
         write_i64(d, "n", s.decode_n);
+        write_f64(d, "repeats", s.decode_repeats);
+        write_f64(d, "mean", s.decode_mean);
+        write_f64(d, "sd", s.decode_sd);
+        if (s.generalization.size()) {
+          write_f64(d, "generalization", s.generalization);
+          write_f64(d, "generalization_n", s.generalization_n);
+        }
       }
     }
     f.close();
@@ -254,6 +273,19 @@ Results read_results(const std::filesystem::path& path) {
   r.fdr_alpha = get_f64_attr(root, "fdr_alpha");
   r.chance = get_f64_attr(root, "chance");
   r.chance_majority = get_f64_attr(root, "chance_majority");
+  if (h5::has_attr(root, "normalize")) {  // format_version 1 files from before normalisation lack these
+    r.normalize = h5::get_string_attr(root, "normalize");
+    r.soft_c = get_f64_attr(root, "soft_c");
+    r.baseline = h5::get_string_attr(root, "baseline");
+    r.baseline_start = h5::get_int_attr(root, "baseline_start");
+    r.baseline_stop = h5::get_int_attr(root, "baseline_stop");
+    r.pca_center = h5::get_string_attr(root, "pca_center");
+    r.cv_repeats = h5::get_int_attr(root, "cv_repeats");
+  }
+  if (h5::exists(root, "permutation")) {
+    Id pm = h5::open_group(root, "permutation");
+    r.perm_max_f = read_f64(pm, "max_f", file);
+  }
   if (auto a = h5::get_string_attr(root, "contrast_a"); !a.empty())
     r.contrast = {a, h5::get_string_attr(root, "contrast_b")};
   Id g = h5::open_group(root, "conditions");
@@ -296,6 +328,7 @@ Results read_results(const std::filesystem::path& path) {
       Id sel = h5::open_group(e, "selectivity");
       for (const auto& [name, member] : kSelColumns) s.sel.*member = read_f64(sel, name, file);
       s.sel.preferred = read_i64(sel, "preferred", file);
+      if (h5::exists(sel, "perm_p_max")) s.sel.perm_p_max = read_f64(sel, "perm_p_max", file);
       Id w = h5::open_group(e, "window");
       s.window_mean = read_mat(w, "mean", file);
       s.window_n = read_i64(w, "n", file);
@@ -312,6 +345,15 @@ Results read_results(const std::filesystem::path& path) {
         Id d = h5::open_group(e, "decoding");
         s.decode_accuracy = read_f64(d, "accuracy", file);
         s.decode_n = read_i64(d, "n", file);
+        if (h5::exists(d, "mean")) {
+          s.decode_repeats = read_mat(d, "repeats", file);
+          s.decode_mean = read_f64(d, "mean", file);
+          s.decode_sd = read_f64(d, "sd", file);
+        }
+        if (h5::exists(d, "generalization")) {
+          s.generalization = read_mat(d, "generalization", file);
+          s.generalization_n = read_mat(d, "generalization_n", file);
+        }
       }
       r.sites.push_back(std::move(s));
     }

@@ -22,6 +22,7 @@ struct Selectivity {
   std::vector<double> d_prime, selectivity_index, auc, t, t_p;  // contrast A vs B
   std::vector<double> anova_f, anova_p, eta2, perm_p;           // all analysed conditions
   std::vector<double> anova_q, perm_q;                          // BH over every analysed neuron
+  std::vector<double> perm_p_max;                               // max-statistic p over every analysed neuron
   std::vector<int64_t> preferred;                               // condition with the largest window mean
 };
 
@@ -37,6 +38,9 @@ struct SiteResult {
   PcaResult pca;
   std::vector<double> decode_accuracy;      // [n_bins]; empty when folds = 0
   std::vector<int64_t> decode_n;            // [n_bins] tested trial-bins
+  Mat decode_repeats;                       // [cv_repeats x n_bins]; row 0 = decode_accuracy
+  std::vector<double> decode_mean, decode_sd;  // [n_bins] over the repeats (SD with n - 1)
+  Mat generalization, generalization_n;     // [train bin x test bin]; empty unless asked for
   std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
@@ -62,6 +66,10 @@ struct Results {
   std::vector<std::string> trial_condition;
   std::vector<uint8_t> trial_included;
   double chance = 0, chance_majority = 0;   // decoding
+  std::string normalize = "none", baseline = "none", pca_center = "mean";
+  double soft_c = 0;
+  int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1;
+  std::vector<double> perm_max_f;           // [permutations] max F over every analysed neuron
   std::vector<SiteResult> sites;
 
   size_t site_index(const std::string& site, const std::string& side) const;  // DataError if absent
