@@ -260,7 +260,7 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
     cfg.baseline = Baseline::kSubtract;
     if (n.IsMap()) {
       check_keys(c, n, "baseline", {"window", "mode"});
-      w = n["window"];
+      w.reset(n["window"]);  // reset, not =: assigning a Node writes through to n
       if (!w) c.fail(n, "baseline.window", "expected [start, stop] (row offsets from the event, inclusive), got nothing");
       if (auto m = n["mode"]) {
         const std::string v = get_string(c, m, "baseline.mode");

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""rig analyze's normalisation, baseline, max-statistic correction, repeated cross-validation and
+generalisation matrix against numpy/scipy on a planted recording (bench/analysis_synth.py):
+units 0..18 carry a small A-vs-B difference after the response onset, unit 19 is noise of SD
+1000. Nearest-centroid decoding without normalisation is at chance; with zscore (the scaler fitted
+on the training folds only) it recovers the signal. Every number is recomputed from the raw rows
+with rig's folds (/trials/fold)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import h5py
+    import numpy as np
+    from scipy import stats
+except ImportError as e:
+    print(f"SKIP: {e}")
+    sys.exit(77)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from analysis_synth import make_recording  # noqa: E402
+
+RIG = os.environ.get("RIG_BIN", os.path.join(ROOT, "build", "rig"))
+SITE = "gpt_neox.layers.0.mlp.act"
+W, OUTLIER, SHIFT = 20, 19, 0.3
+PRE, POST = 2, 3
+BASE = (-2, -1)
+
+
+def rig(*args, check=True):
+    p = subprocess.run([RIG, *args], capture_output=True, text=True, timeout=300)
+    if check and p.returncode != 0:
+        raise AssertionError(f"rig {' '.join(args)} exited {p.returncode}:\n{p.stderr}")
+    return p
+
+
+def planted(path, n_per_cond=40, seed=11):
+    rng = np.random.default_rng(seed)
+    trials = [{"condition": "AB"[i % 2], "n_prompt": 4, "n_generated": 4} for i in range(2 * n_per_cond)]
+
+    def fill(e, t, trial, rows):
+        x = rng.normal(0, 1, (rows, W))
+        x[:, OUTLIER] *= 1000
+        x += np.arange(W) * 0.1 + rng.normal(0, 0.5, W)  # per-trial offsets: what a baseline removes
+        sign = 1 if trial["condition"] == "A" else -1
+        x[trial["n_prompt"]:, :OUTLIER] += sign * SHIFT
+        return x.astype(np.float32)
+
+    make_recording(path, trials, [(SITE, "output", W, None)], fill)
+
+
+def aligned(path, baseline=None):
+    """Per included trial: [L, W] rows at offsets -PRE..POST of the response onset, baselined."""
+    with h5py.File(path, "r") as f:
+        t = f["trials"]
+        start, npr = t["row_start"][:], t["n_prompt_tokens"][:]
+        cond = t["condition"].asstr()[:]
+        x = f[f"recordings/{SITE}/output"][:].astype(np.float64)
+    out = []
+    for i in range(len(start)):
+        ev = start[i] + npr[i]
+        a = x[ev - PRE:ev + POST + 1].copy()
+        if baseline:
+            b = x[ev + BASE[0]:ev + BASE[1] + 1]
+            mu, sd = b.mean(0), b.std(0)
+            a -= mu
+            if baseline == "zscore":
+                a /= np.where(sd > 0, sd, 1)
+        out.append(a)
+    return np.array(out), cond
+
+
+def decode(X, y, fold, norm, c=5.0, train_bin=None):
+    """Nearest centroid per bin with the scaler fitted on each fold's training trials.
+    X: [n, bins, W]. With train_bin: the generalisation matrix [bins, bins]."""
+    n, nb, _ = X.shape
+    rows = range(nb) if train_bin is None else [train_bin]
+    acc = np.zeros((len(rows), nb))
+    for ri, t in enumerate(rows):
+        for j in (range(nb) if train_bin is not None else [t]):
+            correct = 0
+            for f in np.unique(fold):
+                tr, te = fold != f, fold == f
+                Xt = X[tr, t]
+                if norm == "zscore":
+                    sd = Xt.std(0)
+                    scale = 1 / np.where(sd > 0, sd, 1)
+                elif norm == "soft":
+                    scale = 1 / (Xt.max(0) - Xt.min(0) + c)
+                else:
+                    scale = np.ones(X.shape[2])
+                cents = {k: Xt[y[tr] == k].mean(0) for k in ("A", "B")}
+                for i in np.where(te)[0]:
+                    d = {k: (((X[i, j] - m) * scale) ** 2).sum() for k, m in cents.items()}
+                    correct += min(d, key=lambda k: (d[k], k)) == y[i]
+            acc[ri, j] = correct / n
+    return acc if train_bin is not None else np.diag(acc)
+
+
+def close(name, got, want, rtol=1e-9, atol=1e-12):
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    assert got.shape == want.shape, f"{name}: shape {got.shape} != {want.shape}"
+    err = np.max(np.abs(got - want) / (np.abs(want) + atol / rtol)) if want.size else 0
+    assert err <= rtol, f"{name}: max relative error {err:.3g} > {rtol}\n{got}\n{want}"
+    print(f"  {name}: OK (max rel err {err:.2g})")
+
+
+def run(tmp, rec, name, body):
+    y = os.path.join(tmp, name + ".yaml")
+    with open(y, "w") as f:
+        f.write("analysis:\n  event: response_onset\n" f"  pre: {PRE}\n  post: {POST}\n  folds: 5\n  seed: 4\n"
+                "  window: [0, 3]\n  permutations: 199\n" + body)
+    out = os.path.join(tmp, name + ".h5")
+    rig("analyze", rec, "-c", y, "-o", out)
+    return out
+
+
+def check_decoding(tmp, rec):
+    X, y = aligned(rec)
+    res = {}
+    for norm, body in (("none", ""), ("zscore", "  normalize: zscore\n  generalization: true\n  cv_repeats: 4\n"),
+                       ("soft", "  normalize: {kind: soft, c: 5}\n")):
+        out = run(tmp, rec, "dec_" + norm, body)
+        with h5py.File(out, "r") as f:
+            g = f[f"sites/{SITE}/output/decoding"]
+            fold = f["trials/fold"][:]
+            acc = g["accuracy"][:]
+            assert f.attrs["normalize"] == norm
+            print(f"normalize {norm}:")
+            close("accuracy", acc, decode(X, y, fold, norm))
+            res[norm] = acc
+            if norm == "zscore":
+                G = g["generalization"][:]
+                want = np.array([decode(X, y, fold, norm, train_bin=t)[0] for t in range(X.shape[1])])
+                close("generalisation matrix", G, want)
+                assert np.array_equal(np.diag(G), acc), (np.diag(G), acc)
+                print("  generalisation diagonal == accuracy: OK (exactly)")
+                R = g["repeats"][:]
+                assert R.shape == (4, X.shape[1]) and np.array_equal(R[0], acc)
+                close("repeated CV mean", g["mean"][:], R.mean(0))
+                close("repeated CV SD", g["sd"][:], R.std(0, ddof=1))
+                assert len({tuple(r) for r in R}) > 1, "the repetitions should use different folds"
+    post = slice(PRE, PRE + POST + 1)  # bins after the response onset (the planted ones)
+    m_none, m_z, m_soft = res["none"][post].mean(), res["zscore"][post].mean(), res["soft"][post].mean()
+    print(f"planted: decoding after onset, none {m_none:.3f}, zscore {m_z:.3f}, soft {m_soft:.3f}; "
+          f"before onset zscore {res['zscore'][:PRE].mean():.3f}")
+    assert m_none <= 0.6 and m_z >= 0.8, (m_none, m_z)
+
+
+def check_baseline_pca_maxstat(tmp, rec):
+    for mode in ("subtract", "zscore"):
+        body = (f"  baseline: {{window: [{BASE[0]}, {BASE[1]}], mode: {mode}}}\n  normalize: zscore\n"
+                "  pca_center: cross_condition\n  folds: 0\n")
+        out = run(tmp, rec, "base_" + mode, body)
+        X, y = aligned(rec, baseline=mode)
+        print(f"baseline {mode}:")
+        with h5py.File(out, "r") as f:
+            g = f[f"sites/{SITE}/output"]
+            means = {c: X[y == c].mean(0) for c in ("A", "B")}
+            for c in ("A", "B"):
+                close(f"psth {c} mean", g[f"psth/{c}/mean"][:], means[c], rtol=1e-6)
+            win = {c: X[y == c][:, PRE:PRE + 4].mean(1) for c in ("A", "B")}
+            fo = stats.f_oneway(win["A"], win["B"])
+            close("ANOVA F (baselined window)", g["selectivity/anova_f"][:], fo.statistic, rtol=1e-6)
+            # PCA: zscore over the condition-averaged points, then jPCA's subtract_cc_mean.
+            M = np.stack([means["A"], means["B"]])               # [C, bins, W]
+            P = M.reshape(-1, W)
+            sd = P.std(0)
+            Z = (M - P.mean(0)) / np.where(sd > 0, sd, 1)
+            Z = Z - Z.mean(0, keepdims=True)
+            Z = Z.reshape(-1, W)
+            s = np.linalg.svd(Z - Z.mean(0), compute_uv=False)
+            close("PCA explained variance", g["pca/explained_variance"][:], (s ** 2 / (len(Z) - 1))[:3], rtol=1e-6)
+            # Max statistic: one p per unit from the max F over all units of each permutation.
+            mx = f["permutation/max_f"][:]
+            assert len(mx) == 199
+            F = g["selectivity/anova_f"][:]
+            want = np.array([(1 + np.sum(mx >= v * (1 - 1e-10))) / 200 for v in F])
+            close("max-statistic p", g["selectivity/perm_p_max"][:], want)
+            assert np.all(g["selectivity/perm_p_max"][:] >= g["selectivity/perm_p"][:] - 1e-12)
+            pmax = g["selectivity/perm_p_max"][:]
+            print(f"  planted units with max-statistic p <= 0.05: {np.sum(pmax[:OUTLIER] <= 0.05)}/{OUTLIER}")
+
+
+def check_errors(tmp, rec):
+    def bad(text, *needles):
+        y = os.path.join(tmp, "bad.yaml")
+        with open(y, "w") as f:
+            f.write(text)
+        p = rig("analyze", rec, "-c", y, "-o", os.path.join(tmp, "bad.h5"), check=False)
+        assert p.returncode == 2, (text, p.returncode, p.stderr)
+        for n in needles:
+            assert n in p.stderr, (n, p.stderr)
+
+    bad("analysis:\n  normalise: zscore\n", "bad.yaml:2:3: analysis.normalise", "did you mean 'normalize'")
+    bad("analysis:\n  normalize: zcore\n", "bad.yaml:2:14: analysis.normalize", "expected none, zscore or soft")
+    bad("analysis:\n  normalize: {kind: zscore, c: 3}\n", "analysis.normalize.c", "kind soft only")
+    bad("analysis:\n  pre: 2\n  baseline: [-3, -1]\n", "bad.yaml:3:13: analysis.baseline", "inside the aligned rows")
+    bad("analysis:\n  pre: 2\n  baseline: {windw: [-2, -1]}\n", "analysis.baseline.windw", "did you mean 'window'")
+    bad("analysis:\n  pre: 2\n  baseline: {window: [-2, -1], mode: divide}\n", "analysis.baseline.mode",
+        "expected subtract or zscore")
+    bad("analysis:\n  pca_center: cc\n", "bad.yaml:2:15: analysis.pca_center", "mean or cross_condition")
+    bad("analysis:\n  generalization: yes please\n", "analysis.generalization", "expected true or false")
+    bad("analysis:\n  cv_repeats: 0\n", "analysis.cv_repeats", "[1, 1000]")
+    print("bad input: OK")
+
+
+def main():
+    if not os.path.exists(RIG):
+        print(f"SKIP: {RIG} not built")
+        sys.exit(77)
+    with tempfile.TemporaryDirectory(prefix="rig-field-") as tmp:
+        rec = os.path.join(tmp, "planted.h5")
+        planted(rec)
+        check_decoding(tmp, rec)
+        check_baseline_pca_maxstat(tmp, rec)
+        check_errors(tmp, rec)
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()
