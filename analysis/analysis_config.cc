@@ -14,7 +14,7 @@ namespace {
 
 const std::vector<std::string> kKeys = {
     "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
-    "contrast", "permutations", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
+    "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
     "folds", "cv_repeats", "generalization", "top", "chunk_rows"};
 
 // Decoding context: the file and the key path of the mapping being read.
@@ -305,6 +305,12 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
         c.fail(n["c"], "normalize.c", "c applies to kind soft only, got kind " + k);
       cfg.soft_c = get_double(c, n["c"], "normalize.c", 0, 1e300);
     }
+  }
+  if (auto n = node["time_resolved"]) cfg.time_resolved = get_bool(c, n, "time_resolved");
+  if (auto n = node["cluster_alpha"]) {
+    cfg.cluster_alpha = get_double(c, n, "cluster_alpha", 0, 1);
+    if (cfg.cluster_alpha <= 0 || cfg.cluster_alpha >= 1)
+      c.fail(n, "cluster_alpha", "expected a number in (0, 1), got " + n.Scalar());
   }
   if (auto n = node["cv_repeats"]) cfg.cv_repeats = get_int(c, n, "cv_repeats", 1, 1000);
   if (auto n = node["generalization"]) cfg.generalization = get_bool(c, n, "generalization");

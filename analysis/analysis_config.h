@@ -74,6 +74,8 @@ struct AnalysisConfig {
   std::vector<std::string> contrast;       // two conditions for d', SI, AUC; default: first two
   Where contrast_where;
   int64_t permutations = 1000;             // 0 = no permutation test
+  bool time_resolved = false;              // per-bin d', AUC, F and cluster-mass permutations
+  double cluster_alpha = 0.05;             // cluster-forming threshold (per-bin F test)
   uint64_t seed = 0;
   double fdr_alpha = 0.05;
   // Population views.

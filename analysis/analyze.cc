@@ -99,6 +99,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   r.baseline_start = cfg.baseline_start;
   r.baseline_stop = cfg.baseline_stop;
   r.pca_center = pca_center_name(cfg.pca_center);
+  r.time_resolved = cfg.time_resolved;
+  r.cluster_alpha = cfg.time_resolved ? cfg.cluster_alpha : 0;
   r.conditions = al.conditions;
   r.bin_start = al.bin_start;
   r.bin_stop = al.bin_stop;
@@ -166,6 +168,9 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     Eigen::MatrixXd X(int64_t(al.trials.size()), W);  // window means, one row per included trial
     std::vector<char> has_window(al.trials.size(), 0);
     Eigen::RowVectorXd wm(W);
+    std::vector<Mat> cube;                 // time_resolved: every included trial's bins
+    std::vector<std::vector<char>> cube_valid;
+    if (cfg.time_resolved) cube.resize(al.trials.size()), cube_valid.resize(al.trials.size());
     for (int pass = 0; pass < (F ? 2 : 1); ++pass) {
       for (const TrialBlock& b : blocks) {
         buf.resize(size_t((b.r1 - b.r0) * W));
@@ -178,6 +183,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
             continue;
           }
           psth.add(t.condition, binned, valid);
+          if (cfg.time_resolved) cube[k] = binned, cube_valid[k] = valid;
           for (size_t d = 0; d < decs.size(); ++d) decs[d]->train(t.condition, folds[d][k], binned, valid);
           if (binner.window_mean(buf.data(), b.r0, W, t, wm.data())) {
             X.row(int64_t(k)) = wm;
@@ -206,6 +212,15 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     if (r.perm_max_f.empty()) r.perm_max_f = max_f;
     for (size_t m = 0; m < max_f.size() && m < r.perm_max_f.size(); ++m)
       r.perm_max_f[m] = std::max(r.perm_max_f[m], max_f[m]);
+    if (cfg.time_resolved) {
+      sr.time = timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0,
+                           cfg.seed);
+      cube.clear();
+      cube_valid.clear();
+      if (r.cluster_max_mass.empty()) r.cluster_max_mass = sr.time.max_mass;
+      for (size_t m = 0; m < sr.time.max_mass.size() && m < r.cluster_max_mass.size(); ++m)
+        r.cluster_max_mass[m] = std::max(r.cluster_max_mass[m], sr.time.max_mass[m]);
+    }
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);
     sr.pca = pca_condition_averages(means, cfg.pca_components, cfg.normalize, cfg.soft_c, cfg.pca_center);
@@ -237,6 +252,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
 
   // Max-statistic p: the family is every analysed neuron of every electrode.
   for (auto& s : r.sites) s.sel.perm_p_max = max_statistic_p(s.sel.anova_f, r.perm_max_f);
+  // Cluster p against the largest cluster mass over every analysed neuron (the same family).
+  for (auto& s : r.sites) cluster_p(s.time.clusters, r.cluster_max_mass);
   // Benjamini-Hochberg over every analysed neuron of every electrode (one family).
   for (auto member : {&Selectivity::anova_p, &Selectivity::perm_p}) {
     std::vector<double> all;

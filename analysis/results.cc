@@ -167,6 +167,8 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "baseline_stop", r.baseline_stop);
     h5::set_attr(root, "pca_center", r.pca_center);
     h5::set_attr(root, "cv_repeats", r.cv_repeats);
+    h5::set_attr(root, "time_resolved", int64_t(r.time_resolved));
+    set_f64_attr(root, "cluster_alpha", r.cluster_alpha);
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
     h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
 
@@ -187,6 +189,35 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     write_i64(t, "fold", r.trial_fold);
     Id pm = h5::create_group(root, "permutation");
     write_f64(pm, "max_f", r.perm_max_f);
+    if (r.time_resolved) {
+      write_f64(pm, "max_cluster_mass", r.cluster_max_mass);
+      // One row per cluster of every electrode: a table of 1-D columns.
+      std::vector<std::string> site, side;
+      std::vector<int64_t> neuron, first, last, start, stop;
+      std::vector<double> mass, p;
+      for (const SiteResult& s : r.sites)
+        for (const Cluster& c : s.time.clusters) {
+          site.push_back(s.site);
+          side.push_back(side_name(s.side));
+          neuron.push_back(s.neurons[size_t(c.neuron)]);
+          first.push_back(c.first);
+          last.push_back(c.last);
+          start.push_back(r.bin_start[size_t(c.first)]);
+          stop.push_back(r.bin_stop[size_t(c.last)]);
+          mass.push_back(c.mass);
+          p.push_back(c.p);
+        }
+      Id cl = h5::create_group(root, "clusters");
+      write_str(cl, "site", site);
+      write_str(cl, "side", side);
+      write_i64(cl, "neuron", neuron);
+      write_i64(cl, "first_bin", first);
+      write_i64(cl, "last_bin", last);
+      write_i64(cl, "start", start);
+      write_i64(cl, "stop", stop);
+      write_f64(cl, "mass", mass);
+      write_f64(cl, "p", p);
+    }
 
     Id sites = h5::create_group(root, "sites");
     for (const SiteResult& s : r.sites) {
@@ -224,6 +255,13 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_f64(pc, "scale", std::vector<double>(s.pca.scale.data(), s.pca.scale.data() + s.pca.scale.size()));
       Id pj = h5::create_group(pc, "projections");
       for (size_t c = 0; c < s.pca.projections.size(); ++c) write_f64(pj, r.conditions[c], s.pca.projections[c]);
+      if (r.time_resolved) {
+        Id tg = h5::create_group(e, "time");
+        write_f64(tg, "d_prime", s.time.d_prime);
+        write_f64(tg, "auc", s.time.auc);
+        write_f64(tg, "anova_f", s.time.anova_f);
+        write_f64(tg, "anova_p", s.time.anova_p);
+      }
       if (!s.decode_accuracy.empty()) {
         Id d = h5::create_group(e, "decoding");
         write_f64(d, "accuracy", s.decode_accuracy);
@@ -281,6 +319,8 @@ Results read_results(const std::filesystem::path& path) {
     r.baseline_stop = h5::get_int_attr(root, "baseline_stop");
     r.pca_center = h5::get_string_attr(root, "pca_center");
     r.cv_repeats = h5::get_int_attr(root, "cv_repeats");
+    r.time_resolved = h5::get_int_attr(root, "time_resolved") != 0;
+    r.cluster_alpha = get_f64_attr(root, "cluster_alpha");
   }
   if (h5::exists(root, "permutation")) {
     Id pm = h5::open_group(root, "permutation");
@@ -341,6 +381,13 @@ Results read_results(const std::filesystem::path& path) {
       s.pca.center = Eigen::Map<Eigen::RowVectorXd>(ctr.data(), int64_t(ctr.size()));
       Id pj = h5::open_group(pc, "projections");
       for (const auto& c : r.conditions) s.pca.projections.push_back(read_mat(pj, c, file));
+      if (h5::exists(e, "time")) {
+        Id tg = h5::open_group(e, "time");
+        s.time.d_prime = read_mat(tg, "d_prime", file);
+        s.time.auc = read_mat(tg, "auc", file);
+        s.time.anova_f = read_mat(tg, "anova_f", file);
+        s.time.anova_p = read_mat(tg, "anova_p", file);
+      }
       if (h5::exists(e, "decoding")) {
         Id d = h5::open_group(e, "decoding");
         s.decode_accuracy = read_f64(d, "accuracy", file);

@@ -10,6 +10,7 @@
 #include "analysis/alignment.h"
 #include "analysis/pca.h"
 #include "analysis/psth.h"
+#include "analysis/timecourse.h"
 #include "core/site_info.h"
 
 namespace rig::analysis {
@@ -41,6 +42,7 @@ struct SiteResult {
   Mat decode_repeats;                       // [cv_repeats x n_bins]; row 0 = decode_accuracy
   std::vector<double> decode_mean, decode_sd;  // [n_bins] over the repeats (SD with n - 1)
   Mat generalization, generalization_n;     // [train bin x test bin]; empty unless asked for
+  Timecourse time;                          // time_resolved: [n_bins x W] statistics, clusters
   std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
@@ -70,6 +72,9 @@ struct Results {
   double soft_c = 0;
   int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1;
   std::vector<double> perm_max_f;           // [permutations] max F over every analysed neuron
+  bool time_resolved = false;
+  double cluster_alpha = 0;
+  std::vector<double> cluster_max_mass;     // [permutations] max cluster mass over every analysed neuron
   std::vector<SiteResult> sites;
 
   size_t site_index(const std::string& site, const std::string& side) const;  // DataError if absent

@@ -184,6 +184,52 @@ def check_baseline_pca_maxstat(tmp, rec):
             print(f"  planted units with max-statistic p <= 0.05: {np.sum(pmax[:OUTLIER] <= 0.05)}/{OUTLIER}")
 
 
+def check_timecourse(tmp, rec):
+    out = run(tmp, rec, "time", "  time_resolved: true\n  cluster_alpha: 0.05\n  contrast: [A, B]\n  folds: 0\n")
+    X, y = aligned(rec)
+    a, b = X[y == "A"], X[y == "B"]                          # [trials, bins, W]
+    na, nb_ = len(a), len(b)
+    print("time-resolved:")
+    with h5py.File(out, "r") as f:
+        g = f[f"sites/{SITE}/output/time"]
+        sp = np.sqrt(((na - 1) * a.var(0, ddof=1) + (nb_ - 1) * b.var(0, ddof=1)) / (na + nb_ - 2))
+        close("per-bin d'", g["d_prime"][:], (a.mean(0) - b.mean(0)) / sp)
+        u = np.array([[stats.mannwhitneyu(a[:, j, k], b[:, j, k]).statistic for k in range(W)]
+                      for j in range(X.shape[1])])
+        close("per-bin AUC (U / n_a n_b)", g["auc"][:], u / (na * nb_))
+        fo = stats.f_oneway(a, b)
+        close("per-bin F", g["anova_f"][:], fo.statistic)
+        close("per-bin F p", g["anova_p"][:], fo.pvalue, rtol=1e-6)
+        # Clusters: contiguous bins with F above the F(1, n-2) quantile 0.95, mass = sum of F.
+        crit = stats.f.ppf(0.95, 1, na + nb_ - 2)
+        want = []
+        for k in range(W):
+            j = 0
+            while j < X.shape[1]:
+                if fo.statistic[j, k] > crit:
+                    e = j
+                    while e + 1 < X.shape[1] and fo.statistic[e + 1, k] > crit:
+                        e += 1
+                    want.append((k, j, e, fo.statistic[j:e + 1, k].sum()))
+                    j = e + 1
+                else:
+                    j += 1
+        cl = f["clusters"]
+        got = list(zip(cl["neuron"][:], cl["first_bin"][:], cl["last_bin"][:]))
+        assert got == [w[:3] for w in want], (got, want)
+        assert all(cl["site"].asstr()[:] == SITE)
+        close("cluster mass", cl["mass"][:], [w[3] for w in want])
+        null = f["permutation/max_cluster_mass"][:]
+        assert len(null) == 199 and np.all(null >= 0)
+        close("cluster p", cl["p"][:], [(1 + np.sum(null >= w[3] * (1 - 1e-10))) / 200 for w in want])
+        assert np.array_equal(cl["start"][:], f["bins/start"][:][cl["first_bin"][:]])
+        sig = [(n, s, e) for n, s, e, p in zip(cl["neuron"][:], cl["first_bin"][:], cl["last_bin"][:], cl["p"][:])
+               if p <= 0.05]
+        print(f"  {len(want)} clusters, {len(sig)} with p <= 0.05, all on planted units after onset: "
+              f"{all(n < OUTLIER and s >= PRE for n, s, e in sig)}")
+        assert sig and all(n < OUTLIER and s >= PRE for n, s, e in sig), sig
+
+
 def check_errors(tmp, rec):
     def bad(text, *needles):
         y = os.path.join(tmp, "bad.yaml")
@@ -204,6 +250,8 @@ def check_errors(tmp, rec):
     bad("analysis:\n  pca_center: cc\n", "bad.yaml:2:15: analysis.pca_center", "mean or cross_condition")
     bad("analysis:\n  generalization: yes please\n", "analysis.generalization", "expected true or false")
     bad("analysis:\n  cv_repeats: 0\n", "analysis.cv_repeats", "[1, 1000]")
+    bad("analysis:\n  cluster_alpha: 1\n", "bad.yaml:2:18: analysis.cluster_alpha", "(0, 1)")
+    bad("analysis:\n  time_resolve: true\n", "analysis.time_resolve", "did you mean 'time_resolved'")
     print("bad input: OK")
 
 
@@ -216,6 +264,7 @@ def main():
         planted(rec)
         check_decoding(tmp, rec)
         check_baseline_pca_maxstat(tmp, rec)
+        check_timecourse(tmp, rec)
         check_errors(tmp, rec)
     print("OK")
 
