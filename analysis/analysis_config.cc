@@ -15,7 +15,7 @@ namespace {
 const std::vector<std::string> kKeys = {
     "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
     "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
-    "folds", "cv_repeats", "generalization", "top", "chunk_rows"};
+    "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows"};
 
 // Decoding context: the file and the key path of the mapping being read.
 struct Ctx {
@@ -313,6 +313,7 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
       c.fail(n, "cluster_alpha", "expected a number in (0, 1), got " + n.Scalar());
   }
   if (auto n = node["cv_repeats"]) cfg.cv_repeats = get_int(c, n, "cv_repeats", 1, 1000);
+  if (auto n = node["decode_permutations"]) cfg.decode_permutations = get_int(c, n, "decode_permutations", 0, 1000000);
   if (auto n = node["generalization"]) cfg.generalization = get_bool(c, n, "generalization");
   if (auto n = node["folds"]) {
     cfg.folds = get_int(c, n, "folds", 0, 1000);

@@ -85,6 +85,7 @@ struct AnalysisConfig {
   double soft_c = 5;                       // soft: the c of range + c
   int64_t folds = 5;                       // decoding folds; 0 = no decoding
   int64_t cv_repeats = 1;                  // repeated stratified cross-validation
+  int64_t decode_permutations = 0;         // label-permutation null of the accuracy per bin
   bool generalization = false;             // train-bin x test-bin decoding matrix
   // Output and resources.
   int64_t top = 50;                        // rows of the most-selective CSV

@@ -124,6 +124,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   r.folds = F;
   const int64_t R = F ? cfg.cv_repeats : 0;
   r.cv_repeats = R;
+  r.decode_permutations = F ? cfg.decode_permutations : 0;
   std::vector<std::vector<int>> folds;  // [R] of fold per included trial
   for (int64_t k = 0; k < R; ++k) folds.push_back(assign_folds(labels, C, F, repeat_seed(cfg.seed, k)));
   const std::vector<int> fold = F ? folds[0] : std::vector<int>(labels.size(), -1);
@@ -170,7 +171,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     Eigen::RowVectorXd wm(W);
     std::vector<Mat> cube;                 // time_resolved: every included trial's bins
     std::vector<std::vector<char>> cube_valid;
-    if (cfg.time_resolved) cube.resize(al.trials.size()), cube_valid.resize(al.trials.size());
+    const bool keep_trials = cfg.time_resolved || (F && cfg.decode_permutations > 0);
+    if (keep_trials) cube.resize(al.trials.size()), cube_valid.resize(al.trials.size());
     for (int pass = 0; pass < (F ? 2 : 1); ++pass) {
       for (const TrialBlock& b : blocks) {
         buf.resize(size_t((b.r1 - b.r0) * W));
@@ -183,7 +185,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
             continue;
           }
           psth.add(t.condition, binned, valid);
-          if (cfg.time_resolved) cube[k] = binned, cube_valid[k] = valid;
+          if (keep_trials) cube[k] = binned, cube_valid[k] = valid;
           for (size_t d = 0; d < decs.size(); ++d) decs[d]->train(t.condition, folds[d][k], binned, valid);
           if (binner.window_mean(buf.data(), b.r0, W, t, wm.data())) {
             X.row(int64_t(k)) = wm;
@@ -215,8 +217,6 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     if (cfg.time_resolved) {
       sr.time = timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0,
                            cfg.seed);
-      cube.clear();
-      cube_valid.clear();
       if (r.cluster_max_mass.empty()) r.cluster_max_mass = sr.time.max_mass;
       for (size_t m = 0; m < sr.time.max_mass.size() && m < r.cluster_max_mass.size(); ++m)
         r.cluster_max_mass[m] = std::max(r.cluster_max_mass[m], sr.time.max_mass[m]);
@@ -241,11 +241,24 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
         sr.decode_mean[j] = m.mean;
         sr.decode_sd[j] = m.var >= 0 ? std::sqrt(m.var) : kNaN;
       }
+      if (cfg.decode_permutations > 0) {
+        sr.decode_null = decoding_null(cube, cube_valid, labels, C, F, cfg.normalize, cfg.soft_c,
+                                       cfg.decode_permutations, cfg.seed);
+        sr.decode_p.assign(nb, kNaN);
+        for (size_t j = 0; j < nb; ++j) {
+          if (std::isnan(sr.decode_accuracy[j])) continue;
+          int64_t ge = 0;
+          for (int64_t p = 0; p < sr.decode_null.rows(); ++p) ge += sr.decode_null(p, int64_t(j)) >= sr.decode_accuracy[j];
+          sr.decode_p[j] = double(1 + ge) / double(1 + sr.decode_null.rows());
+        }
+      }
       if (cfg.generalization) {
         sr.generalization = decs[0]->generalization();
         sr.generalization_n = decs[0]->generalization_n();
       }
     }
+    cube.clear();
+    cube_valid.clear();
     r.sites.push_back(std::move(sr));
     if (progress) progress(ei + 1, electrodes.size(), r.sites.back().key());
   }

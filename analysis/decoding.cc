@@ -179,4 +179,28 @@ std::vector<double> CentroidDecoder::accuracy() const {
   return a;
 }
 
+Mat decoding_null(const std::vector<Mat>& binned, const std::vector<std::vector<char>>& valid,
+                  const std::vector<int>& labels, int n_conditions, int n_folds, Normalize normalize, double soft_c,
+                  int64_t n_perm, uint64_t seed) {
+  const size_t n = binned.size(), nb = n ? size_t(binned[0].rows()) : 0;
+  const int64_t w = n ? binned[0].cols() : 0;
+  Mat out(n_perm, int64_t(nb));
+  std::vector<int> perm(labels);
+  std::mt19937_64 rng(seed);
+  for (int64_t p = 0; p < n_perm; ++p) {
+    for (size_t i = n; i > 1; --i) {
+      std::uniform_int_distribution<size_t> pick(0, i - 1);
+      std::swap(perm[i - 1], perm[pick(rng)]);
+    }
+    const std::vector<int> fold = assign_folds(perm, n_conditions, n_folds, seed);
+    CentroidDecoder dec(n_conditions, n_folds, nb, w, normalize, soft_c);
+    for (size_t i = 0; i < n; ++i) dec.train(perm[i], fold[i], binned[i], valid[i]);
+    dec.finish_training();
+    for (size_t i = 0; i < n; ++i) dec.test(perm[i], fold[i], binned[i], valid[i]);
+    const std::vector<double> a = dec.accuracy();
+    for (size_t j = 0; j < nb; ++j) out(p, int64_t(j)) = a[j];
+  }
+  return out;
+}
+
 }  // namespace rig::analysis

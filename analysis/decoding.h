@@ -66,4 +66,12 @@ class CentroidDecoder {
   int classify(int f, size_t t, const Eigen::Ref<const Eigen::RowVectorXd>& x) const;
 };
 
+// The label-permutation null of the cross-validated accuracy (sklearn's permutation_test_score,
+// per bin): condition labels shuffled across trials (Fisher-Yates on std::mt19937_64(seed)),
+// folds dealt again on the shuffled labels (assign_folds with `seed`), the same decoder run.
+// binned/valid: every included trial's bins. Returns [n_perm x n_bins] accuracies.
+Mat decoding_null(const std::vector<Mat>& binned, const std::vector<std::vector<char>>& valid,
+                  const std::vector<int>& labels, int n_conditions, int n_folds, Normalize normalize, double soft_c,
+                  int64_t n_perm, uint64_t seed);
+
 }  // namespace rig::analysis

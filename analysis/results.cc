@@ -167,6 +167,7 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "baseline_stop", r.baseline_stop);
     h5::set_attr(root, "pca_center", r.pca_center);
     h5::set_attr(root, "cv_repeats", r.cv_repeats);
+    h5::set_attr(root, "decode_permutations", r.decode_permutations);
     h5::set_attr(root, "time_resolved", int64_t(r.time_resolved));
     set_f64_attr(root, "cluster_alpha", r.cluster_alpha);
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
@@ -269,6 +270,10 @@ void write_results(const Results& r, const std::filesystem::path& path) {
         write_f64(d, "repeats", s.decode_repeats);
         write_f64(d, "mean", s.decode_mean);
         write_f64(d, "sd", s.decode_sd);
+        if (!s.decode_p.empty()) {
+          write_f64(d, "null", s.decode_null);
+          write_f64(d, "p", s.decode_p);
+        }
         if (s.generalization.size()) {
           write_f64(d, "generalization", s.generalization);
           write_f64(d, "generalization_n", s.generalization_n);
@@ -319,6 +324,7 @@ Results read_results(const std::filesystem::path& path) {
     r.baseline_stop = h5::get_int_attr(root, "baseline_stop");
     r.pca_center = h5::get_string_attr(root, "pca_center");
     r.cv_repeats = h5::get_int_attr(root, "cv_repeats");
+    r.decode_permutations = h5::get_int_attr(root, "decode_permutations");
     r.time_resolved = h5::get_int_attr(root, "time_resolved") != 0;
     r.cluster_alpha = get_f64_attr(root, "cluster_alpha");
   }
@@ -396,6 +402,10 @@ Results read_results(const std::filesystem::path& path) {
           s.decode_repeats = read_mat(d, "repeats", file);
           s.decode_mean = read_f64(d, "mean", file);
           s.decode_sd = read_f64(d, "sd", file);
+        }
+        if (h5::exists(d, "p")) {
+          s.decode_null = read_mat(d, "null", file);
+          s.decode_p = read_f64(d, "p", file);
         }
         if (h5::exists(d, "generalization")) {
           s.generalization = read_mat(d, "generalization", file);

@@ -42,6 +42,8 @@ struct SiteResult {
   Mat decode_repeats;                       // [cv_repeats x n_bins]; row 0 = decode_accuracy
   std::vector<double> decode_mean, decode_sd;  // [n_bins] over the repeats (SD with n - 1)
   Mat generalization, generalization_n;     // [train bin x test bin]; empty unless asked for
+  Mat decode_null;                          // [decode_permutations x n_bins] label-permutation accuracies
+  std::vector<double> decode_p;             // [n_bins]: (1 + #{null >= accuracy}) / (1 + permutations)
   Timecourse time;                          // time_resolved: [n_bins x W] statistics, clusters
   std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
@@ -70,7 +72,7 @@ struct Results {
   double chance = 0, chance_majority = 0;   // decoding
   std::string normalize = "none", baseline = "none", pca_center = "mean";
   double soft_c = 0;
-  int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1;
+  int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1, decode_permutations = 0;
   std::vector<double> perm_max_f;           // [permutations] max F over every analysed neuron
   bool time_resolved = false;
   double cluster_alpha = 0;

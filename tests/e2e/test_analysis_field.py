@@ -120,7 +120,7 @@ def run(tmp, rec, name, body):
 def check_decoding(tmp, rec):
     X, y = aligned(rec)
     res = {}
-    for norm, body in (("none", ""), ("zscore", "  normalize: zscore\n  generalization: true\n  cv_repeats: 4\n"),
+    for norm, body in (("none", ""), ("zscore", "  normalize: zscore\n  generalization: true\n  cv_repeats: 4\n  decode_permutations: 99\n"),
                        ("soft", "  normalize: {kind: soft, c: 5}\n")):
         out = run(tmp, rec, "dec_" + norm, body)
         with h5py.File(out, "r") as f:
@@ -142,6 +142,12 @@ def check_decoding(tmp, rec):
                 close("repeated CV mean", g["mean"][:], R.mean(0))
                 close("repeated CV SD", g["sd"][:], R.std(0, ddof=1))
                 assert len({tuple(r) for r in R}) > 1, "the repetitions should use different folds"
+                null = g["null"][:]
+                assert null.shape == (99, X.shape[1])
+                close("decoding permutation p", g["p"][:], (1 + (null >= acc).sum(0)) / 100)
+                print(f"  label-permutation null: mean {null.mean():.3f} (chance 0.5); p after onset "
+                      f"{np.round(g['p'][PRE:], 3).tolist()}, before {np.round(g['p'][:PRE], 3).tolist()}")
+                assert abs(null.mean() - 0.5) < 0.03 and np.all(g["p"][PRE:] <= 0.01), (null.mean(), g["p"][:])
     post = slice(PRE, PRE + POST + 1)  # bins after the response onset (the planted ones)
     m_none, m_z, m_soft = res["none"][post].mean(), res["zscore"][post].mean(), res["soft"][post].mean()
     print(f"planted: decoding after onset, none {m_none:.3f}, zscore {m_z:.3f}, soft {m_soft:.3f}; "
