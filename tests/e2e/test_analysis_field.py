@@ -236,6 +236,23 @@ def check_timecourse(tmp, rec):
         assert sig and all(n < OUTLIER and s >= PRE for n, s, e in sig), sig
 
 
+def check_readme(tmp, rec):
+    """README's analysis example runs as written."""
+    import re
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith("analysis:")]
+    assert blocks, "README has no analysis: example"
+    y = os.path.join(tmp, "readme.yaml")
+    with open(y, "w") as f:
+        f.write(blocks[0])
+    out = os.path.join(tmp, "readme.h5")
+    rig("analyze", rec, "-c", y, "-o", out)
+    with h5py.File(out, "r") as f:
+        assert f.attrs["normalize"] == "zscore" and "clusters" in f
+        assert f[f"sites/{SITE}/output/decoding/generalization"].shape[0] == len(f["bins/start"])
+    print("README example: OK")
+
+
 def check_errors(tmp, rec):
     def bad(text, *needles):
         y = os.path.join(tmp, "bad.yaml")
@@ -271,6 +288,7 @@ def main():
         check_decoding(tmp, rec)
         check_baseline_pca_maxstat(tmp, rec)
         check_timecourse(tmp, rec)
+        check_readme(tmp, rec)
         check_errors(tmp, rec)
     print("OK")
 
