@@ -15,7 +15,7 @@ namespace {
 const std::vector<std::string> kKeys = {
     "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
     "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
-    "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows"};
+    "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows", "threads"};
 
 // Decoding context: the file and the key path of the mapping being read.
 struct Ctx {
@@ -321,6 +321,7 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
   }
   if (auto n = node["top"]) cfg.top = get_int(c, n, "top", 0, 1 << 30);
   if (auto n = node["chunk_rows"]) cfg.chunk_rows = get_int(c, n, "chunk_rows", 1, 1 << 30);
+  if (auto n = node["threads"]) cfg.threads = get_int(c, n, "threads", 0, 1024);
   if (cfg.window_set && (cfg.window_start < -cfg.pre || cfg.window_stop > cfg.post))
     c.fail(node["window"], "window",
            "expected a window inside the aligned rows [-pre, post] = [" + std::to_string(-cfg.pre) +

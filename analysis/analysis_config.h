@@ -90,6 +90,7 @@ struct AnalysisConfig {
   // Output and resources.
   int64_t top = 50;                        // rows of the most-selective CSV
   int64_t chunk_rows = 8192;               // rows read at a time (memory: chunk_rows x width floats)
+  int64_t threads = 0;                     // electrodes analysed at once; 0 = one per core
 
   std::string file;                        // where it was read from ("" = defaults)
   std::string yaml;                        // the mapping as text (stored in the results)

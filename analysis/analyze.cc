@@ -1,6 +1,10 @@
 #include "analysis/analyze.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -149,10 +153,16 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   const auto blocks = plan_blocks(al, cfg.chunk_rows);
   const Binner binner(al, cfg);
   const std::vector<size_t> electrodes = pick_electrodes(rec, cfg);
-  std::vector<float> buf;
-  Mat binned;
-  std::vector<char> valid;
-  for (size_t ei = 0; ei < electrodes.size(); ++ei) {
+  // Electrodes are independent until the family-wise steps below: workers take them in turn,
+  // each writes only its own slot, and the merge runs in electrode order afterwards, so the
+  // results do not depend on the number of threads. HDF5 is not thread-safe: reads hold io.
+  std::mutex io;
+  std::vector<SiteResult> out(electrodes.size());
+  std::vector<std::vector<double>> out_max_f(electrodes.size());
+  auto one = [&](size_t ei) {
+    std::vector<float> buf;
+    Mat binned;
+    std::vector<char> valid;
     const size_t e = electrodes[ei];
     const ElectrodeSpec& spec = rec.electrodes()[e];
     const int64_t W = spec.width();
@@ -176,7 +186,10 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     for (int pass = 0; pass < (F ? 2 : 1); ++pass) {
       for (const TrialBlock& b : blocks) {
         buf.resize(size_t((b.r1 - b.r0) * W));
-        rec.read_rows(e, b.r0, b.r1, buf.data());
+        {
+          std::lock_guard<std::mutex> lock(io);
+          rec.read_rows(e, b.r0, b.r1, buf.data());
+        }
         for (size_t k = b.first; k < b.last; ++k) {
           const AlignedTrial& t = al.trials[k];
           binner.bin(buf.data(), b.r0, W, t, binned, valid);
@@ -207,20 +220,10 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     X.resize(0, 0);
     for (int64_t j = 0; j < W; ++j)
       if (!Xw.col(j).allFinite()) sr.nonfinite_neurons.push_back(sr.neurons[size_t(j)]);
-    std::vector<double> max_f;
-    selectivity(sr, Xw, wl, C, ca, cb, cfg, max_f);
-    // Every electrode draws the same permutations (same seed, same trials): the max over
-    // electrodes of each permutation's max is the max over all analysed neurons.
-    if (r.perm_max_f.empty()) r.perm_max_f = max_f;
-    for (size_t m = 0; m < max_f.size() && m < r.perm_max_f.size(); ++m)
-      r.perm_max_f[m] = std::max(r.perm_max_f[m], max_f[m]);
-    if (cfg.time_resolved) {
+    selectivity(sr, Xw, wl, C, ca, cb, cfg, out_max_f[ei]);
+    if (cfg.time_resolved)
       sr.time = timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0,
                            cfg.seed);
-      if (r.cluster_max_mass.empty()) r.cluster_max_mass = sr.time.max_mass;
-      for (size_t m = 0; m < sr.time.max_mass.size() && m < r.cluster_max_mass.size(); ++m)
-        r.cluster_max_mass[m] = std::max(r.cluster_max_mass[m], sr.time.max_mass[m]);
-    }
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);
     sr.pca = pca_condition_averages(means, cfg.pca_components, cfg.normalize, cfg.soft_c, cfg.pca_center);
@@ -257,10 +260,46 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
         sr.generalization_n = decs[0]->generalization_n();
       }
     }
-    cube.clear();
-    cube_valid.clear();
-    r.sites.push_back(std::move(sr));
-    if (progress) progress(ei + 1, electrodes.size(), r.sites.back().key());
+    out[ei] = std::move(sr);
+  };
+  size_t workers = cfg.threads > 0 ? size_t(cfg.threads) : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::max<size_t>(1, std::min(workers, electrodes.size()));
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  std::exception_ptr failed;
+  auto work = [&] {
+    for (size_t ei; (ei = next++) < electrodes.size();) {
+      try {
+        one(ei);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(io);
+        if (!failed) failed = std::current_exception();
+        next = electrodes.size();  // the others stop after their current electrode
+        return;
+      }
+      std::lock_guard<std::mutex> lock(io);
+      if (progress) progress(++done, electrodes.size(), out[ei].key());
+    }
+  };
+  if (workers == 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t i = 0; i < workers; ++i) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (failed) std::rethrow_exception(failed);
+  // Every electrode draws the same permutations (same seed, same trials): the max over
+  // electrodes of each permutation's max is the max over all analysed neurons.
+  for (size_t ei = 0; ei < electrodes.size(); ++ei) {
+    const auto& mf = out_max_f[ei];
+    if (r.perm_max_f.empty()) r.perm_max_f = mf;
+    for (size_t m = 0; m < mf.size() && m < r.perm_max_f.size(); ++m) r.perm_max_f[m] = std::max(r.perm_max_f[m], mf[m]);
+    const auto& mm = out[ei].time.max_mass;
+    if (r.cluster_max_mass.empty()) r.cluster_max_mass = mm;
+    for (size_t m = 0; m < mm.size() && m < r.cluster_max_mass.size(); ++m)
+      r.cluster_max_mass[m] = std::max(r.cluster_max_mass[m], mm[m]);
+    r.sites.push_back(std::move(out[ei]));
   }
 
   // Max-statistic p: the family is every analysed neuron of every electrode.

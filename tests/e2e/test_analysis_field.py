@@ -27,6 +27,7 @@ SITE = "gpt_neox.layers.0.mlp.act"
 W, OUTLIER, SHIFT = 20, 19, 0.3
 PRE, POST = 2, 3
 BASE = (-2, -1)
+EXTRA = [("gpt_neox.layers.1.mlp.act", "output", 7, None), ("gpt_neox.layers.2.mlp.act", "output", 9, None)]
 
 
 def rig(*args, check=True):
@@ -41,6 +42,8 @@ def planted(path, n_per_cond=40, seed=11):
     trials = [{"condition": "AB"[i % 2], "n_prompt": 4, "n_generated": 4} for i in range(2 * n_per_cond)]
 
     def fill(e, t, trial, rows):
+        if e > 0:
+            return rng.normal(0, 1, (rows, EXTRA[e - 1][2])).astype(np.float32)
         x = rng.normal(0, 1, (rows, W))
         x[:, OUTLIER] *= 1000
         x += np.arange(W) * 0.1 + rng.normal(0, 0.5, W)  # per-trial offsets: what a baseline removes
@@ -48,7 +51,9 @@ def planted(path, n_per_cond=40, seed=11):
         x[trial["n_prompt"]:, :OUTLIER] += sign * SHIFT
         return x.astype(np.float32)
 
-    make_recording(path, trials, [(SITE, "output", W, None)], fill)
+    # Two more electrodes of pure noise (written after the first, so its values do not change):
+    # families span electrodes, and threads have electrodes to share.
+    make_recording(path, trials, [(SITE, "output", W, None)] + EXTRA, fill)
 
 
 def aligned(path, baseline=None):
@@ -221,19 +226,37 @@ def check_timecourse(tmp, rec):
                 else:
                     j += 1
         cl = f["clusters"]
-        got = list(zip(cl["neuron"][:], cl["first_bin"][:], cl["last_bin"][:]))
+        on = cl["site"].asstr()[:] == SITE
+        got = list(zip(cl["neuron"][:][on], cl["first_bin"][:][on], cl["last_bin"][:][on]))
         assert got == [w[:3] for w in want], (got, want)
-        assert all(cl["site"].asstr()[:] == SITE)
-        close("cluster mass", cl["mass"][:], [w[3] for w in want])
+        close("cluster mass", cl["mass"][:][on], [w[3] for w in want])
         null = f["permutation/max_cluster_mass"][:]
         assert len(null) == 199 and np.all(null >= 0)
-        close("cluster p", cl["p"][:], [(1 + np.sum(null >= w[3] * (1 - 1e-10))) / 200 for w in want])
+        close("cluster p", cl["p"][:][on], [(1 + np.sum(null >= w[3] * (1 - 1e-10))) / 200 for w in want])
         assert np.array_equal(cl["start"][:], f["bins/start"][:][cl["first_bin"][:]])
-        sig = [(n, s, e) for n, s, e, p in zip(cl["neuron"][:], cl["first_bin"][:], cl["last_bin"][:], cl["p"][:])
-               if p <= 0.05]
+        noise_sig = int(np.sum(cl["p"][:][~on] <= 0.05))
+        print(f"  noise electrodes: {int(np.sum(~on))} clusters, {noise_sig} with p <= 0.05")
+        sig = [(n, s, e) for n, s, e, p in zip(cl["neuron"][:][on], cl["first_bin"][:][on], cl["last_bin"][:][on],
+                                                cl["p"][:][on]) if p <= 0.05]
         print(f"  {len(want)} clusters, {len(sig)} with p <= 0.05, all on planted units after onset: "
               f"{all(n < OUTLIER and s >= PRE for n, s, e in sig)}")
         assert sig and all(n < OUTLIER and s >= PRE for n, s, e in sig), sig
+
+
+def check_threads(tmp, rec):
+    """Electrodes analysed in parallel give the serial run's results, bit for bit."""
+    body = ("  normalize: zscore\n  time_resolved: true\n  decode_permutations: 19\n  generalization: true\n"
+            "  cv_repeats: 2\n  baseline: [-2, -1]\n")
+    files = [run(tmp, rec, f"threads{n}", body + f"  threads: {n}\n") for n in (1, 3)]
+    with h5py.File(files[0], "r") as a, h5py.File(files[1], "r") as b:
+        names = []
+        a.visititems(lambda k, v: names.append(k) if isinstance(v, h5py.Dataset) else None)
+        for k in names:
+            x, y = a[k][:], b[k][:]
+            same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
+            assert same, k
+        assert len(a["sites"]) == 3
+    print(f"threads: 1 vs 3: all {len(names)} datasets identical")
 
 
 def check_readme(tmp, rec):
@@ -274,6 +297,7 @@ def check_errors(tmp, rec):
     bad("analysis:\n  generalization: yes please\n", "analysis.generalization", "expected true or false")
     bad("analysis:\n  cv_repeats: 0\n", "analysis.cv_repeats", "[1, 1000]")
     bad("analysis:\n  cluster_alpha: 1\n", "bad.yaml:2:18: analysis.cluster_alpha", "(0, 1)")
+    bad("analysis:\n  threads: -1\n", "analysis.threads", "[0, 1024]")
     bad("analysis:\n  time_resolve: true\n", "analysis.time_resolve", "did you mean 'time_resolved'")
     print("bad input: OK")
 
@@ -288,6 +312,7 @@ def main():
         check_decoding(tmp, rec)
         check_baseline_pca_maxstat(tmp, rec)
         check_timecourse(tmp, rec)
+        check_threads(tmp, rec)
         check_readme(tmp, rec)
         check_errors(tmp, rec)
     print("OK")
