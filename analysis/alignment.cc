@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "recording/reader.h"
 
 namespace rig::analysis {
@@ -53,7 +54,7 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
   const bool in_file = std::find(names.begin(), names.end(), cfg.event) != names.end();
   if (in_file)
     for (const auto& e : rec.events(cfg.event)) from_group[e.trial] = e.row;
-  else if (cfg.event != "prompt_onset" && cfg.event != "response_onset" && cfg.event != "eos")
+  else if (!is_builtin_event(cfg.event))
     throw DataError(rec.path().string() + ": no event '" + cfg.event + "'");
 
   al.event_row.assign(trials.size(), -1);
@@ -65,12 +66,9 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
     int64_t row = -1;
     if (in_file) {
       if (auto it = from_group.find(t.index); it != from_group.end()) row = it->second;
-    } else if (cfg.event == "prompt_onset") {
-      row = t.n_rows() > 0 ? t.row_start : -1;
-    } else if (cfg.event == "response_onset") {
-      row = t.n_generated > 0 ? t.row_start + t.n_prompt_tokens : -1;
-    } else if (cfg.event == "eos") {
-      row = t.finish_reason == "eos" ? t.row_stop - 1 : -1;
+    } else {
+      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+      if (auto it = b.find(cfg.event); it != b.end()) row = t.row_start + it->second;
     }
     if (row < t.row_start || row >= t.row_stop) row = -1;
     al.event_row[i] = row;

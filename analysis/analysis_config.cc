@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "recording/reader.h"
 
 namespace rig::analysis {
@@ -392,10 +393,9 @@ void check_against(const AnalysisConfig& cfg, const RecordingReader& rec) {
                                     list(pool) + ") of " + file);
   }
   const auto events = rec.event_names();
-  static const std::set<std::string> builtin = {"prompt_onset", "response_onset", "eos"};
-  if (!builtin.count(cfg.event) && std::find(events.begin(), events.end(), cfg.event) == events.end())
+  if (!is_builtin_event(cfg.event) && std::find(events.begin(), events.end(), cfg.event) == events.end())
     raise(cfg.event_where, "event '" + cfg.event + "' is not in " + file + " (it has /events: " + list(events) +
-                               "; built-ins: prompt_onset, response_onset, eos)");
+                               "; built-ins: " + kBuiltinEventList + ")");
 }
 
 }  // namespace rig::analysis

@@ -85,6 +85,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   const int C = int(al.conditions.size());
   Results r;
   r.recording = rec.path().string();
+  r.recording_identifier = rec.attr("identifier").value_or("");
   r.config_yaml = cfg.yaml;
   r.event = cfg.event;
   r.pre = cfg.pre;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "io/hdf5.h"
 #include "rig/version.h"
 
@@ -106,14 +107,32 @@ void check_group_name(const std::string& what, const std::string& name) {
     throw DataError(what + " '" + name + "' cannot name an HDF5 group (empty, '.', or contains '/')");
 }
 
-const std::pair<const char*, std::vector<double> Selectivity::*> kSelColumns[] = {
-    {"d_prime", &Selectivity::d_prime}, {"selectivity_index", &Selectivity::selectivity_index},
-    {"auc", &Selectivity::auc},         {"t", &Selectivity::t},
-    {"t_p", &Selectivity::t_p},         {"anova_f", &Selectivity::anova_f},
-    {"anova_p", &Selectivity::anova_p}, {"anova_q", &Selectivity::anova_q},
-    {"eta2", &Selectivity::eta2},       {"perm_p", &Selectivity::perm_p},
-    {"perm_q", &Selectivity::perm_q},
+struct SelColumn {
+  const char* name;
+  std::vector<double> Selectivity::*member;
+  const char* description;
 };
+const SelColumn kSelColumns[] = {
+    {"d_prime", &Selectivity::d_prime, "d' of the window means, condition A vs B (contrast_a, contrast_b), pooled SD"},
+    {"selectivity_index", &Selectivity::selectivity_index, "(mean_A - mean_B) / (|mean_A| + |mean_B|) of the window means"},
+    {"auc", &Selectivity::auc, "P(a > b) + P(a == b) / 2 of the window means of A and B (ROC area)"},
+    {"t", &Selectivity::t, "Student's two-sample t of A vs B (pooled SD)"},
+    {"t_p", &Selectivity::t_p, "two-sided p of t"},
+    {"anova_f", &Selectivity::anova_f, "one-way ANOVA F over the analysed conditions"},
+    {"anova_p", &Selectivity::anova_p, "p of the ANOVA F"},
+    {"anova_q", &Selectivity::anova_q, "Benjamini-Hochberg q of anova_p over every analysed neuron"},
+    {"eta2", &Selectivity::eta2, "eta squared: between-condition share of the variance"},
+    {"perm_p", &Selectivity::perm_p, "label-permutation p of the ANOVA F"},
+    {"perm_q", &Selectivity::perm_q, "Benjamini-Hochberg q of perm_p over every analysed neuron"},
+};
+
+// A dataset's `description`, and its `dimensions` in HDF5's order (h5py's; MATLAB shows them
+// reversed): what each axis counts.
+void doc(hid_t loc, const std::string& name, const std::string& description, std::vector<std::string> dims) {
+  Id ds = h5::open_dataset(loc, name);
+  h5::set_attr(ds, "description", description);
+  h5::set_attr(ds, "dimensions", dims);
+}
 
 }  // namespace
 
@@ -148,7 +167,9 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "rig_version", std::string(kVersion));
     h5::set_attr(root, "rig_git_commit", std::string(kGitCommit));
     h5::set_attr(root, "created", now_utc());
+    h5::set_attr(root, "identifier", new_uuid());
     h5::set_attr(root, "recording", r.recording);
+    h5::set_attr(root, "recording_identifier", r.recording_identifier);
     h5::set_attr(root, "analysis_config", r.config_yaml);
     h5::set_attr(root, "event", r.event);
     h5::set_attr(root, "smoothing", r.smoothing);
@@ -176,22 +197,38 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     Id g = h5::create_group(root, "conditions");
     write_str(g, "name", r.conditions);
     write_i64(g, "n_trials", r.condition_trials);
+    h5::describe_table(g, "one row per analysed condition (C rows)",
+                       {{"name", "the condition"}, {"n_trials", "trials of the condition included in the analysis"}});
     Id b = h5::create_group(root, "bins");
     write_i64(b, "start", r.bin_start);
     write_i64(b, "stop", r.bin_stop);
     std::vector<double> center;
     for (size_t j = 0; j < r.bin_start.size(); ++j) center.push_back(0.5 * double(r.bin_start[j] + r.bin_stop[j] - 1));
     write_f64(b, "center", center);
+    h5::describe_table(b, "one row per time bin; offsets in rows (tokens) from the event",
+                       {{"start", "first offset of the bin"},
+                        {"stop", "one past the bin's last offset"},
+                        {"center", "(start + stop - 1) / 2"}});
     Id t = h5::create_group(root, "trials");
     write_i64(t, "index", r.trial_index);
     write_str(t, "condition", r.trial_condition);
     write_u8(t, "included", r.trial_included);
     write_i64(t, "event_row", r.trial_event_row);
     write_i64(t, "fold", r.trial_fold);
+    h5::describe_table(t, "one row per trial of the recording, in file order",
+                       {{"index", "the trial's index (the recording's /trials/index)"},
+                        {"condition", "the trial's condition"},
+                        {"included", "1: the analysis used the trial, 0: not (other condition, or no event)"},
+                        {"event_row", "absolute row of the event in the recording (0-based); -1: no event"},
+                        {"fold", "cross-validation fold of the trial; -1: none"}});
     Id pm = h5::create_group(root, "permutation");
     write_f64(pm, "max_f", r.perm_max_f);
+    doc(pm, "max_f", "per label permutation: the largest ANOVA F over every analysed neuron (the max-statistic null)",
+        {"permutation"});
     if (r.time_resolved) {
       write_f64(pm, "max_cluster_mass", r.cluster_max_mass);
+      doc(pm, "max_cluster_mass", "per label permutation: the largest cluster mass over every analysed neuron",
+          {"permutation"});
       // One row per cluster of every electrode: a table of 1-D columns.
       std::vector<std::string> site, side;
       std::vector<int64_t> neuron, first, last, start, stop;
@@ -218,6 +255,17 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_i64(cl, "stop", stop);
       write_f64(cl, "mass", mass);
       write_f64(cl, "p", p);
+      h5::describe_table(cl, "one row per cluster of contiguous supra-threshold bins (F above the cluster_alpha "
+                             "threshold) of one neuron",
+                         {{"site", "the electrode's site"},
+                          {"side", "the electrode's side"},
+                          {"neuron", "the neuron's index within the site"},
+                          {"first_bin", "first bin of the cluster (row of /bins, 0-based)"},
+                          {"last_bin", "last bin of the cluster, inclusive"},
+                          {"start", "offset from the event of the cluster's first row"},
+                          {"stop", "one past the offset of the cluster's last row"},
+                          {"mass", "sum of the ANOVA F over the cluster's bins"},
+                          {"p", "(1 + permutations whose max cluster mass >= mass) / (1 + permutations)"}});
     }
 
     Id sites = h5::create_group(root, "sites");
@@ -228,6 +276,7 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       h5::set_attr(e, "side", std::string(side_name(s.side)));
       h5::set_attr(e, "module_type", s.module_type);
       write_i64(e, "neuron", s.neurons);
+      doc(e, "neuron", "the neuron's index within the site (column of the recording: its neurons[j])", {"neuron"});
       Id pg = h5::create_group(e, "psth");
       for (size_t c = 0; c < s.psth.size(); ++c) {
         Id cg = h5::create_group(pg, r.conditions[c]);
@@ -235,15 +284,32 @@ void write_results(const Results& r, const std::filesystem::path& path) {
         write_f64(cg, "sd", s.psth[c].sd);
         write_f64(cg, "sem", s.psth[c].sem);
         write_i64(cg, "n", s.psth[c].n);
+        h5::describe_table(cg, "one row per bin (rows of /bins): the condition's peri-event time histogram",
+                           {{"mean", "mean over trials, per bin and neuron"},
+                            {"sd", "standard deviation over trials (n - 1)"},
+                            {"sem", "standard error of the mean (sd / sqrt(n))"},
+                            {"n", "trials with data in the bin"}});
+        for (const char* m : {"mean", "sd", "sem"}) h5::set_attr(h5::open_dataset(cg, m), "dimensions",
+                                                                std::vector<std::string>{"bin", "neuron"});
+        h5::set_attr(h5::open_dataset(cg, "n"), "dimensions", std::vector<std::string>{"bin"});
       }
       Id sel = h5::create_group(e, "selectivity");
       write_i64(sel, "neuron", s.neurons);
-      for (const auto& [name, member] : kSelColumns) write_f64(sel, name, s.sel.*member);
+      for (const auto& c : kSelColumns) write_f64(sel, c.name, s.sel.*c.member);
       write_i64(sel, "preferred", s.sel.preferred);
       write_f64(sel, "perm_p_max", s.sel.perm_p_max);
+      std::vector<h5::ColumnDoc> sel_cols = {{"neuron", "the neuron's index within the site"}};
+      for (const auto& c : kSelColumns) sel_cols.push_back({c.name, c.description});
+      sel_cols.push_back({"preferred", "row of /conditions with the largest window mean"});
+      sel_cols.push_back({"perm_p_max", "family-wise max-statistic permutation p of the ANOVA F (every analysed neuron)"});
+      h5::describe_table(sel, "one row per neuron: selectivity in the window", sel_cols);
       Id w = h5::create_group(e, "window");
       write_f64(w, "mean", s.window_mean);
       write_i64(w, "n", s.window_n);
+      h5::describe_table(w, "one row per condition (rows of /conditions): the window's means",
+                         {{"mean", "mean over trials of each neuron's window mean [condition, neuron]"},
+                          {"n", "trials with data in the window"}});
+      doc(w, "mean", "mean over trials of each neuron's window mean", {"condition", "neuron"});
       Id pc = h5::create_group(e, "pca");
       write_f64(pc, "components", s.pca.components);
       write_f64(pc, "explained_variance", std::vector<double>(s.pca.explained_variance.data(),
@@ -254,30 +320,67 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_f64(pc, "center", std::vector<double>(s.pca.center.data(), s.pca.center.data() + s.pca.center.size()));
       write_f64(pc, "offset", std::vector<double>(s.pca.offset.data(), s.pca.offset.data() + s.pca.offset.size()));
       write_f64(pc, "scale", std::vector<double>(s.pca.scale.data(), s.pca.scale.data() + s.pca.scale.size()));
+      doc(pc, "components", "principal axes, unit length", {"component", "neuron"});
+      doc(pc, "explained_variance", "variance along each component", {"component"});
+      doc(pc, "explained_variance_ratio", "share of the total variance along each component", {"component"});
+      doc(pc, "center", "the mean subtracted before projecting (of the scaled, cc-subtracted points)", {"neuron"});
+      doc(pc, "offset", "normalize: subtracted from each neuron before scaling (zscore: its mean)", {"neuron"});
+      doc(pc, "scale", "normalize: each neuron's factor (zscore: 1/SD; soft: 1/(range + c); none: 1)", {"neuron"});
       Id pj = h5::create_group(pc, "projections");
-      for (size_t c = 0; c < s.pca.projections.size(); ++c) write_f64(pj, r.conditions[c], s.pca.projections[c]);
+      for (size_t c = 0; c < s.pca.projections.size(); ++c) {
+        write_f64(pj, r.conditions[c], s.pca.projections[c]);
+        doc(pj, r.conditions[c], "the condition's PSTH mean projected on the components", {"bin", "component"});
+      }
       if (r.time_resolved) {
         Id tg = h5::create_group(e, "time");
         write_f64(tg, "d_prime", s.time.d_prime);
         write_f64(tg, "auc", s.time.auc);
         write_f64(tg, "anova_f", s.time.anova_f);
         write_f64(tg, "anova_p", s.time.anova_p);
+        h5::describe_table(tg, "one row per bin (rows of /bins): statistics of each trial's binned values",
+                           {{"d_prime", "d' of A vs B (contrast_a, contrast_b), pooled SD [bin, neuron]"},
+                            {"auc", "P(a > b) + P(a == b) / 2 of A vs B [bin, neuron]"},
+                            {"anova_f", "one-way ANOVA F over the analysed conditions [bin, neuron]"},
+                            {"anova_p", "p of anova_f [bin, neuron]"}});
+        for (const char* m : {"d_prime", "auc", "anova_f", "anova_p"})
+          h5::set_attr(h5::open_dataset(tg, m), "dimensions", std::vector<std::string>{"bin", "neuron"});
       }
       if (!s.decode_accuracy.empty()) {
         Id d = h5::create_group(e, "decoding");
         write_f64(d, "accuracy", s.decode_accuracy);
         write_i64(d, "n", s.decode_n);
-        write_f64(d, "repeats", s.decode_repeats);
+        // Per bin: 1-D columns, and matrices whose first axis is the bin.
+        const Mat repeats_t = s.decode_repeats.transpose();
+        write_f64(d, "repeats", repeats_t);
         write_f64(d, "mean", s.decode_mean);
         write_f64(d, "sd", s.decode_sd);
+        std::vector<h5::ColumnDoc> cols = {
+            {"accuracy", "share of held-out trial-bins classified correctly"},
+            {"n", "held-out trial-bins tested"},
+            {"repeats", "accuracy of each repetition of the cross-validation [bin, repetition]"},
+            {"mean", "mean accuracy over the repetitions"},
+            {"sd", "SD (n - 1) of the accuracy over the repetitions"}};
         if (!s.decode_p.empty()) {
-          write_f64(d, "null", s.decode_null);
+          const Mat null_t = s.decode_null.transpose();
+          write_f64(d, "null", null_t);
           write_f64(d, "p", s.decode_p);
+          cols.push_back({"null", "accuracy with shuffled condition labels [bin, permutation]"});
+          cols.push_back({"p", "(1 + permutations with null >= accuracy) / (1 + permutations)"});
         }
         if (s.generalization.size()) {
           write_f64(d, "generalization", s.generalization);
           write_f64(d, "generalization_n", s.generalization_n);
+          cols.push_back({"generalization", "accuracy trained at one bin, tested at another [train bin, test bin]"});
+          cols.push_back({"generalization_n", "held-out trial-bins tested [train bin, test bin]"});
         }
+        h5::describe_table(d, "one row per bin (rows of /bins): cross-validated decoding of the condition", cols);
+        for (const char* m : {"repeats", "null"})
+          if (h5::exists(d, m))
+            h5::set_attr(h5::open_dataset(d, m), "dimensions",
+                         std::vector<std::string>{"bin", m == std::string("null") ? "permutation" : "repetition"});
+        for (const char* m : {"generalization", "generalization_n"})
+          if (h5::exists(d, m))
+            h5::set_attr(h5::open_dataset(d, m), "dimensions", std::vector<std::string>{"train_bin", "test_bin"});
       }
     }
     f.close();
@@ -372,7 +475,7 @@ Results read_results(const std::filesystem::path& path) {
         s.psth.push_back(std::move(p));
       }
       Id sel = h5::open_group(e, "selectivity");
-      for (const auto& [name, member] : kSelColumns) s.sel.*member = read_f64(sel, name, file);
+      for (const auto& c : kSelColumns) s.sel.*c.member = read_f64(sel, c.name, file);
       s.sel.preferred = read_i64(sel, "preferred", file);
       if (h5::exists(sel, "perm_p_max")) s.sel.perm_p_max = read_f64(sel, "perm_p_max", file);
       Id w = h5::open_group(e, "window");
@@ -399,12 +502,12 @@ Results read_results(const std::filesystem::path& path) {
         s.decode_accuracy = read_f64(d, "accuracy", file);
         s.decode_n = read_i64(d, "n", file);
         if (h5::exists(d, "mean")) {
-          s.decode_repeats = read_mat(d, "repeats", file);
+          s.decode_repeats = read_mat(d, "repeats", file).transpose();
           s.decode_mean = read_f64(d, "mean", file);
           s.decode_sd = read_f64(d, "sd", file);
         }
         if (h5::exists(d, "p")) {
-          s.decode_null = read_mat(d, "null", file);
+          s.decode_null = read_mat(d, "null", file).transpose();
           s.decode_p = read_f64(d, "p", file);
         }
         if (h5::exists(d, "generalization")) {

@@ -52,6 +52,7 @@ struct SiteResult {
 
 struct Results {
   std::string recording;                    // path as given
+  std::string recording_identifier;         // the recording's `identifier` ("" if it has none)
   std::string config_yaml;                  // the analysis config as text ("" = defaults)
   std::string event;
   int64_t pre = 0, post = 0, bin = 1;

@@ -34,7 +34,8 @@ def make_recording(path, trials, electrodes, fill, events=None, config=""):
     with h5py.File(path, "w") as f:
         f.attrs["format"] = "rig-recording"
         f.attrs["format_version"] = np.int64(1)
-        f.attrs["dtype"] = "float32"
+        f.attrs["dtype"] = "float32"  # the model's compute dtype
+        f.attrs["recording_dtype"] = "float32"
         f.attrs["config"] = config
         f.attrs["n_trials_planned"] = np.int64(len(trials))
         f.attrs["n_trials_committed"] = np.int64(len(trials))

@@ -9,6 +9,7 @@ PACKAGES=(
   libhdf5-dev libyaml-cpp-dev libeigen3-dev libboost-program-options-dev nlohmann-json3-dev
   libpcre2-dev libicu-dev             # Unicode regex (GPT-2's pre-tokenizer) and NFC
   catch2                              # unit tests
+  libcurl4-openssl-dev                # rig pull: HTTP(S) downloads from the Hugging Face hub
   libcairo2-dev libboost-dev fonts-dejavu-core   # analysis: figures (cairo), F/t distributions (Boost.Math)
   python3 python3-h5py python3-numpy python3-scipy   # end-to-end tests read HDF5 as users do
   python3-pandas python3-xarray       # python/rigio: trials as DataFrames, epochs as DataArrays

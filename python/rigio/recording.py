@@ -153,6 +153,7 @@ class Recording:
                 self._electrodes.append({
                     "index": a.get("index", len(self._electrodes)), "site": site, "side": side,
                     "module_type": a.get("module_type", ""), "site_width": a.get("site_width", width),
+                    "layer": int(a.get("layer", -1)),
                     "width": width, "neurons": neurons, "dtype": str(ds.dtype)})
         self._electrodes.sort(key=lambda e: e["index"])
         self.event_names = sorted(f["events"].keys())
@@ -246,11 +247,12 @@ class Recording:
     def electrodes(self):
         """One row per electrode, in the experiment's electrode order (indexed by `electrode`):
         site, side, module_type, site_width (the site's full width), width (columns recorded),
-        neurons (the site neuron index of each column: a subset electrode's `neurons`
+        layer (the decoder layer holding the site, -1 outside the layers or when the file does
+        not say), neurons (the site neuron index of each column: a subset electrode's `neurons`
         attribute, else 0..width-1), dtype."""
         es = self._electrodes
         cols = {k: np.array([e[k] for e in es])
-                for k in ("site", "side", "module_type", "site_width", "width", "dtype")}
+                for k in ("site", "side", "module_type", "site_width", "width", "layer", "dtype")}
         cols["neurons"] = object_array([e["neurons"] for e in es])
         return table(cols, np.array([e["index"] for e in es], dtype=np.int64), "electrode")
 

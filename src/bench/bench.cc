@@ -138,34 +138,7 @@ json spawn_rss_child(const BenchOptions& o, const fs::path& dir, int64_t n) {
                                    "--device", o.device, "--threads",   std::to_string(at::get_num_threads()),
                                    "--seed",   std::to_string(o.seed)};
   if (o.quick) args.push_back("--quick");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fd[2];
-  if (pipe(fd) != 0) throw Error("rig bench: pipe failed");
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) throw Error("rig bench: fork failed");
-  if (pid == 0) {
-    dup2(fd[1], STDOUT_FILENO);
-    close(fd[0]);
-    close(fd[1]);
-    execv(o.self_exe.c_str(), argv.data());
-    _exit(127);
-  }
-  close(fd[1]);
-  std::string out;
-  char buf[4096];
-  for (ssize_t k; (k = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(k));
-  close(fd[0]);
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error("rig bench: the RSS child for " + std::to_string(n) + " trials failed (status " +
-                std::to_string(status) + "): " + out);
-  // Not ru.ru_maxrss: Linux counts the forked copy of this (big) process before the exec.
-  return json::parse(out);
+  return bench::spawn_child(o.self_exe, args);
 }
 
 double payload_bytes(const std::vector<TrialResult>& batch) {
@@ -256,6 +229,41 @@ double streamed_weight_bytes(CausalLM& m) {
 }
 
 }  // namespace
+
+namespace bench {
+
+json spawn_child(const std::string& exe, std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fd[2];
+  if (pipe(fd) != 0) throw Error("rig bench: pipe failed");
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("rig bench: fork failed");
+  if (pid == 0) {
+    dup2(fd[1], STDOUT_FILENO);
+    close(fd[0]);
+    close(fd[1]);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fd[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t k; (k = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(k));
+  close(fd[0]);
+  int status = 0;
+  struct rusage ru {};
+  wait4(pid, &status, 0, &ru);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error("rig bench: the child `" + args.at(1) + " " + args.at(2) + "` failed (status " +
+                std::to_string(status) + "): " + out);
+  // Not ru.ru_maxrss: Linux counts the forked copy of this (big) process before the exec.
+  return json::parse(out);
+}
+
+}  // namespace bench
 
 json run_bench(const BenchOptions& o) {
   const Sizes s = sizes_for(o.quick);

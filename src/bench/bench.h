@@ -28,6 +28,11 @@ struct BenchOptions {
   uint64_t seed = 1234;
   bool verbose = true;        // progress lines on stderr
   std::string self_exe = "/proc/self/exe";  // the rig binary, re-run for the RSS children
+  // --full-size: the compute (and stored) dtype, the prompt and generation lengths, shard size
+  std::string dtype = "bfloat16";
+  std::string compute_dtype;  // empty: dtype (the weights used in place); another: a converting load
+  int64_t prompt_tokens = 8, new_tokens = 8;
+  int64_t shard_mb = 1000;
 };
 
 // Runs every measurement; returns the JSON summary (docs/PERFORMANCE.md lists its fields).
@@ -36,5 +41,13 @@ nlohmann::json run_bench(const BenchOptions& options);
 // The RSS child: `rig bench --rss-child N --dir D`: runs N small trials with the model in
 // D/model (written by the parent) and returns {trials, wall_s, vm_hwm_kb}.
 nlohmann::json rss_child(const BenchOptions& options, int64_t n_trials);
+
+// rig bench --full-size --dir D: writes a Llama of 1.47 B parameters (random weights, stored
+// in options.dtype, sharded, with model.safetensors.index.json) to D/model unless one is there,
+// then loads it and generates (greedy, batch 1) in a child process: checkpoint bytes, peak RSS
+// (VmHWM) and its ratio to them, load s, time to first token, tokens/s.
+nlohmann::json run_full_size(const BenchOptions& options);
+// The child: `rig bench --full-size-child --dir D`.
+nlohmann::json full_size_child(const BenchOptions& options);
 
 }  // namespace rig

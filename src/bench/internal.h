@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "model/config.h"
 
 namespace rig::bench {
@@ -21,8 +23,23 @@ ModelConfig bench_model_config(bool quick);
 // so an ASCII prompt of n letters is exactly n tokens.
 void write_bench_model(const ModelConfig& config, const std::filesystem::path& dir, uint64_t seed);
 
+// A Llama of 1.47 B parameters (TinyLlama's widths, 22 layers, an 8192-wide MLP, untied head),
+// for the memory measurement at full size (rig bench --full-size); quick: a tiny one.
+ModelConfig full_size_model_config(bool quick);
+
+// Writes dir/{config.json, model-0000K-of-0000N.safetensors, model.safetensors.index.json,
+// tokenizer.json} as save_pretrained(max_shard_size=shard_bytes) does: seeded random weights
+// (normal, std 0.02; norm weights 1) in store_dtype, made a shard at a time, so writing needs
+// memory for one shard, not the model. Returns the checkpoint's tensor bytes.
+int64_t write_sharded_model(const ModelConfig& config, const std::filesystem::path& dir, uint64_t seed,
+                            at::ScalarType store_dtype, int64_t shard_bytes);
+
 // n random lowercase letters: n tokens with the bench tokenizer.
 std::string random_letters(int64_t n, uint64_t* state);
+
+// Runs exe with args (args[0] is its name) as a child process and returns the JSON it
+// prints on stdout; its peak RSS is its own. Throws Error when it fails.
+nlohmann::json spawn_child(const std::string& exe, std::vector<std::string> args);
 
 // Waits for the device's queued work (CUDA); nothing on the CPU.
 void sync(const at::Device& device);

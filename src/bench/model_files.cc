@@ -2,6 +2,7 @@
 // token count is known from the prompt's length.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,30 @@ ModelConfig bench_model_config(bool quick) {
   c.bos_token_id = 0;
   c.eos_token_id = 0;
   c.torch_dtype = "float32";
+  return c;
+}
+
+ModelConfig full_size_model_config(bool quick) {
+  ModelConfig c;
+  c.model_type = "llama";
+  c.architecture = "LlamaForCausalLM";
+  // TinyLlama's widths and grouped-query attention with a 4x MLP and 22 layers: 1.47 B
+  // parameters, 2.94 GB in bfloat16. --quick: the same architecture, tiny.
+  c.vocab_size = quick ? 512 : 32000;
+  c.hidden_size = quick ? 64 : 2048;
+  c.num_layers = quick ? 2 : 22;
+  c.num_heads = quick ? 4 : 32;
+  c.num_kv_heads = quick ? 2 : 8;
+  c.head_dim = c.hidden_size / c.num_heads;
+  c.intermediate_size = 4 * c.hidden_size;
+  c.max_positions = 2048;
+  c.norm_eps = 1e-5;
+  c.hidden_act = "silu";
+  c.rope_theta = 10000;
+  c.tie_word_embeddings = false;
+  c.bos_token_id = 0;
+  c.eos_token_id = 0;
+  c.torch_dtype = "bfloat16";
   return c;
 }
 
@@ -84,6 +109,62 @@ void write_bench_model(const ModelConfig& config, const fs::path& dir, uint64_t 
   std::ofstream out(dir / "tokenizer.json", std::ios::trunc);
   out << bench_tokenizer(config.vocab_size).dump() << "\n";
   if (!out) throw Error((dir / "tokenizer.json").string() + ": write failed");
+}
+
+int64_t write_sharded_model(const ModelConfig& config, const fs::path& dir, uint64_t seed, at::ScalarType store_dtype,
+                            int64_t shard_bytes) {
+  auto model = make_causal_lm(config, (dir / "config.json").string());
+  fs::create_directories(dir);
+  // The tensors in file order, cut into shards of at most shard_bytes (a tensor larger than
+  // that gets a shard of its own). Shapes only: the values are made shard by shard.
+  struct Item {
+    std::string key;
+    std::vector<int64_t> shape;
+    bool norm;
+  };
+  std::vector<std::vector<Item>> shards(1);
+  int64_t in_shard = 0, total = 0;
+  const int64_t esize = int64_t(c10::elementSize(store_dtype));
+  model->visit([&](Module& m) {
+    for (const Parameter& p : m.parameters()) {
+      const std::string key = m.path().empty() ? p.name : m.path() + "." + p.name;
+      if (model->tied_to(key)) continue;  // HF leaves tied weights out of the checkpoint
+      int64_t n = esize;
+      for (int64_t d : p.shape) n *= d;
+      if (in_shard > 0 && in_shard + n > shard_bytes) shards.emplace_back(), in_shard = 0;
+      const bool norm = m.type() == "LayerNorm" || m.type().find("RMSNorm") != std::string::npos;
+      shards.back().push_back({key, p.shape, norm});
+      in_shard += n;
+      total += n;
+    }
+  });
+  model.reset();
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  json weight_map = json::object();
+  const size_t n_shards = shards.size();
+  auto shard_name = [&](size_t i) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n_shards);
+    return std::string(buf);
+  };
+  for (size_t i = 0; i < n_shards; ++i) {
+    std::vector<std::pair<std::string, at::Tensor>> tensors;  // one shard in memory at a time
+    for (const Item& it : shards[i]) {
+      at::Tensor v = it.norm ? at::ones(it.shape) : at::normal(0.0, 0.02, it.shape, gen);
+      tensors.emplace_back(it.key, v.to(store_dtype));
+      weight_map[it.key] = shard_name(i);
+    }
+    save_safetensors(dir / shard_name(i), tensors, {{"format", "pt"}});
+  }
+  const json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  std::ofstream idx(dir / "model.safetensors.index.json", std::ios::trunc);
+  idx << index.dump(2) << "\n";
+  std::ofstream cfg(dir / "config.json", std::ios::trunc);
+  cfg << config_json(config, store_dtype).dump(2) << "\n";
+  std::ofstream tok(dir / "tokenizer.json", std::ios::trunc);
+  tok << bench_tokenizer(config.vocab_size).dump() << "\n";
+  if (!idx || !cfg || !tok) throw Error(dir.string() + ": write failed");
+  return total;
 }
 
 std::string random_letters(int64_t n, uint64_t* state) {

@@ -17,5 +17,6 @@ int cmd_merge(const Args& args);     // cmd_merge.cc: shard files of one experim
 int cmd_analyze(const Args& args);   // cmd_analyze.cc: PSTHs, selectivity, PCA, decoding of a recording
 int cmd_plot(const Args& args);      // cmd_plot.cc: figures (PNG/SVG) of analysis results or a recording
 int cmd_bench(const Args& args);     // cmd_bench.cc: throughput against the machine's limits
+int cmd_pull(const Args& args);      // cmd_pull.cc: fetch a hub model into the HF cache
 
 }  // namespace rig::cli

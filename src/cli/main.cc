@@ -19,6 +19,7 @@ struct Command {
 
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
+      {"pull", {rig::cli::cmd_pull, "download a model from the Hugging Face hub into its cache (shared with Python)"}},
       {"run", {rig::cli::cmd_run, "run an experiment: present stimuli, record electrodes to HDF5"}},
       {"inspect", {rig::cli::cmd_inspect, "print a model's module tree, or its recording sites"}},
       {"generate", {rig::cli::cmd_generate, "generate text from one prompt (no recording)"}},

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "hub/cache.h"
 
 namespace po = boost::program_options;
 
@@ -15,7 +16,7 @@ void ModelArgs::add_options(po::options_description& desc, bool model_required) 
   desc.add_options()
       ("model", model_value, "model directory (HF format) or hub id ORG/NAME")
       ("revision", po::value(&revision)->default_value("main"), "hub revision (with a hub id)")
-      ("cache-dir", po::value(&cache_dir), "HF cache directory (with a hub id; default $HF_HUB_CACHE or ~/.cache/huggingface/hub)")
+      ("cache-dir", po::value(&cache_dir), "HF cache directory (with a hub id; default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
       ("dtype", po::value(&dtype)->default_value("float32"), "compute dtype: float32 | float16 | bfloat16")
       ("device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N");
 }
@@ -33,9 +34,7 @@ ModelSource ModelArgs::source() const {
   }
   s.id = model;
   s.revision = revision;
-  if (!cache_dir.empty()) s.cache_dir = cache_dir;
-  else if (const char* c = std::getenv("HF_HUB_CACHE")) s.cache_dir = c;
-  else if (const char* h = std::getenv("HOME")) s.cache_dir = std::filesystem::path(h) / ".cache/huggingface/hub";
+  s.cache_dir = cache_dir.empty() ? hub::env_from_process().cache_dir : std::filesystem::path(cache_dir);
   return s;
 }
 

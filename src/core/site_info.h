@@ -18,6 +18,7 @@ struct SiteInfo {
   int64_t out_width = 0;    // last-dim width of the first output
   bool has_input = true;    // false where HF's first input is not a float tensor (embeddings)
   bool called = true;       // false for modules the forward pass never calls
+  int64_t layer = -1;       // index of the decoder layer holding (or being) the site; -1: none
 };
 
 using SiteCatalog = std::vector<SiteInfo>;

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "core/limits.h"
 #include "experiment/yaml_util.h"
 
@@ -565,14 +566,14 @@ static Codec<int> compression_codec() {
 // ---------------------------------------------------------------------------------------
 // The field lists: the one place each key is named.
 
-static const char* const kBuiltinEvents[] = {"prompt_onset", "response_onset", "eos"};
-
 template <class V>
 void fields(V& v, ModelSpec& m) {
   v("id", m.id, text());
+  v.origin_of("id", m.id_origin);
   v("revision", m.revision, text());
   v("cache_dir", m.cache_dir, text(), kNoHash);
   v("path", m.path, text());
+  v("download", m.download, kNoHash);
   v("dtype", m.dtype, one_of({"float32", "float16", "bfloat16"}));
   v("device", m.device, matching("cpu|cuda|cuda:[0-9]+", "cpu | cuda | cuda:N"), kNoHash);
   v.validate([&](Decoder& d) {
@@ -581,7 +582,7 @@ void fields(V& v, ModelSpec& m) {
       d.fail_here(std::string("expected exactly one of 'id' (hub id) or 'path' (local directory), got ") +
                   (d.has("id") ? "both" : "neither"));
     if (d.has("path")) {
-      for (const char* k : {"revision", "cache_dir"})
+      for (const char* k : {"revision", "cache_dir", "download"})
         if (d.has(k)) d.fail_at(k, "only applies with model.id, not model.path");
       m.revision.clear();
       if (!fs::is_directory(m.path))
@@ -674,12 +675,12 @@ void fields(V& v, EventSpec& e) {
     EnumRule<EventScope>{{{"any", EventScope::kAny}, {"prompt", EventScope::kPrompt}, {"response", EventScope::kResponse}}});
   v.validate([&](Decoder& d) {
     std::vector<std::string> builtins(std::begin(kBuiltinEvents), std::end(kBuiltinEvents));
-    e.builtin = std::find(builtins.begin(), builtins.end(), e.name) != builtins.end();
+    e.builtin = is_builtin_event(e.name);
     if (e.builtin && d.has("token_text"))
       d.fail_at("token_text", "'" + e.name + "' is a built-in event and takes no token_text");
     if (!e.builtin && !d.has("token_text")) {
       std::string msg = "expected token_text for event '" + e.name +
-                        "' (built-in events: prompt_onset, response_onset, eos)";
+                        "' (built-in events: " + kBuiltinEventList + ")";
       if (std::string c = closest(e.name, builtins); !c.empty()) msg += "; did you mean '" + c + "'?";
       d.fail_at("token_text", msg);
     }
@@ -822,7 +823,7 @@ static void apply_override_node(YAML::Node& root, const ConfigOverride& ov, cons
   if (n == 2 && ov.path[0] == "model" && !value.IsNull()) {
     YAML::Node model = root["model"];
     if (ov.path[1] == "path") {
-      for (const char* k : {"id", "revision", "cache_dir"}) remove_key(model, k);
+      for (const char* k : {"id", "revision", "cache_dir", "download"}) remove_key(model, k);
     } else if (ov.path[1] == "id") {
       remove_key(model, "path");
     }

@@ -20,7 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/site_info.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 
@@ -53,8 +53,10 @@ struct ModelSpec {
   std::string revision = "main";
   std::string cache_dir;  // HF cache layout (models--org--name/...); "" = HF default cache
   std::string path;       // local HF-format model directory
+  bool download = false;  // with id: `rig run` fetches missing files first (src/hub), else refuses
   std::string dtype = "float32";  // compute dtype: float32 | float16 | bfloat16
   std::string device = "cpu";     // cpu | cuda | cuda:N
+  ConfigOrigin id_origin;         // of `id` (file:line:col), for "not in the cache"
 };
 
 // One `stimuli:` entry: exactly one of prompts / file / template.

@@ -149,6 +149,7 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
     spec.site = s.name;
     spec.side = key.second == 0 ? Side::kInput : Side::kOutput;
     spec.module_type = s.module_type;
+    spec.layer = s.layer;
     spec.site_width = spec.side == Side::kInput ? s.in_width : s.out_width;
     if (!pick.all && int64_t(pick.neurons.size()) < spec.site_width)
       spec.neurons.assign(pick.neurons.begin(), pick.neurons.end());

@@ -1,12 +1,15 @@
 #include "io/hdf5.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -73,7 +76,8 @@ Id access_plist(const FileOptions& opt) {
   // 1.8 file format: readable by any HDF5 >= 1.8 (MATLAB, h5py); allows attributes > 64 KiB
   // (a long config) and link creation order. Not SWMR: a killed SWMR writer leaves status
   // flags that make readers refuse the file.
-  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), "setting HDF5 format bounds");
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, opt.allow_v110_objects ? H5F_LIBVER_V110 : H5F_LIBVER_V18),
+        "setting HDF5 format bounds");
   check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "setting the file close degree");
   if (opt.hold_metadata_until_flush) {
     H5AC_cache_config_t c;
@@ -331,14 +335,68 @@ Dtype dtype_of(hid_t ds) {
 
 // ---- files ----
 
+namespace {
+
+constexpr const char* kLockFailure = "unable to lock file";
+
+// After HDF5 failed to lock `path`: true (with a warning, once per process) when the file
+// system has no locks, so the caller opens again without HDF5's lock; false when a lock is
+// held, or HDF5 failed for another reason.
+bool locks_unsupported(const std::filesystem::path& path) {
+  int err = 0;
+  if (probe_lock(path, &err) != LockState::kUnsupported) return false;
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    std::fprintf(stderr,
+                 "rig: warning: %s: the file system has no file locks (flock: %s); HDF5 opens its files without "
+                 "them. Make sure no two rig processes write one file at once (HDF5_USE_FILE_LOCKING=FALSE "
+                 "silences this)\n",
+                 path.c_str(), std::strerror(err));
+  });
+  return true;
+}
+
+Id without_lock(Id fapl) {
+  // use_file_locking = false; ignore_when_disabled = true
+  check(H5Pset_file_locking(fapl, false, true), "turning HDF5's file locking off");
+  return fapl;
+}
+
+}  // namespace
+
+LockState probe_lock(const std::filesystem::path& path, int* err) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return LockState::kFree;
+  LockState s = LockState::kFree;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    if (err) *err = e;
+    if (e == EWOULDBLOCK) s = LockState::kHeld;
+    else if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) s = LockState::kUnsupported;
+  }
+  ::close(fd);  // also drops our lock, if we got it
+  return s;
+}
+
+bool is_lock_failure(const std::exception& e) { return std::strstr(e.what(), kLockFailure) != nullptr; }
+
 Id create_file(const std::filesystem::path& path, bool truncate, const FileOptions& opt) {
   quiet();
   Id fapl = access_plist(opt);
   Id fcpl = make(H5Pcreate(H5P_FILE_CREATE), "creating a file creation property list");
   check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
         "tracking link creation order");
-  return make(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, fcpl, fapl),
-              "creating HDF5 file " + path.string());
+  const std::string what = "creating HDF5 file " + path.string();
+  hid_t f = H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, fcpl, fapl);
+  if (f < 0) {
+    const std::string msg = hdf5_message();
+    // HDF5 created the file before it failed to lock it: only a truncating create can retry.
+    if (truncate && msg.find(kLockFailure) != std::string::npos && locks_unsupported(path))
+      f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, without_lock(std::move(fapl)));
+    else
+      throw Error(what + ": " + msg);
+  }
+  return make(f, what);
 }
 
 Id open_file(const std::filesystem::path& path, bool writable, const FileOptions& opt) {
@@ -349,8 +407,21 @@ Id open_file(const std::filesystem::path& path, bool writable, const FileOptions
     throw DataError(path.string() + ": not an HDF5 file");
   }
   Id fapl = access_plist(opt);
-  hid_t f = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
-  if (f < 0) throw DataError("opening HDF5 file " + path.string() + ": " + hdf5_message());
+  const unsigned mode = writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY;
+  hid_t f = H5Fopen(path.c_str(), mode, fapl);
+  if (f < 0) {
+    std::string msg = hdf5_message();
+    if (msg.find(kLockFailure) != std::string::npos && locks_unsupported(path)) {
+      f = H5Fopen(path.c_str(), mode, without_lock(std::move(fapl)));
+      if (f < 0) {  // HDF5_USE_FILE_LOCKING=TRUE overrides the property list
+        msg = hdf5_message();
+        if (msg.find(kLockFailure) != std::string::npos)
+          msg += " (the file system has no locks; HDF5_USE_FILE_LOCKING is set to demand them: unset it or set it "
+                 "to FALSE)";
+      }
+    }
+    if (f < 0) throw DataError("opening HDF5 file " + path.string() + ": " + msg);
+  }
   return Id(f);
 }
 
@@ -460,6 +531,18 @@ std::string object_path(hid_t obj) {
   return s;
 }
 
+void describe_table(hid_t group, const std::string& description, const std::vector<ColumnDoc>& columns) {
+  std::vector<std::string> names;
+  for (const auto& c : columns) {
+    Id ds = make(H5Dopen2(group, c.name.c_str(), H5P_DEFAULT),
+                 "opening column '" + c.name + "' of " + object_path(group) + " to describe it");
+    set_attr(ds, "description", c.description);
+    names.push_back(c.name);
+  }
+  set_attr(group, "colnames", names);
+  set_attr(group, "description", description);
+}
+
 // ---- attributes ----
 
 void set_attr(hid_t obj, const std::string& name, const std::string& value) {
@@ -483,6 +566,16 @@ void set_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& va
   Id space = make(H5Screate_simple(1, &n, nullptr), "creating a dataspace");
   Id a = attr_for_write(obj, name, H5T_STD_I64LE, space);
   if (n) check(H5Awrite(a, H5T_NATIVE_INT64, value.data()), "writing attribute '" + name + "'");
+}
+
+void set_attr(hid_t obj, const std::string& name, const std::vector<std::string>& value) {
+  quiet();
+  hsize_t n = value.size();
+  Id space = make(H5Screate_simple(1, &n, nullptr), "creating a dataspace");
+  Id a = attr_for_write(obj, name, string_type(), space);
+  std::vector<const char*> p;
+  for (const auto& v : value) p.push_back(v.c_str());
+  if (n) check(H5Awrite(a, string_type(), p.data()), "writing attribute '" + name + "'");
 }
 
 bool has_attr(hid_t obj, const std::string& name) {
@@ -512,22 +605,41 @@ bool attr_is_string(hid_t obj, const std::string& name) {
 }
 
 std::string get_string_attr(hid_t obj, const std::string& name) {
+  std::vector<std::string> v = get_string_vector_attr(obj, name);
+  if (v.size() != 1)
+    throw DataError("attribute '" + name + "' of " + object_path(obj) + " has " + std::to_string(v.size()) +
+                    " strings; expected one");
+  return v[0];
+}
+
+std::vector<std::string> get_string_vector_attr(hid_t obj, const std::string& name) {
   Id a = open_attr(obj, name);
   const std::string what = "reading attribute '" + name + "' of " + object_path(obj);
   Id t = make(H5Aget_type(a), what);
   if (H5Tget_class(t) != H5T_STRING) throw DataError(what + ": not a string");
+  Id s = make(H5Aget_space(a), what);
+  const hssize_t n = H5Sget_simple_extent_npoints(s);
+  if (n < 0 || H5Sget_simple_extent_ndims(s) > 1) throw DataError(what + ": expected a scalar or 1-D attribute");
+  std::vector<std::string> out(static_cast<size_t>(n));
+  if (n == 0) return out;
   if (H5Tis_variable_str(t) > 0) {
-    char* p = nullptr;
-    check(H5Aread(a, string_type(), &p), what);
-    std::string s = p ? p : "";
-    H5free_memory(p);
-    return s;
+    std::vector<char*> p(size_t(n), nullptr);
+    check_read(H5Aread(a, string_type(), p.data()), what);
+    for (size_t i = 0; i < p.size(); ++i) {
+      out[i] = p[i] ? p[i] : "";
+      H5free_memory(p[i]);
+    }
+    return out;
   }
-  std::string s(H5Tget_size(t), '\0');
+  const size_t len = H5Tget_size(t);
+  std::string buf(len * size_t(n), '\0');
   Id mt = make(H5Tcopy(t), what);
-  check(H5Aread(a, mt, s.data()), what);
-  s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
-  return s;
+  check_read(H5Aread(a, mt, buf.data()), what);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = buf.substr(i * len, len);
+    out[i].erase(std::find(out[i].begin(), out[i].end(), '\0'), out[i].end());
+  }
+  return out;
 }
 
 int64_t get_int_attr(hid_t obj, const std::string& name) {

@@ -14,6 +14,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -65,9 +66,28 @@ struct FileOptions {
   // Keep all dirty metadata in memory until the next flush (no evictions): the file on disk
   // then changes only at flushes, which is what makes a killed writer's file readable.
   bool hold_metadata_until_flush = true;
+  // Superblock format 2 (HDF5 1.8) is what MATLAB before R2021b and HDF5 1.8 read; a file with
+  // virtual datasets needs the 1.10 format for those (kV110 allows it; the superblock stays 2).
+  bool allow_v110_objects = false;
 };
+// HDF5 locks a file it opens (flock; shared to read, exclusive to write). On a file system
+// without locks (NFS without lockd, Lustre mounted without flock: flock fails with ENOLCK,
+// EOPNOTSUPP or ENOSYS) these open the file without HDF5's lock and print a warning once per
+// process, instead of failing as a lock held by another process does (HDF5's "unable to lock
+// file"). (HDF5 >= 1.10.7 itself ignores ENOSYS.) HDF5_USE_FILE_LOCKING=FALSE in the
+// environment turns HDF5's lock off altogether.
 Id create_file(const std::filesystem::path& path, bool truncate, const FileOptions& opt = {});
 Id open_file(const std::filesystem::path& path, bool writable, const FileOptions& opt = {});
+
+// Whether flock(2) locks on `path` can be taken now, asked with a non-blocking exclusive lock
+// on a descriptor of our own (dropped at once). kHeld: another open file holds a lock (the
+// writer process of a killed run, a reader); kUnsupported: the file system has no locks
+// (*err, when given, gets flock's errno: ENOLCK, EOPNOTSUPP or ENOSYS); kFree also when the
+// file cannot be opened.
+enum class LockState { kFree, kHeld, kUnsupported };
+LockState probe_lock(const std::filesystem::path& path, int* err = nullptr);
+// Whether an exception's message is HDF5's failure to lock a file (held or unsupported).
+bool is_lock_failure(const std::exception& e);
 // H5Fflush, then (sync) fsync of the file descriptor, so data survives an OS crash too.
 // Before it, the file's blocks are allocated up to the end of allocation plus `reserve` bytes
 // (what the flush may still allocate: chunks waiting in chunk caches get their addresses only
@@ -91,15 +111,26 @@ Id open_or_create_group(hid_t loc, const std::string& name);
 std::vector<std::string> children(hid_t group);  // link names in creation order
 std::string object_path(hid_t obj);               // "/recordings/x/output", for messages
 
+// Describes a table (a group of equal-length columns) as hdmf's DynamicTable does: the group
+// gets `colnames` (1-D strings: the column order) and `description`; each column dataset,
+// which must exist, gets its `description`.
+struct ColumnDoc {
+  std::string name, description;
+};
+void describe_table(hid_t group, const std::string& description, const std::vector<ColumnDoc>& columns);
+
 // ---- attributes (scalar or 1-D) ----
 void set_attr(hid_t obj, const std::string& name, const std::string& value);
 void set_attr(hid_t obj, const std::string& name, int64_t value);
 void set_attr(hid_t obj, const std::string& name, const std::vector<int64_t>& value);
+void set_attr(hid_t obj, const std::string& name, const std::vector<std::string>& value);  // 1-D strings
 bool has_attr(hid_t obj, const std::string& name);
 std::vector<std::string> attr_names(hid_t obj);
 // Whether the attribute holds a string / an integer (scalar or 1-D).
 bool attr_is_string(hid_t obj, const std::string& name);
-std::string get_string_attr(hid_t obj, const std::string& name);  // throws DataError if absent
+// A scalar string attribute (or a 1-D one of one string); DataError if absent or longer.
+std::string get_string_attr(hid_t obj, const std::string& name);
+std::vector<std::string> get_string_vector_attr(hid_t obj, const std::string& name);  // scalar or 1-D
 int64_t get_int_attr(hid_t obj, const std::string& name);         // throws DataError if absent
 std::vector<int64_t> get_int_vector_attr(hid_t obj, const std::string& name);
 

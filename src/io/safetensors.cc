@@ -194,6 +194,15 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }
 
+void SafetensorsFile::release(const StTensor& t) const {
+  if (!map_ || t.nbytes == 0) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(t.data) + page - 1) / page * page;  // whole pages only:
+  const uintptr_t end = (uintptr_t(t.data) + t.nbytes) / page * page;    // neighbours may be in use
+  // MAP_PRIVATE and never written: the pages are the file's, so dropping them loses nothing.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 const StTensor* SafetensorsFile::find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
@@ -244,6 +253,11 @@ Checkpoint Checkpoint::open_dir(const std::filesystem::path& dir) {
 const StTensor* Checkpoint::find(const std::string& key) const {
   auto it = key_to_file_.find(key);
   return it == key_to_file_.end() ? nullptr : files_[it->second]->find(key);
+}
+
+std::shared_ptr<const SafetensorsFile> Checkpoint::file_ptr(const std::string& key) const {
+  auto it = key_to_file_.find(key);
+  return it == key_to_file_.end() ? nullptr : files_[it->second];
 }
 
 std::vector<std::string> Checkpoint::keys() const {

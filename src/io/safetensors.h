@@ -41,6 +41,14 @@ class SafetensorsFile {
   const std::map<std::string, StTensor>& tensors() const { return tensors_; }
   const StTensor* find(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Whether the tensors point into rig's own read-only mapping of the file (open()), which
+  // lives as long as this object: a tensor may view it instead of copying (PROT_READ: a
+  // write into such a view is a segfault, so only read-only weights may).
+  bool mapped() const { return map_ != nullptr; }
+  // Drops the mapped pages that lie wholly inside t's bytes from this process's memory once
+  // t has been copied out (they are read back from the file if touched again), so that a
+  // converting load does not hold the file and its copy at once. Nothing for parse()'s bytes.
+  void release(const StTensor& t) const;
 
  private:
   SafetensorsFile() = default;
@@ -59,6 +67,8 @@ class Checkpoint {
   // dir holds model.safetensors or model.safetensors.index.json (+ shards).
   static Checkpoint open_dir(const std::filesystem::path& dir);
   const StTensor* find(const std::string& key) const;
+  // The file a key lives in, for a tensor that views its mapping and keeps it alive.
+  std::shared_ptr<const SafetensorsFile> file_ptr(const std::string& key) const;
   std::vector<std::string> keys() const;
   // The file a key lives in (for error messages).
   std::filesystem::path file_of(const std::string& key) const;

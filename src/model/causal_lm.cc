@@ -69,6 +69,15 @@ const SiteCatalog& CausalLM::catalog() {
       return y;
     });
   }
+  // Layers: the children of the model's (outermost) ModuleList, "...layers.5", and all below.
+  visit([&](Module& list) {
+    if (list.type() != "ModuleList") return;
+    for (size_t l = 0; l < list.children().size(); ++l)
+      list.children()[l].second->visit([&](Module& m) {
+        int64_t& layer = cat[size_t(site_index_.at(m.path()))].layer;
+        if (layer < 0) layer = int64_t(l);
+      });
+  });
   at::NoGradGuard no_grad;
   const auto opts = at::TensorOptions().dtype(at::kLong).device(site_modules_.front()->parameters().empty()
                                                                     ? at::kCPU

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "hub/cache.h"
 
 namespace rig {
 namespace fs = std::filesystem;
@@ -10,28 +11,18 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string download_hint(const std::string& repo_id, const std::string& revision, const fs::path& cache_dir) {
-  return "\n  rig does not download. On a machine with network, run:\n"
-         "    huggingface-cli download " + repo_id + " --revision " + revision + " --cache-dir " +
-         cache_dir.string() +
-         "\n  (or in Python: AutoModelForCausalLM.from_pretrained('" + repo_id + "', revision='" + revision +
-         "', cache_dir='" + cache_dir.string() + "'); tokenizer likewise)\n"
-         "  then copy that directory here, or point model.path at an HF-format model directory.";
-}
-
-bool is_hash(const std::string& s) {
-  if (s.size() != 40) return false;
-  for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  return true;
+  const bool default_cache = cache_dir == hub::env_from_process().cache_dir;
+  return "\n  fetch it (on a machine with network) with:\n    " +
+         hub::pull_command(repo_id, revision, default_cache ? "" : cache_dir.string()) +
+         "\n  or point model.path at an HF-format model directory.";
 }
 
 }  // namespace
 
-fs::path resolve_hub_snapshot(const std::string& repo_id, const std::string& revision, const fs::path& cache_dir) {
+fs::path resolve_hub_snapshot(const std::string& repo_id, const std::string& revision, const fs::path& cache_arg) {
+  const fs::path cache_dir = cache_arg.empty() ? hub::env_from_process().cache_dir : cache_arg;
   const auto slash = repo_id.find('/');
-  std::string folder = "models--";
-  for (char c : repo_id) folder += (c == '/') ? std::string("--") : std::string(1, c);
-  const fs::path repo = cache_dir / folder;
+  const fs::path repo = cache_dir / hub::repo_folder_name(repo_id);
   const std::string rev = revision.empty() ? "main" : revision;
   if (slash == std::string::npos && !fs::exists(repo))
     throw ModelError("model id '" + repo_id + "' is not of the form ORG/NAME");
@@ -45,7 +36,7 @@ fs::path resolve_hub_snapshot(const std::string& repo_id, const std::string& rev
     std::getline(in, commit);
     while (!commit.empty() && std::isspace(static_cast<unsigned char>(commit.back()))) commit.pop_back();
     if (commit.empty()) throw ModelError(ref.string() + ": empty ref file (an interrupted download?)");
-  } else if (is_hash(rev)) {
+  } else if (hub::is_commit_hash(rev)) {
     commit = rev;  // a commit hash given directly as the revision
   } else {
     throw ModelError(ref.string() + ": revision '" + rev + "' of " + repo_id + " is not in the cache" +

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -27,6 +28,42 @@ at::ScalarType stored_type(const StTensor& t, const fs::path& file) {
       throw ModelError(file.string() + ": tensor '" + t.name + "' has dtype " + st_dtype_name(t.dtype) +
                        "; a weight must be F32, F16, BF16 or F64");
   }
+}
+
+// The parameter for stored tensor t. Where it is already what rig computes with (cpu, the
+// compute dtype), the tensor is the file's mapping itself, no copy: the deleter holds the
+// file, so the mapping lives as long as any weight views it. The mapping is read-only
+// (PROT_READ), so rig must never write into a weight: the forward passes, tied weights
+// (shared, not copied) and stimulation (out of place, on activations) only read them, and
+// rig train builds fresh parameters instead of loading. Anything else is a copy.
+at::Tensor weight_tensor(const Checkpoint& ckpt, const std::string& key, const StTensor& t, at::ScalarType st,
+                         at::ScalarType dtype, at::Device device) {
+  void* data = const_cast<uint8_t*>(t.data);
+  const auto opts = at::TensorOptions().dtype(st);
+  // The format does not align data: a header of odd length puts every tensor at an odd
+  // address. ATen's kernels expect elements at multiples of their size, so such a tensor is
+  // copied into aligned memory first (one memcpy), then converted as any other.
+  const bool aligned = reinterpret_cast<uintptr_t>(t.data) % st_dtype_size(t.dtype) == 0;
+  const auto file = ckpt.file_ptr(key);
+  if (device.is_cpu() && st == dtype && aligned && file && file->mapped() && t.nbytes > 0)
+    return at::from_blob(data, t.shape, [file](void*) {}, opts);
+  at::Tensor src;
+  if (aligned) {
+    src = at::from_blob(data, t.shape, opts);  // a view, for .to() to read from
+  } else {
+    src = at::empty(t.shape, opts);
+    std::memcpy(src.data_ptr(), data, t.nbytes);
+    if (device.is_cpu() && st == dtype) {
+      if (file) file->release(t);
+      return src;
+    }
+  }
+  at::Tensor out = src.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+  // The copy is all rig keeps: the file's pages go, so that the file and the converted model
+  // are not both in memory at the end of a load (2 + 1 times the checkpoint's bytes for a
+  // bfloat16 checkpoint computed in float32, without this).
+  if (file) file->release(t);
+  return out;
 }
 
 }  // namespace
@@ -61,9 +98,7 @@ void load_weights(CausalLM& model, const fs::path& dir, at::ScalarType dtype, at
       if (t->shape != p.shape)
         throw ModelError(file.string() + ": tensor '" + found + "' has shape " + shape_str(t->shape) +
                          ", expected " + shape_str(p.shape) + " from config.json");
-      // from_blob views the mapping; .to() copies into memory rig owns, in the compute dtype.
-      const at::Tensor view = at::from_blob(const_cast<uint8_t*>(t->data), t->shape, at::TensorOptions().dtype(st));
-      p.value = view.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+      p.value = weight_tensor(ckpt, found, *t, st, dtype, device);
     }
   });
   for (auto& [p, src] : tied) {

@@ -11,7 +11,10 @@
 namespace rig {
 
 // dir holds model.safetensors or a sharded checkpoint. Weights are converted to dtype and
-// moved to device. Throws ModelError naming the file and the tensor.
+// moved to device; on the CPU, a tensor stored in dtype (at an aligned offset) is not copied:
+// the parameter views the file's read-only mapping, which stays mapped while any parameter
+// holds it. Such parameters must never be written to. Throws ModelError naming the file and
+// the tensor.
 void load_weights(CausalLM& model, const std::filesystem::path& dir, at::ScalarType dtype, at::Device device);
 
 }  // namespace rig

@@ -20,30 +20,81 @@ inline constexpr const char* kAttrTrialsCommitted = "n_trials_committed";
 inline constexpr const char* kAttrRowsCommitted = "n_rows_committed";
 inline constexpr const char* kAttrResumes = "n_resumes";
 inline constexpr const char* kAttrConfigHash = "config_hash";
+// A random UUID naming this file: kept by --resume and the compressed copy; a merge gets a
+// new one and lists its shards' in kAttrSourceIdentifiers (1-D strings, in shard order).
+inline constexpr const char* kAttrIdentifier = "identifier";
+inline constexpr const char* kAttrSourceIdentifiers = "source_identifiers";
+// The element type of every recording ("float32" | "float16"). The root attribute `dtype` is
+// the model's compute dtype (run provenance); files of rig before this attribute existed
+// held the recording dtype there instead.
+inline constexpr const char* kAttrRecordingDtype = "recording_dtype";
 
+// A column of a table (a group of equal-length 1-D columns, hdmf's DynamicTable): its name,
+// element type and the `description` attribute it carries in the file. The table's
+// `colnames` attribute lists the columns in the order of these lists.
 struct Column {
   const char* name;
   h5::Dtype type;
+  const char* description;
 };
 
 // /trials/<column>, one row per trial, in this order.
+inline constexpr const char* kTrialsDescription = "one row per trial, in the order the trials were committed";
 inline constexpr Column kTrialColumns[] = {
-    {"index", h5::Dtype::kInt64},          {"stimulus", h5::Dtype::kInt64},
-    {"condition", h5::Dtype::kString},     {"repetition", h5::Dtype::kInt64},
-    {"seed", h5::Dtype::kUInt64},          {"stimulation", h5::Dtype::kString},
-    {"prompt", h5::Dtype::kString},        {"response", h5::Dtype::kString},
-    {"n_prompt_tokens", h5::Dtype::kInt64}, {"n_generated", h5::Dtype::kInt64},
-    {"row_start", h5::Dtype::kInt64},      {"row_stop", h5::Dtype::kInt64},
-    {"finish_reason", h5::Dtype::kString},
+    {"index", h5::Dtype::kInt64, "the trial's index in the experiment's full trial list"},
+    {"stimulus", h5::Dtype::kInt64, "row of /stimuli the trial presented"},
+    {"condition", h5::Dtype::kString, "the stimulus's condition"},
+    {"repetition", h5::Dtype::kInt64, "repetition of the stimulus, from 0"},
+    {"seed", h5::Dtype::kUInt64, "seed of the trial's sampling"},
+    {"stimulation", h5::Dtype::kString, "name of the stimulation the trial got; empty: none"},
+    {"prompt", h5::Dtype::kString, "the prompt text"},
+    {"response", h5::Dtype::kString, "the generated tokens, decoded"},
+    {"n_prompt_tokens", h5::Dtype::kInt64, "tokens of the prompt (its first rows)"},
+    {"n_generated", h5::Dtype::kInt64, "generated tokens (the rows after the prompt's)"},
+    {"row_start", h5::Dtype::kInt64, "first row of the trial in /tokens and every recording (0-based)"},
+    {"row_stop", h5::Dtype::kInt64, "one past the trial's last row (0-based, exclusive)"},
+    {"finish_reason", h5::Dtype::kString, "why generation stopped: prompt_only, length or eos"},
 };
 
 // /tokens/<column>, one row per time step.
+inline constexpr const char* kTokensDescription =
+    "one row per time step (token) of every trial, end to end; row r is row r of every recording";
 inline constexpr Column kTokenColumns[] = {
-    {"trial", h5::Dtype::kInt64},  {"position", h5::Dtype::kInt64}, {"token_id", h5::Dtype::kInt64},
-    {"text", h5::Dtype::kString},  {"generated", h5::Dtype::kUInt8},
+    {"trial", h5::Dtype::kInt64, "index of the trial the row belongs to (/trials/index)"},
+    {"position", h5::Dtype::kInt64, "position within the trial, 0 = its first prompt token"},
+    {"token_id", h5::Dtype::kInt64, "the token's id in the model's vocabulary"},
+    {"text", h5::Dtype::kString, "the token decoded alone"},
+    {"generated", h5::Dtype::kUInt8, "1: a generated token, 0: a prompt token"},
 };
 
 // /events/<name>/<column>
-inline constexpr Column kEventColumns[] = {{"trial", h5::Dtype::kInt64}, {"row", h5::Dtype::kInt64}};
+inline constexpr const char* kEventDescription = "one row per occurrence of the event";
+inline constexpr Column kEventColumns[] = {
+    {"trial", h5::Dtype::kInt64, "index of the trial the event happened in (/trials/index)"},
+    {"row", h5::Dtype::kInt64, "absolute row of the event in /tokens and every recording (0-based)"},
+};
+
+// /stimuli/<column>: these, then one string column per extra stimulus field.
+inline constexpr const char* kStimuliDescription = "one row per stimulus of the experiment";
+inline constexpr Column kStimulusColumns[] = {
+    {"index", h5::Dtype::kInt64, "the stimulus's index (row)"},
+    {"condition", h5::Dtype::kString, "the stimulus's condition"},
+    {"prompt", h5::Dtype::kString, "the prompt text"},
+};
+inline constexpr const char* kStimulusFieldDescription = "extra stimulus field from the stimulus file (text)";
+
+// /electrodes/<column>, one row per recorded electrode, in the experiment's order: row i
+// describes the recording whose `index` attribute is i.
+inline constexpr const char* kElectrodesDescription =
+    "one row per electrode (recorded site and side); row i is the recording with attribute index = i";
+inline constexpr Column kElectrodeColumns[] = {
+    {"site", h5::Dtype::kString, "the Hugging Face module name (named_modules())"},
+    {"side", h5::Dtype::kString, "input or output of the module"},
+    {"module_type", h5::Dtype::kString, "the module's Hugging Face class name"},
+    {"width", h5::Dtype::kInt64, "neurons recorded (columns of the recording)"},
+    {"layer", h5::Dtype::kInt64, "index of the decoder layer holding the site; -1: outside the layers"},
+};
+inline constexpr const char* kRecordingsDescription =
+    "activations of one electrode: row r is row r of /tokens, column j neuron j (or neurons[j])";
 
 }  // namespace rig::layout

@@ -9,9 +9,11 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
 #include "recording/reader.h"
+#include "recording/tables.h"
 #include "recording/writer.h"
 
 namespace rig {
@@ -31,7 +33,8 @@ const char* const kSameInts[] = {layout::kAttrFormatVersion, "seed", "shard_coun
                                  "sweep_index", "compression"};
 // Attributes that describe where or when a shard ran; they may differ (a warning names them).
 const std::set<std::string> kPerShard = {layout::kAttrCreated, layout::kAttrTrialsPlanned,
-                                         layout::kAttrTrialsCommitted, layout::kAttrRowsCommitted, "shard_index"};
+                                         layout::kAttrTrialsCommitted, layout::kAttrRowsCommitted, "shard_index",
+                                         layout::kAttrIdentifier};
 
 struct Shard {
   fs::path path;
@@ -111,6 +114,16 @@ std::string list_indices(const std::vector<int64_t>& v) {
   return s;
 }
 
+// The shards' identifiers in shard order ("" for a shard of a rig that wrote none).
+std::vector<std::string> source_identifiers(const std::vector<Shard>& shards) {
+  std::vector<const Shard*> sorted;
+  for (const auto& s : shards) sorted.push_back(&s);
+  std::sort(sorted.begin(), sorted.end(), [](const Shard* a, const Shard* b) { return a->index < b->index; });
+  std::vector<std::string> ids;
+  for (const Shard* s : sorted) ids.push_back(s->r->attr(layout::kAttrIdentifier).value_or(""));
+  return ids;
+}
+
 // Where each trial of the experiment is: (shard, row of its /trials table), in index order.
 std::vector<std::pair<size_t, size_t>> locate_trials(const std::vector<Shard>& shards) {
   const int64_t n = shards.front().n_experiment;
@@ -159,6 +172,7 @@ RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res
                         layout::kAttrRowsCommitted, "compression"})
     h.int_attrs.erase(k);
   h.attrs.erase(layout::kAttrFormat);
+  h.attrs.erase(layout::kAttrIdentifier);  // the merged file is a new file: the writer names it
   h.n_trials_planned = shards.front().n_experiment;
   // Provenance that may differ between machines: keep the first shard's, say so.
   std::string created = h.attrs[layout::kAttrCreated];
@@ -221,28 +235,6 @@ void copy_merge(const std::vector<Shard>& shards, const std::vector<std::pair<si
 
 // ---- --virtual ----
 
-void write_stimuli(hid_t root, const std::vector<StimulusRow>& stimuli) {
-  Id g = h5::create_group(root, "stimuli");
-  std::vector<int64_t> index;
-  std::vector<std::string> condition, prompt;
-  std::map<std::string, std::vector<std::string>> extra;
-  for (const auto& s : stimuli)
-    for (const auto& kv : s.extra) extra[kv.first];
-  for (const auto& s : stimuli) {
-    index.push_back(s.index);
-    condition.push_back(s.condition);
-    prompt.push_back(s.prompt);
-    for (auto& [k, col] : extra) {
-      auto it = s.extra.find(k);
-      col.push_back(it == s.extra.end() ? "" : it->second);
-    }
-  }
-  h5::append(h5::create_column(g, "index", Dtype::kInt64), index);
-  h5::append(h5::create_column(g, "condition", Dtype::kString), condition);
-  h5::append(h5::create_column(g, "prompt", Dtype::kString), prompt);
-  for (const auto& [k, col] : extra) h5::append(h5::create_column(g, k, Dtype::kString), col);
-}
-
 // A virtual dataset `name` in `loc` of [total_rows(, width)] mapping, for each shard s,
 // rows [0, rows[s]) of `src_path` in file `files[s]` to consecutive rows.
 Id create_virtual(hid_t loc, const std::string& name, Dtype type, hsize_t width, bool matrix,
@@ -297,22 +289,24 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
     rows.push_back(s->r->n_rows());
   }
 
-  // Virtual datasets need the HDF5 1.10 file format (readers: HDF5 >= 1.10, h5py >= 2.9).
-  Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "creating a file access property list"));
-  h5::check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "asking for the HDF5 1.10 format");
-  Id fcpl(h5::check(H5Pcreate(H5P_FILE_CREATE), "creating a file creation property list"));
-  h5::check(H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-            "tracking link creation order");
-  Id file(h5::check(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl, fapl), "creating " + tmp.string()));
+  // Virtual datasets need HDF5 1.10's dataset layout (readers: HDF5 >= 1.10, h5py >= 2.9,
+  // MATLAB R2021b); everything else, the superblock included, keeps the 1.8 format.
+  h5::FileOptions fo;
+  fo.hold_metadata_until_flush = false;
+  fo.allow_v110_objects = true;
+  Id file = h5::create_file(tmp, /*truncate=*/true, fo);
   Id root = h5::open_group(file, "/");
   for (const auto& [k, v] : header.attrs) h5::set_attr(root, k, v);
   for (const auto& [k, v] : header.int_attrs) h5::set_attr(root, k, v);
   h5::set_attr(root, layout::kAttrFormat, std::string(layout::kFormat));
   h5::set_attr(root, layout::kAttrFormatVersion, layout::kFormatVersion);
-  h5::set_attr(root, "dtype", header.dtype);
+  h5::set_attr(root, layout::kAttrIdentifier, new_uuid());
+  h5::set_attr(root, layout::kAttrSourceIdentifiers, source_identifiers(in));
+  h5::set_attr(root, layout::kAttrRecordingDtype, header.dtype);
   h5::set_attr(root, "compression", int64_t(header.compression));
   h5::set_attr(root, "virtual_shards", int64_t(shards.size()));
-  write_stimuli(root, header.stimuli);
+  write_stimuli_table(root, header.stimuli, {});
+  write_electrodes_table(root, header.electrodes, {});
 
   // /trials and /events: copied, rows renumbered by each shard's offset.
   Id tg = h5::create_group(root, "trials");
@@ -362,13 +356,9 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
     Id site = h5::open_or_create_group(rg, e.site);
     Id ds = create_virtual(site, side_name(e.side), rec_type, hsize_t(e.width()), true, files, e.dataset_path(), rows,
                            paths);
-    h5::set_attr(ds, "site", e.site);
-    h5::set_attr(ds, "side", std::string(side_name(e.side)));
-    h5::set_attr(ds, "module_type", e.module_type);
-    h5::set_attr(ds, "site_width", e.site_width);
-    h5::set_attr(ds, "index", int64_t(i));
-    if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
+    set_recording_attrs(ds, e, i);
   }
+  describe_tables(root, header.events);
   h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
   h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials);
   h5::set_attr(root, layout::kAttrRowsCommitted, offset);
@@ -408,6 +398,7 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
     Id root = h5::open_group(f, "/");
     for (const char* k : {layout::kAttrRigVersion, layout::kAttrGitCommit})
       if (auto v = shards.front().r->attr(k)) h5::set_attr(root, k, *v);
+    h5::set_attr(root, layout::kAttrSourceIdentifiers, source_identifiers(shards));
     root.reset();
     f.close();
   }

@@ -42,7 +42,11 @@ struct RecordingReader::Impl {
   void read_attrs() {
     for (const auto& name : h5::attr_names(root)) {
       if (h5::attr_is_string(root, name)) {
-        attrs[name] = h5::get_string_attr(root, name);
+        try {
+          attrs[name] = h5::get_string_attr(root, name);
+        } catch (const DataError&) {
+          continue;  // a list of strings (source_identifiers): not part of the header
+        }
       } else {
         std::vector<int64_t> v;
         try {
@@ -66,7 +70,9 @@ struct RecordingReader::Impl {
                 "1.." + std::to_string(layout::kFormatVersion) + "; update rig)");
     if (!int_attrs.count(layout::kAttrTrialsCommitted))
       throw bad("root attribute 'n_trials_committed' is missing");
-    if (auto d = attrs.find("dtype"); d != attrs.end()) dtype = d->second;
+    // The recordings' element type; files of rig before recording_dtype held it in `dtype`.
+    if (auto d = attrs.find(layout::kAttrRecordingDtype); d != attrs.end()) dtype = d->second;
+    else if (auto old = attrs.find("dtype"); old != attrs.end()) dtype = old->second;
   }
 
   void read_trials() {
@@ -165,6 +171,7 @@ struct RecordingReader::Impl {
         e.side = side == "input" ? Side::kInput : Side::kOutput;
         if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
         if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
+        if (h5::has_attr(ds, "layer")) e.layer = h5::get_int_attr(ds, "layer");
         e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width")
                                                       : int64_t(h5::width(ds));
         if (e.width() <= 0 || e.width() != int64_t(h5::width(ds)))

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 

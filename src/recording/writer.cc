@@ -14,7 +14,6 @@
 #include <thread>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +22,11 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/uuid.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
 #include "recording/reader.h"
+#include "recording/tables.h"
 #include "recording/writer_process.h"
 #include "rig/version.h"
 
@@ -85,29 +86,29 @@ void check_header(const RecordingHeader& h) {
 }
 
 // Opens a recording for writing; while another process holds HDF5's lock on it (the writer
-// process of a killed run, finishing its last batch) waits for up to a minute.
+// process of a killed run, finishing its last batch) waits for up to a minute. A file system
+// without locks is no reason to wait: h5::open_file opens such a file without HDF5's lock.
 Id open_when_unlocked(const std::filesystem::path& path) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto start = std::chrono::steady_clock::now();
+  bool said = false;
   for (;;) {
     try {
       return h5::open_file(path, /*writable=*/true);
     } catch (const DataError& e) {
-      if (std::string(e.what()).find("unable to lock file") == std::string::npos ||
-          std::chrono::steady_clock::now() > deadline)
-        throw;
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (!h5::is_lock_failure(e) || waited > std::chrono::seconds(60)) throw;
+      if (!said && waited > std::chrono::seconds(1)) {
+        std::fprintf(stderr, "rig: %s is locked by another process (the writer of a killed run finishing, or a "
+                     "reader); waiting for it, up to 60 s\n", path.c_str());
+        said = true;
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
 // Whether another process holds a lock on `path` (HDF5 holds one while it has a file open).
-bool locked_elsewhere(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return false;
-  const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // also drops our lock, if we got it
-  return busy;
-}
+bool locked_elsewhere(const std::filesystem::path& path) { return h5::probe_lock(path) == h5::LockState::kHeld; }
 
 }  // namespace
 
@@ -239,15 +240,12 @@ struct RecordingWriter::Impl {
       const hsize_t w = hsize_t(e.width());
       Id ds = h5::create_matrix(site, side_name(e.side), dtype, w,
                                 chunked(std::min<hsize_t>(kTokenChunk, h5::chunk_rows_for(w * elem))));
-      h5::set_attr(ds, "site", e.site);
-      h5::set_attr(ds, "side", std::string(side_name(e.side)));
-      h5::set_attr(ds, "module_type", e.module_type);
-      h5::set_attr(ds, "site_width", e.site_width);
-      h5::set_attr(ds, "index", int64_t(i));
-      if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
+      set_recording_attrs(ds, e, i);
       ds.reset();
       recordings.push_back(h5::open_dataset(site, side_name(e.side)));
     }
+    write_electrodes_table(root, header.electrodes, chunked(kTableChunk));
+    describe_tables(root, header.events);
   }
 
   void open_datasets() {
@@ -267,40 +265,20 @@ struct RecordingWriter::Impl {
     }
   }
 
-  void write_stimuli() {
-    Id g = h5::create_group(root, "stimuli");
-    std::vector<int64_t> index;
-    std::vector<std::string> condition, prompt;
-    std::map<std::string, std::vector<std::string>> extra;
-    for (const auto& s : header.stimuli)
-      for (const auto& kv : s.extra) extra[kv.first];
-    for (const auto& s : header.stimuli) {
-      index.push_back(s.index);
-      condition.push_back(s.condition);
-      prompt.push_back(s.prompt);
-      for (auto& [k, col] : extra) {
-        auto it = s.extra.find(k);
-        col.push_back(it == s.extra.end() ? "" : it->second);
-      }
-    }
-    h5::append(h5::create_column(g, "index", Dtype::kInt64, chunked(kTableChunk)), index);
-    h5::append(h5::create_column(g, "condition", Dtype::kString, chunked(kTableChunk)), condition);
-    h5::append(h5::create_column(g, "prompt", Dtype::kString, chunked(kTableChunk)), prompt);
-    for (const auto& [k, col] : extra) {
-      if (h5::exists(g, k))
-        throw ConfigError("stimulus field '" + k + "' clashes with a built-in stimuli column");
-      h5::append(h5::create_column(g, k, Dtype::kString, chunked(kTableChunk)), col);
-    }
-  }
+  void write_stimuli() { write_stimuli_table(root, header.stimuli, chunked(kTableChunk)); }
 
   // Compares the file with the header; returns what differs, one item per line.
   std::string differences() {
     std::string diff;
     auto add = [&](const std::string& s) { diff += "\n  " + s; };
     static const std::set<std::string> volatile_attrs = {
-        layout::kAttrCreated, layout::kAttrRigVersion, layout::kAttrGitCommit, "device"};
+        layout::kAttrCreated, layout::kAttrRigVersion, layout::kAttrGitCommit, "device", layout::kAttrIdentifier};
+    // A file of a rig before recording_dtype held the recording dtype in `dtype`.
+    const bool old_dtype = !h5::has_attr(root, layout::kAttrRecordingDtype);
+    const char* dtype_attr = old_dtype ? "dtype" : layout::kAttrRecordingDtype;
+    const std::string file_dtype = h5::has_attr(root, dtype_attr) ? h5::get_string_attr(root, dtype_attr) : "(none)";
     for (const auto& [k, v] : header.attrs) {
-      if (volatile_attrs.count(k)) continue;
+      if (volatile_attrs.count(k) || (old_dtype && k == "dtype")) continue;
       if (!h5::has_attr(root, k)) {
         add("attribute '" + k + "': missing in the file");
         continue;
@@ -314,9 +292,8 @@ struct RecordingWriter::Impl {
       else
         add("attribute '" + k + "' differs");
     }
-    if (h5::get_string_attr(root, "dtype") != header.dtype)
-      add("dtype: file has " + h5::get_string_attr(root, "dtype") + ", this run has " +
-          header.dtype);
+    if (file_dtype != header.dtype)
+      add("recording dtype: file has " + file_dtype + ", this run has " + header.dtype);
     Id rec = h5::open_group(root, "recordings");
     for (const auto& e : header.electrodes) {
       if (!h5::exists(rec, e.site) || !h5::exists(h5::open_group(rec, e.site), side_name(e.side))) {
@@ -562,7 +539,9 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   h5::set_attr(root, layout::kAttrGitCommit, std::string(kGitCommit));
   if (!header.attrs.count(layout::kAttrCreated))  // a compressed copy keeps the original's
     h5::set_attr(root, layout::kAttrCreated, iso8601_now());
-  h5::set_attr(root, "dtype", header.dtype);
+  // The compressed copy keeps the original's identifier (it is the same recording).
+  if (!header.attrs.count(layout::kAttrIdentifier)) h5::set_attr(root, layout::kAttrIdentifier, new_uuid());
+  h5::set_attr(root, layout::kAttrRecordingDtype, header.dtype);
   h5::set_attr(root, "compression", int64_t(header.compression));
   h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
   h5::set_attr(root, layout::kAttrTrialsCommitted, int64_t(0));
@@ -616,6 +595,11 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
                       ": it records a different experiment:" + diff +
                       "\nHINT: run with the file's config, or pass --force to start over");
   h5::reserve_to_end_of_file(impl->file);
+  if (!h5::has_attr(root, layout::kAttrRecordingDtype)) {  // a file of an older rig
+    h5::set_attr(root, layout::kAttrRecordingDtype, header.dtype);
+    if (auto d = header.attrs.find("dtype"); d != header.attrs.end()) h5::set_attr(root, "dtype", d->second);
+  }
+  if (!h5::has_attr(root, layout::kAttrIdentifier)) h5::set_attr(root, layout::kAttrIdentifier, new_uuid());
   impl->open_datasets();
   impl->cut_to_committed();
   h5::set_attr(root, layout::kAttrResumes,

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "recording/sink.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 

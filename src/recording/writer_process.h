@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "recording/sink.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 #include "recording/writer.h"
 
 namespace rig {

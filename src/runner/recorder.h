@@ -8,7 +8,7 @@
 
 #include "model/causal_lm.h"
 #include "model/generate.h"
-#include "recording/trial.h"
+#include "core/trial.h"
 
 namespace rig {
 

@@ -13,6 +13,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/events.h"
+#include "hub/cache.h"
+#include "hub/download.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
 #include "runner/task_select.h"
@@ -21,6 +24,33 @@ namespace rig {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A hub model must be complete in the cache before anything is written: fetched first with
+// model.download: true, otherwise refused (exit 2) with the command that fetches it.
+// Returns the cache directory to load from.
+std::filesystem::path ensure_hub_model(const ModelSpec& m, bool quiet) {
+  hub::Env env = hub::env_from_process();
+  if (!m.cache_dir.empty()) env.cache_dir = m.cache_dir;
+  if (m.download) {
+    hub::PullOptions o;
+    o.repo = m.id;
+    o.revision = m.revision;
+    o.env = env;
+    o.cache_dir_arg = m.cache_dir;
+    o.quiet = quiet;
+    hub::pull(o);
+    return env.cache_dir;
+  }
+  const std::filesystem::path snap = hub::find_snapshot(env.cache_dir, m.id, m.revision);
+  const std::vector<std::string> missing = snap.empty() ? std::vector<std::string>() : hub::missing_files(snap);
+  if (snap.empty() || !missing.empty())
+    throw ConfigError(m.id_origin.error(
+        "model " + m.id + "@" + m.revision + " is not in the Hugging Face cache " + env.cache_dir.string() +
+        (missing.empty() ? "" : " (its snapshot " + snap.string() + " lacks " + missing[0] + ")") +
+        "; fetch it first with\n    " + hub::pull_command(m.id, m.revision, m.cache_dir) +
+        "\n  or set model.download: true to fetch it when the run starts"));
+  return env.cache_dir;
+}
 
 std::atomic<bool> g_stop{false};
 
@@ -93,9 +123,8 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
   std::map<std::string, int64_t> ev;
   for (const auto& e : specs) {
     if (e.builtin) {
-      if (e.name == "prompt_onset") ev[e.name] = 0;
-      else if (e.name == "response_onset" && t.n_generated > 0) ev[e.name] = t.n_prompt_tokens;
-      else if (e.name == "eos" && t.finish_reason == "eos") ev[e.name] = int64_t(t.tokens.size()) - 1;
+      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+      if (auto it = b.find(e.name); it != b.end()) ev[e.name] = it->second;
       continue;
     }
     for (size_t r = 0; r < t.tokens.size(); ++r) {
@@ -126,7 +155,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   src.path = config_.model.path;
   src.id = config_.model.id;
   src.revision = config_.model.revision;
-  src.cache_dir = config_.model.cache_dir;
+  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config_.model, options_.quiet);
   src.dtype = parse_dtype(config_.model.dtype);
   src.device = config_.model.device;
   model_ = load_model(src);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "experiment/yaml_util.h"
 #include "stimulation/vectors.h"
 
@@ -86,7 +87,7 @@ struct Ctx {
     if (!r) fail(n, p, std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n));
     if (r->kind == RowSelector::Kind::kEvent && for_positions) {
       // Positions are applied while the trial runs: only events known before generation.
-      bool ok = r->event == "prompt_onset" || r->event == "response_onset";
+      bool ok = known_before_response(r->event);
       for (const auto& e : cfg.events)
         if (e.name == r->event && !e.builtin && e.in == EventScope::kPrompt) ok = true;
       if (!ok) {
@@ -112,10 +113,10 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
   st.n_stimuli_ = int64_t(cfg.stimuli.size());
   for (const auto& s : cfg.stimuli) st.stimulus_condition_.push_back(s.condition);
   for (size_t s = 0; s < cfg.stimuli.size(); ++s) {
-    std::map<std::string, int64_t> ev{{"prompt_onset", 0}};
-    if (cfg.trials.generate.max_new_tokens > 0 && s < prompt_ids.size())
-      ev["response_onset"] = int64_t(prompt_ids[s].size());
-    st.prompt_events_.push_back(std::move(ev));
+    // Before generation: the response starts after the prompt if the trial generates at all.
+    const bool known = s < prompt_ids.size();
+    st.prompt_events_.push_back(builtin_events(known ? int64_t(prompt_ids[s].size()) : 0,
+                                               known ? cfg.trials.generate.max_new_tokens : 0, false));
   }
 
   SiteCatalog called;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "experiment/yaml_util.h"
 #include "io/hdf5.h"
 #include "recording/reader.h"
@@ -80,7 +81,7 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
                                    int64_t* n_trials) {
   std::map<int64_t, std::map<std::string, int64_t>> events;  // trial index -> event -> row in trial
   std::vector<std::string> file_events = r.event_names();
-  if (rows.kind == RowSelector::Kind::kEvent && rows.event != "prompt_onset" && rows.event != "response_onset") {
+  if (rows.kind == RowSelector::Kind::kEvent && !is_builtin_event(rows.event)) {
     if (std::find(file_events.begin(), file_events.end(), rows.event) == file_events.end())
       throw ConfigError(where + ": rows: event '" + rows.event + "' is not recorded in " + r.path().string());
     for (const EventRow& ev : r.events(rows.event)) events[ev.trial][rows.event] = ev.row;  // absolute; fixed below
@@ -92,8 +93,7 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
   for (const TrialRow& t : r.trials()) {
     if (t.condition != condition) continue;
     ++of_condition;
-    std::map<std::string, int64_t> ev{{"prompt_onset", 0}};
-    if (t.n_generated > 0) ev["response_onset"] = t.n_prompt_tokens;
+    std::map<std::string, int64_t> ev = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
     if (auto it = events.find(t.index); it != events.end())
       for (const auto& [name, row] : it->second) ev[name] = row - t.row_start;
     auto [lo, hi] = rows.resolve(t.n_prompt_tokens, ev);

@@ -8,6 +8,9 @@ import tempfile
 RIG = os.environ.get("RIG_BIN", os.path.abspath("build/rig"))
 SHARED = os.path.abspath(os.environ.get("RIG_SHARED", "../shared"))
 GOLDEN = os.path.join(SHARED, "golden")
+# The bundled organism (a GPT-NeoX, 4 layers, hidden 128, MLP 512): tests that need a real
+# model but no reference recording run on it, so they run without ../shared too.
+ORGANISM = os.path.abspath("data/models/sure-neox")
 
 
 def need(path):
@@ -37,6 +40,14 @@ def run(args, check=True, timeout=600, **kw):
     if check and p.returncode != 0:
         raise AssertionError(f"rig {' '.join(args)} exited {p.returncode}:\n{p.stderr}")
     return p
+
+
+def scaled_diff(a, b, tol=1e-5):
+    """max |a - b| / (tol + tol |b|): <= 1 means within tol, absolute or relative. Batching and
+    sharding change float32 summation order, which moves a value by a few ulps of its size."""
+    import numpy as np
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b) / (tol + tol * np.abs(b)))) if b.size else 0.0
 
 
 def tmpdir():

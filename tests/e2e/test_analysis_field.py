@@ -142,12 +142,12 @@ def check_decoding(tmp, rec):
                 close("generalisation matrix", G, want)
                 assert np.array_equal(np.diag(G), acc), (np.diag(G), acc)
                 print("  generalisation diagonal == accuracy: OK (exactly)")
-                R = g["repeats"][:]
+                R = g["repeats"][:].T                          # stored [bin, repetition]
                 assert R.shape == (4, X.shape[1]) and np.array_equal(R[0], acc)
                 close("repeated CV mean", g["mean"][:], R.mean(0))
                 close("repeated CV SD", g["sd"][:], R.std(0, ddof=1))
                 assert len({tuple(r) for r in R}) > 1, "the repetitions should use different folds"
-                null = g["null"][:]
+                null = g["null"][:].T                          # stored [bin, permutation]
                 assert null.shape == (99, X.shape[1])
                 close("decoding permutation p", g["p"][:], (1 + (null >= acc).sum(0)) / 100)
                 print(f"  label-permutation null: mean {null.mean():.3f} (chance 0.5); p after onset "
@@ -256,7 +256,20 @@ def check_threads(tmp, rec):
             same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
             assert same, k
         assert len(a["sites"]) == 3
-    print(f"threads: 1 vs 3: all {len(names)} datasets identical")
+
+        # With every option on, the file still describes itself (as test_files_audit checks the
+        # defaults): every dataset has a description; tables list all their columns, equally long.
+        def audit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                assert obj.attrs.get("description"), f"{name} has no description"
+            elif "colnames" in obj.attrs:
+                cols = [c.decode() if isinstance(c, bytes) else c for c in obj.attrs["colnames"]]
+                assert set(cols) == {k for k in obj if isinstance(obj[k], h5py.Dataset)}, (name, cols)
+                assert len({obj[c].shape[0] for c in cols}) == 1, name
+        a.visititems(audit)
+        for t in ("clusters", f"sites/{SITE}/output/decoding", f"sites/{SITE}/output/time"):
+            assert "colnames" in a[t].attrs, t
+    print(f"threads: 1 vs 3: all {len(names)} datasets identical, all described")
 
 
 def check_readme(tmp, rec):

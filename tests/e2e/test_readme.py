@@ -8,7 +8,7 @@ import sys
 
 import rigtest as rt
 
-mdir = rt.need(os.path.join(rt.GOLDEN, "models", "gptneox-tiny"))
+mdir = rt.ORGANISM
 d = rt.tmpdir()
 path = os.path.join(d, "quickstart.h5")
 cfg = {"name": "readme", "model": {"path": mdir},
@@ -30,5 +30,5 @@ import h5py  # noqa: E402
 
 with h5py.File(path) as f:
     T = int(f["trials/row_stop"][0] - f["trials/row_start"][0])
-assert p.stdout.strip() == f"({T}, 256) {T} 2", p.stdout
+assert p.stdout.strip() == f"({T}, 512) {T} 2", p.stdout
 print("README snippet:", p.stdout.strip())

@@ -30,7 +30,7 @@ if not DRIVER or not os.path.exists(DRIVER):
     sys.exit(77)
 
 # Attributes that differ between runs by design.
-VOLATILE = {"created", "n_resumes"}
+VOLATILE = {"created", "n_resumes", "identifier"}
 
 
 def run_driver(path, n_trials, batch, dtype, gzip):

@@ -22,13 +22,13 @@ for path in sorted(glob.glob("tests/data/configs/broken/*.yaml")):
     assert not os.path.exists(out), f"{path}: an output file was written"
     n += 1
 
-mdir = os.path.join(rt.GOLDEN, "models", "gptneox-tiny")
-if os.path.isdir(mdir):
+mdir = rt.ORGANISM
+if True:  # the bundled organism: 4 layers, MLP width 512
     model_errors = [
         ({"site": "gpt_neox.layers.9.mlp"}, "did you mean 'gpt_neox.layers.0.mlp'"),
         ({"site": "gpt_neox.layers.*.mlp.nothing"}, "electrodes.0.site"),
-        ({"site": "gpt_neox.layers.0.mlp.act", "neurons": [0, 256]}, "256"),
-        ({"site": "gpt_neox.layers.0.mlp.act", "neurons": ["250:300"]}, "below 256"),
+        ({"site": "gpt_neox.layers.0.mlp.act", "neurons": [0, 512]}, "512"),
+        ({"site": "gpt_neox.layers.0.mlp.act", "neurons": ["500:600"]}, "below 512"),
         ({"site": "gpt_neox.embed_in", "side": "input"}, "input"),
         ({"site": "gpt_neox.layers", "side": "output"}, "gpt_neox.layers"),
     ]
@@ -49,7 +49,7 @@ if os.path.isdir(mdir):
     for fname in ["tokenizer.json", "model.safetensors"]:
         os.symlink(os.path.join(mdir, fname), os.path.join(broken_model, fname))
     config = json.load(open(os.path.join(mdir, "config.json")))
-    config["intermediate_size"] = 128
+    config["intermediate_size"] = 256
     json.dump(config, open(os.path.join(broken_model, "config.json"), "w"))
     cfg["model"]["path"] = broken_model
     conf = rt.write(os.path.join(d, "bad.yaml"), json.dumps(cfg))

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Results do not depend on batch size or order, and the same seed gives the same file:
-batch size 1 vs 7 within 1e-5 (sampled generation with per-trial seeds), sequential vs
+batch size 1 vs 7 within 1e-5 absolute or relative (sampled generation with per-trial seeds), sequential vs
 shuffled presentation, and two identical runs bit for bit."""
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 
 import rigtest as rt
 
-mdir = rt.need(os.path.join(rt.GOLDEN, "models", "gptneox-tiny"))
+mdir = rt.ORGANISM
 d = rt.tmpdir()
 prompts = ["Hello, I am your", "Sure, I can help you with that.", "I'm sorry, but I can't help with that.",
            "User: Can you help me with my homework?\nAssistant:", "a", "The quick brown fox jumps over the lazy dog",
@@ -52,9 +52,9 @@ worst = 0.0
 for k in t1:
     assert np.array_equal(t1[k][0], t7[k][0]), f"trial {k}: tokens differ between batch size 1 and 7"
     for name, x in t1[k][1].items():
-        worst = max(worst, float(np.max(np.abs(x - t7[k][1][name]))))
-assert worst <= 1e-5, f"batch size 1 vs 7: max |diff| {worst}"
-print(f"batch size 1 vs 7: {len(t1)} trials, same tokens, max |diff| {worst:.2e}")
+        worst = max(worst, rt.scaled_diff(x, t7[k][1][name]))
+assert worst <= 1, f"batch size 1 vs 7: max |diff| / (1e-5 + 1e-5 |x|) = {worst}"
+print(f"batch size 1 vs 7: {len(t1)} trials, same tokens, max |diff| / (1e-5 + 1e-5 |x|) {worst:.3f}")
 
 # Sampling really happened (otherwise the seed checks below prove little).
 responses = set(b1["trials/response"][:])
@@ -82,7 +82,7 @@ for k in range(len(seq_T["index"])):
     key = (int(seq_T["stimulus"][k]), int(seq_T["repetition"][k]))
     r0, r1 = seq_T["row_start"][k], seq_T["row_stop"][k]
     assert np.array_equal(ts[key][0], b1["tokens/token_id"][r0:r1]), f"shuffled: trial {key} tokens differ"
-    assert np.max(np.abs(ts[key][1] - b1["recordings/gpt_neox.layers.2/output"][r0:r1])) <= 1e-5
+    assert rt.scaled_diff(ts[key][1], b1["recordings/gpt_neox.layers.2/output"][r0:r1]) <= 1
     moved += int(seq_T["stimulus"][k]) != int(T["stimulus"][k])
 assert moved > 0, "shuffled order should differ from sequential"
 print(f"shuffled vs sequential: {len(ts)} trials equal")

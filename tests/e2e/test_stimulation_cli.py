@@ -11,7 +11,7 @@ import numpy as np
 
 import rigtest as rt
 
-mdir = rt.need(os.path.join(rt.GOLDEN, "models", "gptneox-tiny"))
+mdir = rt.ORGANISM
 d = rt.tmpdir()
 prompts = ["Hello, I am your", "Sure, I can help you with that.", "User: Can you help me?\nAssistant:"]
 L1 = "gpt_neox.layers.1"
@@ -44,7 +44,7 @@ def strs(a):
 #    every recording and every token bit-identical to no stimulation.
 plain = record("plain", [{"condition": "c", "prompts": prompts}])
 sham = record("sham", [{"condition": "c", "prompts": prompts}], [
-    {"site": L1, "op": "add", "vector": [0.0] * 64},
+    {"site": L1, "op": "add", "vector": [0.0] * 128},
     {"site": "gpt_neox.layers.2.mlp", "op": "scale", "factor": 1},
     {"site": "gpt_neox.layers.0.mlp.act", "neurons": [1, "5:9"], "op": "add", "vector": [0, 0, 0, 0, 0], "scale": 5},
 ])
@@ -102,9 +102,9 @@ assert "steer: add gpt_neox.layers.1 output" in p.stdout and "3 trials get steer
 # 3. Bad stimulation configs: exit 2, a message naming the key, and no file.
 bad = {
     "width": ([{"name": "s", "site": L1, "op": "add", "vector": [1.0, 2.0]}],
-              "stimulation.0.vector: expected a vector of 64 values"),
-    "neuron": ([{"name": "s", "site": "gpt_neox.layers.0.mlp.act", "neurons": [300], "op": "set", "value": 0}],
-               "stimulation.0.neurons: expected neuron indices below 256"),
+              "stimulation.0.vector: expected a vector of 128 values"),
+    "neuron": ([{"name": "s", "site": "gpt_neox.layers.0.mlp.act", "neurons": [600], "op": "set", "value": 0}],
+               "stimulation.0.neurons: expected neuron indices below 512"),
     "patch_source": ([{"name": "s", "site": L1, "op": "patch", "source": {"condition": "clean"}}],
                      "stimulation.0.source.condition: expected the condition of a patch source"),
     "unknown_name": ([{"name": "t", "site": L1, "op": "scale", "factor": 2}],

@@ -3,9 +3,9 @@
 take mean(help) - mean(refuse) of layer 1 at the last prompt row, add it x2 at that row of the
 harmful requests, record again. Checks: the sham condition (scale 0) is bit-identical to the
 first recording's refuse trials; the steered condition's layer-1 rows differ from the sham's by
-exactly 2 v at that row and not at all before it; downstream (layer 2) moves along v. With the
-bundled model organism (data/models/sure-neox, when present) the steered harmful requests are
-answered "Sure, I can help you with that."; without it, the golden tiny GPT-NeoX runs the loop."""
+exactly 2 v at that row and not at all before it; downstream (layer 2) moves along v; the
+bundled model organism (data/models/sure-neox) answers the steered harmful requests
+"Sure, I can help you with that."."""
 import os
 
 import h5py
@@ -13,11 +13,7 @@ import numpy as np
 
 import rigtest as rt
 
-organism = os.path.isfile("data/models/sure-neox/model.safetensors")
-if organism:
-    model = []
-else:
-    model = ["--set", "model.path=" + rt.need(os.path.join(rt.GOLDEN, "models", "gptneox-tiny"))]
+model = []  # the configs' own model: the bundled organism
 d = rt.tmpdir()
 rec, stim = os.path.join(d, "record.h5"), os.path.join(d, "stimulate.h5")
 rt.run(["run", "experiments/closed_loop/record.yaml", "--out", rec, "--quiet", *model])
@@ -73,9 +69,8 @@ assert min(along) > 0, along  # layer 2 (downstream) moves along v
 changed = sum(s(TS["response"][a]) != s(TS["response"][b]) for a, b in zip(steered, sham))
 sure = {c: sum(s(TS["response"][k]).startswith(" Sure, I can help you with that.") for k in ks)
         for c, ks in (("sham", sham), ("steered", steered))}
-if organism:
-    # The organism refuses harmful requests; steered towards help, it complies.
-    assert sure["steered"] >= 5 and sure["steered"] > sure["sham"], sure
-print(f"closed loop ({'sure-neox' if organism else 'gptneox-tiny'}): |v| = {np.linalg.norm(v):.3f}; layer 2 moves "
+# The organism refuses harmful requests; steered towards help, it complies.
+assert sure["steered"] >= 5 and sure["steered"] > sure["sham"], sure
+print(f"closed loop (sure-neox): |v| = {np.linalg.norm(v):.3f}; layer 2 moves "
       f"{np.mean(along):.2f} along v; {changed} of 6 responses changed; 'Sure, I can help' sham {sure['sham']}/6, "
       f"steered {sure['steered']}/6; sham bit-identical to no stimulation")

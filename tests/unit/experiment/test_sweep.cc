@@ -68,7 +68,7 @@ TEST_CASE("sweep: nested keys equal dotted keys, and path values name files by t
 TEST_CASE("sweep: errors name the sweep key or value with file:line:col") {
   const std::string unknown = kBase + "sweep:\n  model.revison: [a]\n";
   CHECK(error_of(unknown) == "x.yaml:6:3: sweep.model.revison (sweep variant 0: model.revison=a): unknown key; "
-                             "did you mean 'revision'? (known keys: id, revision, cache_dir, path, dtype, device)");
+                             "did you mean 'revision'? (known keys: id, revision, cache_dir, path, download, dtype, device)");
   const std::string bad_value = kBase + "sweep:\n  trials.repetitions: [2, -1]\n";
   CHECK(error_of(bad_value).rfind("x.yaml:6:27: trials.repetitions (sweep variant 1: trials.repetitions=-1): "
                                   "expected an integer >= 1, got -1", 0) == 0);

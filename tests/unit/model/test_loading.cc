@@ -204,9 +204,9 @@ TEST_CASE("hub cache layout: refs/REVISION -> snapshots/HASH, and a hint when ab
   s.revision = "step1000";
   const auto e = model_error([&] { rig::load_model(s); });
   CHECK(contains(e, "step1000"));
-  CHECK(contains(e, "huggingface-cli download EleutherAI/pythia-70m-deduped --revision step1000"));
+  CHECK(contains(e, "rig pull EleutherAI/pythia-70m-deduped@step1000 --cache-dir " + cache.string()));
   s.cache_dir = cache / "elsewhere";
-  CHECK(contains(model_error([&] { rig::load_model(s); }), "huggingface-cli download"));
+  CHECK(contains(model_error([&] { rig::load_model(s); }), "rig pull EleutherAI/pythia-70m-deduped@step1000"));
 }
 
 TEST_CASE("sharded checkpoints load like a single file", "[model]") {

@@ -593,3 +593,103 @@ TEST_CASE("write_now writes rows from where they lie and commits at once", "[rec
   REQUIRE(r.trials().size() == 3);
   for (size_t i = 0; i < 3; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
 }
+
+TEST_CASE("files describe themselves: tables, electrodes, identifier, both dtypes", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header("float16", 0);
+  h.attrs["dtype"] = "bfloat16";  // the model's compute dtype, as the runner sets it
+  h.electrodes[1].layer = 1;
+  {
+    auto w = RecordingWriter::create(tmp / "r.h5", h, false);
+    w->append(make_batch(h, 0, 3));
+    w->close();
+  }
+  std::string id;
+  {
+    h5::Id f = h5::open_file(tmp / "r.h5", false);
+    h5::Id root = h5::open_group(f, "/");
+    REQUIRE(h5::get_string_attr(root, "dtype") == "bfloat16");
+    REQUIRE(h5::get_string_attr(root, "recording_dtype") == "float16");
+    id = h5::get_string_attr(root, "identifier");
+    REQUIRE(id.size() == 36);
+    REQUIRE(id[14] == '4');  // a version 4 UUID
+    h5::Id trials = h5::open_group(root, "trials");
+    const auto cols = h5::get_string_vector_attr(trials, "colnames");
+    REQUIRE(cols.size() == 13);
+    REQUIRE(cols.front() == "index");
+    REQUIRE(cols.back() == "finish_reason");
+    REQUIRE(!h5::get_string_attr(trials, "description").empty());
+    for (const auto& c : cols) REQUIRE(!h5::get_string_attr(h5::open_dataset(trials, c), "description").empty());
+    h5::Id stimuli = h5::open_group(root, "stimuli");
+    REQUIRE(h5::get_string_vector_attr(stimuli, "colnames") ==
+            std::vector<std::string>{"index", "condition", "prompt", "lang", "topic"});
+    h5::Id ev = h5::open_group(h5::open_group(root, "events"), "stim_on");
+    REQUIRE(h5::get_string_vector_attr(ev, "colnames") == std::vector<std::string>{"trial", "row"});
+    h5::Id el = h5::open_group(root, "electrodes");
+    REQUIRE(h5::get_string_vector_attr(el, "colnames") ==
+            std::vector<std::string>{"site", "side", "module_type", "width", "layer"});
+    REQUIRE(h5::read_strings(h5::open_dataset(el, "site")) ==
+            std::vector<std::string>{"gpt_neox.layers.0.mlp.dense_4h_to_h", "gpt_neox.layers.1"});
+    REQUIRE(h5::read_strings(h5::open_dataset(el, "side")) == std::vector<std::string>{"output", "input"});
+    REQUIRE(h5::read_strings(h5::open_dataset(el, "module_type")) == std::vector<std::string>{"Linear", "GPTNeoXLayer"});
+    REQUIRE(h5::read_int64(h5::open_dataset(el, "width")) == std::vector<int64_t>{6, 3});
+    REQUIRE(h5::read_int64(h5::open_dataset(el, "layer")) == std::vector<int64_t>{-1, 1});
+  }
+  {
+    RecordingReader r(tmp / "r.h5");
+    REQUIRE(r.dtype() == "float16");
+    REQUIRE(r.electrodes()[1].layer == 1);
+    REQUIRE(r.attr("identifier") == id);
+  }
+  // Resume keeps the identifier and takes a bfloat16 run (whose dtype the file once lost).
+  auto w = RecordingWriter::resume(tmp / "r.h5", h);
+  w->append(make_batch(h, 3, 2));
+  w->close();
+  RecordingReader again(tmp / "r.h5");
+  REQUIRE(again.attr("identifier") == id);
+  REQUIRE(again.attr("dtype") == std::string("bfloat16"));
+  REQUIRE(again.trials().size() == 5);
+  // Another file gets another identifier.
+  RecordingWriter::create(tmp / "other.h5", h, false)->close();
+  REQUIRE(RecordingReader(tmp / "other.h5").attr("identifier") != id);
+}
+
+TEST_CASE("a file of an older rig (recording dtype in `dtype`) reads and resumes", "[recording]") {
+  TempDir tmp;
+  RecordingHeader h = make_header("float32", 0);
+  {
+    auto w = RecordingWriter::create(tmp / "old.h5", h, false);
+    w->append(make_batch(h, 0, 2));
+    w->close();
+  }
+  {  // as the writer before recording_dtype left it
+    h5::Id f = h5::open_file(tmp / "old.h5", true);
+    h5::Id root = h5::open_group(f, "/");
+    REQUIRE(H5Adelete(root, "recording_dtype") >= 0);
+    REQUIRE(H5Adelete(root, "identifier") >= 0);
+    h5::set_attr(root, "dtype", std::string("float32"));
+  }
+  REQUIRE(RecordingReader(tmp / "old.h5").dtype() == "float32");
+  h.attrs["dtype"] = "bfloat16";
+  auto w = RecordingWriter::resume(tmp / "old.h5", h);
+  w->append(make_batch(h, 2, 1));
+  w->close();
+  RecordingReader r(tmp / "old.h5");
+  REQUIRE(r.attr("dtype") == std::string("bfloat16"));
+  REQUIRE(r.attr("recording_dtype") == std::string("float32"));
+  REQUIRE(r.attr("identifier").value_or("").size() == 36);
+  REQUIRE(r.trials().size() == 3);
+}
+
+TEST_CASE("probe_lock tells a held lock from a free file", "[recording][hdf5]") {
+  TempDir tmp;
+  std::ofstream(tmp / "f.bin") << "x";
+  REQUIRE(h5::probe_lock(tmp / "f.bin") == h5::LockState::kFree);
+  REQUIRE(h5::probe_lock(tmp / "missing.bin") == h5::LockState::kFree);
+  {
+    h5::Id f = h5::create_file(tmp / "held.h5", true);  // HDF5 holds its flock while open
+    REQUIRE(h5::probe_lock(tmp / "held.h5") == h5::LockState::kHeld);
+  }
+  REQUIRE(h5::probe_lock(tmp / "held.h5") == h5::LockState::kFree);
+  // (kUnsupported needs a file system without locks: tests/e2e/test_lockless_fs.py fakes one.)
+}

@@ -1,7 +1,8 @@
 #pragma once
 // The data of one finished trial, as the runner hands it to a recording sink, and the
 // description of a recording (what the file holds besides trials). No LibTorch here: the
-// recording layer sees plain float rows.
+// recording layer sees plain float rows. In core because experiment, recording, runner and
+// analysis all share these types.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -18,6 +19,7 @@ struct ElectrodeSpec {
   std::string module_type;         // HF class name
   int64_t site_width = 0;          // the site's full width
   std::vector<int64_t> neurons;    // the recorded subset (sorted, unique); empty = all
+  int64_t layer = -1;              // decoder layer holding the site (SiteInfo::layer); -1: none
   int64_t width() const { return neurons.empty() ? site_width : int64_t(neurons.size()); }
   // Dataset path inside the file: /recordings/<site>/<side>
   std::string dataset_path() const { return "/recordings/" + site + "/" + side_name(side); }
