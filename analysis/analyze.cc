@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "analysis/decoding.h"
 #include "analysis/stats.h"
