@@ -79,6 +79,10 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
     a.event_row = row;
     a.r0 = std::max(t.row_start, row - cfg.pre);
     a.r1 = std::min(t.row_stop, row + cfg.post + 1);
+    // A baseline needs at least one row with data in its window.
+    if (cfg.baseline != Baseline::kNone &&
+        std::max(a.r0, row + cfg.baseline_start) >= std::min(a.r1, row + cfg.baseline_stop + 1))
+      continue;
     al.trials.push_back(a);
   }
   std::sort(al.trials.begin(), al.trials.end(),
@@ -113,6 +117,29 @@ Binner::Binner(const Alignment& al, const AnalysisConfig& cfg) : al_(al) {
   win0_ = cfg.window_set ? cfg.window_start : -cfg.pre;
   win1_ = cfg.window_set ? cfg.window_stop : cfg.post;
   kernel_ = smoothing_kernel(cfg.smoothing, cfg.smooth_width, k0_);
+  baseline_ = cfg.baseline;
+  base0_ = cfg.baseline_start;
+  base1_ = cfg.baseline_stop;
+}
+
+void Binner::baseline(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
+                      Eigen::RowVectorXd& mu, Eigen::RowVectorXd& inv_sd) const {
+  mu = Eigen::RowVectorXd::Zero(W);
+  inv_sd = Eigen::RowVectorXd::Ones(W);
+  if (baseline_ == Baseline::kNone) return;
+  const int64_t r0 = std::max(t.r0, t.event_row + base0_), r1 = std::min(t.r1, t.event_row + base1_ + 1);
+  if (r0 >= r1) return;  // align_trials leaves such trials out
+  using RowMap = Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>>;
+  for (int64_t r = r0; r < r1; ++r) mu += RowMap(block + (r - block_r0) * W, W).cast<double>();
+  mu /= double(r1 - r0);
+  if (baseline_ != Baseline::kZscore) return;
+  Eigen::RowVectorXd ss = Eigen::RowVectorXd::Zero(W);
+  for (int64_t r = r0; r < r1; ++r)
+    ss.array() += (RowMap(block + (r - block_r0) * W, W).cast<double>() - mu).array().square();
+  for (int64_t j = 0; j < W; ++j) {
+    const double sd = std::sqrt(ss[j] / double(r1 - r0));
+    inv_sd[j] = sd > 0 ? 1.0 / sd : 1.0;  // a constant unit is only shifted (sklearn's rule)
+  }
 }
 
 void Binner::bin(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Mat& binned,
@@ -147,6 +174,14 @@ void Binner::bin(const float* block, int64_t block_r0, int64_t W, const AlignedT
     binned.row(int64_t(j)) = acc / double(e - s);
     valid[j] = 1;
   }
+  // Smoothing and bin means are affine with weights summing to 1, so the per-trial baseline
+  // commutes with them: applying it here equals applying it to the rows.
+  if (baseline_ != Baseline::kNone) {
+    Eigen::RowVectorXd mu, inv;
+    baseline(block, block_r0, W, t, mu, inv);
+    for (size_t j = 0; j < nb; ++j)
+      if (valid[j]) binned.row(int64_t(j)) = ((binned.row(int64_t(j)) - mu).array() * inv.array()).matrix();
+  }
 }
 
 bool Binner::window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
@@ -158,6 +193,11 @@ bool Binner::window_mean(const float* block, int64_t block_r0, int64_t W, const 
   for (int64_t r = r0; r < r1; ++r)
     o += Eigen::Map<const Eigen::Matrix<float, 1, Eigen::Dynamic>>(block + (r - block_r0) * W, W).cast<double>();
   o /= double(r1 - r0);
+  if (baseline_ != Baseline::kNone) {
+    Eigen::RowVectorXd mu, inv;
+    baseline(block, block_r0, W, t, mu, inv);
+    o = ((o - mu).array() * inv.array()).matrix();
+  }
   return true;
 }
 

@@ -7,6 +7,8 @@
 // [j*bin, min((j+1)*bin, L)); its value is the mean of the (smoothed) rows with data in it, and
 // a bin without any is masked. Smoothing runs along each trial's rows with data before binning,
 // normalised by the kernel weight that falls on rows with data (so edges are not pulled to 0).
+// With a baseline, every value of a trial is (x - mean_b) * inv_sd_b from that trial's raw rows
+// in the baseline window; trials without a row there are left out.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -65,6 +67,9 @@ class Binner {
   // Mean of the raw rows at offsets [window_start, window_stop] that have data; false if none.
   bool window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
                    double* out) const;
+  // The trial's baseline per unit: mean and 1/SD (SD with n; 1 where 0, and 1 for subtract).
+  void baseline(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Eigen::RowVectorXd& mu,
+                Eigen::RowVectorXd& inv_sd) const;
   const std::vector<double>& kernel() const { return kernel_; }  // weights at offsets -half..
   int64_t kernel_first() const { return k0_; }                   // offset of kernel()[0]
 
@@ -73,6 +78,8 @@ class Binner {
   int64_t win0_, win1_;
   std::vector<double> kernel_;
   int64_t k0_ = 0;
+  Baseline baseline_ = Baseline::kNone;
+  int64_t base0_ = 0, base1_ = 0;
 };
 
 // The smoothing kernel: boxcar of `width` rows (offsets -(w-1)/2 .. w-1-(w-1)/2) or a Gaussian

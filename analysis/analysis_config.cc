@@ -14,8 +14,9 @@ namespace rig::analysis {
 namespace {
 
 const std::vector<std::string> kKeys = {
-    "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "contrast",
-    "permutations", "seed", "fdr_alpha", "pca_components", "folds", "top", "chunk_rows"};
+    "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
+    "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
+    "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows", "threads"};
 
 // Decoding context: the file and the key path of the mapping being read.
 struct Ctx {
@@ -90,6 +91,26 @@ std::vector<std::string> get_strings(const Ctx& c, const YAML::Node& n, const st
   return out;
 }
 
+bool get_bool(const Ctx& c, const YAML::Node& n, const std::string& key) {
+  const std::string s = n.IsScalar() ? n.Scalar() : "";
+  if (s == "true") return true;
+  if (s == "false") return false;
+  c.fail(n, key, "expected true or false, got " + describe(n));
+}
+
+// [start, stop]: row offsets from the event, inclusive.
+std::pair<int64_t, int64_t> get_range(const Ctx& c, const YAML::Node& n, const std::string& key) {
+  if (!n.IsSequence() || n.size() != 2)
+    c.fail(n, key, "expected [start, stop] (row offsets from the event, inclusive), got " + describe(n));
+  const int64_t a = get_int(c, n[0], key + ".0", -(1 << 20), 1 << 20);
+  const int64_t b = get_int(c, n[1], key + ".1", -(1 << 20), 1 << 20);
+  if (b < a) c.fail(n, key, "expected start <= stop, got [" + std::to_string(a) + ", " + std::to_string(b) + "]");
+  return {a, b};
+}
+
+// A mapping's keys must be among `known` (with "did you mean").
+void check_keys(const Ctx& c, const YAML::Node& n, const std::string& key, const std::vector<std::string>& known);
+
 // Edit distance, for "did you mean" on unknown keys.
 size_t distance(const std::string& a, const std::string& b) {
   std::vector<size_t> d(b.size() + 1);
@@ -112,7 +133,42 @@ std::string list(const std::vector<std::string>& names) {
   return s.empty() ? "none" : s;
 }
 
+void check_keys(const Ctx& c, const YAML::Node& n, const std::string& key, const std::vector<std::string>& known) {
+  for (const auto& kv : n) {
+    const std::string k = kv.first.Scalar();
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string best;
+    size_t bd = 3;
+    for (const auto& x : known)
+      if (size_t d = distance(k, x); d < bd) bd = d, best = x;
+    c.fail(kv.first, (key.empty() ? "" : key + ".") + k,
+           "unknown key" + (best.empty() ? " (known: " + list(known) + ")" : " (did you mean '" + best + "'?)"));
+  }
+}
+
 }  // namespace
+
+const char* normalize_name(Normalize n) {
+  switch (n) {
+    case Normalize::kNone: return "none";
+    case Normalize::kZscore: return "zscore";
+    case Normalize::kSoft: return "soft";
+  }
+  return "none";
+}
+
+const char* baseline_name(Baseline b) {
+  switch (b) {
+    case Baseline::kNone: return "none";
+    case Baseline::kSubtract: return "subtract";
+    case Baseline::kZscore: return "zscore";
+  }
+  return "none";
+}
+
+const char* pca_center_name(PcaCenter c) {
+  return c == PcaCenter::kCrossCondition ? "cross_condition" : "mean";
+}
 
 const char* smoothing_name(Smoothing s) {
   switch (s) {
@@ -135,17 +191,7 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
     e << node;
     cfg.yaml = e.c_str();
   }
-  for (const auto& kv : node) {
-    const std::string key = kv.first.Scalar();
-    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-      std::string best;
-      size_t bd = 3;
-      for (const auto& k : kKeys)
-        if (size_t d = distance(key, k); d < bd) bd = d, best = k;
-      c.fail(kv.first, key, "unknown key" + (best.empty() ? " (known: " + list(kKeys) + ")"
-                                                           : " (did you mean '" + best + "'?)"));
-    }
-  }
+  check_keys(c, node, "", kKeys);
   if (auto n = node["sites"]) {
     cfg.sites_where = c.where(n, "sites");
     if (!n.IsSequence()) c.fail(n, "sites", "expected a list of sites, got " + describe(n));
@@ -209,6 +255,28 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
       c.fail(n, "window", "expected start <= stop, got [" + std::to_string(cfg.window_start) + ", " +
                               std::to_string(cfg.window_stop) + "]");
   }
+  if (auto n = node["baseline"]) {
+    // [start, stop] (subtract) or {window: [start, stop], mode: subtract | zscore}.
+    YAML::Node w = n;
+    cfg.baseline = Baseline::kSubtract;
+    if (n.IsMap()) {
+      check_keys(c, n, "baseline", {"window", "mode"});
+      w.reset(n["window"]);  // reset, not =: assigning a Node writes through to n
+      if (!w) c.fail(n, "baseline.window", "expected [start, stop] (row offsets from the event, inclusive), got nothing");
+      if (auto m = n["mode"]) {
+        const std::string v = get_string(c, m, "baseline.mode");
+        if (v == "zscore") cfg.baseline = Baseline::kZscore;
+        else if (v != "subtract") c.fail(m, "baseline.mode", "expected subtract or zscore, got '" + v + "'");
+      }
+    }
+    const auto [a, b] = get_range(c, w, n.IsMap() ? "baseline.window" : "baseline");
+    cfg.baseline_start = a;
+    cfg.baseline_stop = b;
+    if (a < -cfg.pre || b > cfg.post)
+      c.fail(w, n.IsMap() ? "baseline.window" : "baseline",
+             "expected a baseline inside the aligned rows [-pre, post] = [" + std::to_string(-cfg.pre) + ", " +
+                 std::to_string(cfg.post) + "], got [" + std::to_string(a) + ", " + std::to_string(b) + "]");
+  }
   if (auto n = node["contrast"]) {
     cfg.contrast_where = c.where(n, "contrast");
     cfg.contrast = get_strings(c, n, "contrast");
@@ -219,12 +287,42 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
   if (auto n = node["seed"]) cfg.seed = uint64_t(get_int(c, n, "seed", 0, INT64_MAX));
   if (auto n = node["fdr_alpha"]) cfg.fdr_alpha = get_double(c, n, "fdr_alpha", 1e-12, 1);
   if (auto n = node["pca_components"]) cfg.pca_components = get_int(c, n, "pca_components", 0, 4096);
+  if (auto n = node["pca_center"]) {
+    const std::string v = get_string(c, n, "pca_center");
+    if (v == "cross_condition") cfg.pca_center = PcaCenter::kCrossCondition;
+    else if (v != "mean") c.fail(n, "pca_center", "expected mean or cross_condition, got '" + v + "'");
+  }
+  if (auto n = node["normalize"]) {
+    // none | zscore | soft, or {kind: soft, c: 5}.
+    YAML::Node kind = n.IsMap() ? n["kind"] : n;
+    if (n.IsMap()) check_keys(c, n, "normalize", {"kind", "c"});
+    const std::string k = get_string(c, kind, n.IsMap() ? "normalize.kind" : "normalize");
+    if (k == "none") cfg.normalize = Normalize::kNone;
+    else if (k == "zscore") cfg.normalize = Normalize::kZscore;
+    else if (k == "soft") cfg.normalize = Normalize::kSoft;
+    else c.fail(kind, n.IsMap() ? "normalize.kind" : "normalize", "expected none, zscore or soft, got '" + k + "'");
+    if (n.IsMap() && n["c"]) {
+      if (cfg.normalize != Normalize::kSoft)
+        c.fail(n["c"], "normalize.c", "c applies to kind soft only, got kind " + k);
+      cfg.soft_c = get_double(c, n["c"], "normalize.c", 0, 1e300);
+    }
+  }
+  if (auto n = node["time_resolved"]) cfg.time_resolved = get_bool(c, n, "time_resolved");
+  if (auto n = node["cluster_alpha"]) {
+    cfg.cluster_alpha = get_double(c, n, "cluster_alpha", 0, 1);
+    if (cfg.cluster_alpha <= 0 || cfg.cluster_alpha >= 1)
+      c.fail(n, "cluster_alpha", "expected a number in (0, 1), got " + n.Scalar());
+  }
+  if (auto n = node["cv_repeats"]) cfg.cv_repeats = get_int(c, n, "cv_repeats", 1, 1000);
+  if (auto n = node["decode_permutations"]) cfg.decode_permutations = get_int(c, n, "decode_permutations", 0, 1000000);
+  if (auto n = node["generalization"]) cfg.generalization = get_bool(c, n, "generalization");
   if (auto n = node["folds"]) {
     cfg.folds = get_int(c, n, "folds", 0, 1000);
     if (cfg.folds == 1) c.fail(n, "folds", "expected 0 (no decoding) or at least 2 folds, got 1");
   }
   if (auto n = node["top"]) cfg.top = get_int(c, n, "top", 0, 1 << 30);
   if (auto n = node["chunk_rows"]) cfg.chunk_rows = get_int(c, n, "chunk_rows", 1, 1 << 30);
+  if (auto n = node["threads"]) cfg.threads = get_int(c, n, "threads", 0, 1024);
   if (cfg.window_set && (cfg.window_start < -cfg.pre || cfg.window_stop > cfg.post))
     c.fail(node["window"], "window",
            "expected a window inside the aligned rows [-pre, post] = [" + std::to_string(-cfg.pre) +

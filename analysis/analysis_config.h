@@ -31,6 +31,17 @@ struct Where {
 
 enum class Smoothing { kNone, kBoxcar, kGaussian };
 const char* smoothing_name(Smoothing s);
+// Per-unit scaling of the population views (decoding, PCA): zscore = (x - mean) / SD (SD with
+// n, 1 where it is 0, as sklearn's StandardScaler); soft = x / (max - min + c) (jPCA's
+// soft_normalize).
+enum class Normalize { kNone, kZscore, kSoft };
+const char* normalize_name(Normalize n);
+// Per-trial, per-unit baseline over the raw rows of the baseline window (FieldTrip's
+// ft_timelockbaseline 'absolute' = subtract the mean; 'zscore' = then divide by the SD with n).
+enum class Baseline { kNone, kSubtract, kZscore };
+const char* baseline_name(Baseline b);
+enum class PcaCenter { kMean, kCrossCondition };
+const char* pca_center_name(PcaCenter c);
 
 // One site to analyse; side unset = every side the recording has for that site.
 struct SiteSelector {
@@ -57,17 +68,29 @@ struct AnalysisConfig {
   // (not smoothed). Default: the whole aligned window.
   int64_t window_start = 0, window_stop = 0;
   bool window_set = false;
+  // Baseline: rows at offsets [baseline_start, baseline_stop] (inclusive) of each trial.
+  Baseline baseline = Baseline::kNone;
+  int64_t baseline_start = 0, baseline_stop = 0;
   std::vector<std::string> contrast;       // two conditions for d', SI, AUC; default: first two
   Where contrast_where;
   int64_t permutations = 1000;             // 0 = no permutation test
+  bool time_resolved = false;              // per-bin d', AUC, F and cluster-mass permutations
+  double cluster_alpha = 0.05;             // cluster-forming threshold (per-bin F test)
   uint64_t seed = 0;
   double fdr_alpha = 0.05;
   // Population views.
   int64_t pca_components = 3;
+  PcaCenter pca_center = PcaCenter::kMean; // cross_condition: jPCA's subtract_cc_mean
+  Normalize normalize = Normalize::kNone;  // decoding (fit on the training folds) and PCA
+  double soft_c = 5;                       // soft: the c of range + c
   int64_t folds = 5;                       // decoding folds; 0 = no decoding
+  int64_t cv_repeats = 1;                  // repeated stratified cross-validation
+  int64_t decode_permutations = 0;         // label-permutation null of the accuracy per bin
+  bool generalization = false;             // train-bin x test-bin decoding matrix
   // Output and resources.
   int64_t top = 50;                        // rows of the most-selective CSV
   int64_t chunk_rows = 8192;               // rows read at a time (memory: chunk_rows x width floats)
+  int64_t threads = 0;                     // electrodes analysed at once; 0 = one per core
 
   std::string file;                        // where it was read from ("" = defaults)
   std::string yaml;                        // the mapping as text (stored in the results)

@@ -1,9 +1,13 @@
 #include "analysis/analyze.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "analysis/decoding.h"
 #include "analysis/stats.h"
@@ -32,7 +36,7 @@ std::vector<size_t> pick_electrodes(const RecordingReader& rec, const AnalysisCo
 }
 
 void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int>& labels, int C,
-                 int ca, int cb, const AnalysisConfig& cfg) {
+                 int ca, int cb, const AnalysisConfig& cfg, std::vector<double>& max_f) {
   const int64_t w = X.cols(), n = X.rows();
   Selectivity& s = sr.sel;
   for (auto* v : {&s.d_prime, &s.selectivity_index, &s.auc, &s.t, &s.t_p, &s.anova_f, &s.anova_p, &s.eta2})
@@ -66,9 +70,13 @@ void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int
     s.anova_p[size_t(j)] = an.p;
     s.eta2[size_t(j)] = an.eta2;
   }
-  s.perm_p = C >= 2 ? permutation_p_anova(X, labels, C, cfg.permutations, cfg.seed)
+  s.perm_p = C >= 2 ? permutation_p_anova(X, labels, C, cfg.permutations, cfg.seed, &max_f)
                     : std::vector<double>(size_t(w), kNaN);
 }
+
+// Seeds the fold assignment of repetition r of the cross-validation (r = 0: the seed itself,
+// so /trials/fold and accuracy are those of a single run).
+uint64_t repeat_seed(uint64_t seed, int64_t r) { return seed + uint64_t(r); }
 
 }  // namespace
 
@@ -90,6 +98,14 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   r.permutations = cfg.permutations;
   r.seed = cfg.seed;
   r.fdr_alpha = cfg.fdr_alpha;
+  r.normalize = normalize_name(cfg.normalize);
+  r.soft_c = cfg.normalize == Normalize::kSoft ? cfg.soft_c : 0;
+  r.baseline = baseline_name(cfg.baseline);
+  r.baseline_start = cfg.baseline_start;
+  r.baseline_stop = cfg.baseline_stop;
+  r.pca_center = pca_center_name(cfg.pca_center);
+  r.time_resolved = cfg.time_resolved;
+  r.cluster_alpha = cfg.time_resolved ? cfg.cluster_alpha : 0;
   r.conditions = al.conditions;
   r.bin_start = al.bin_start;
   r.bin_stop = al.bin_stop;
@@ -111,7 +127,12 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   for (auto n : r.condition_trials) nonempty += n > 0;
   const int F = cfg.folds >= 2 && nonempty >= 2 ? int(cfg.folds) : 0;
   r.folds = F;
-  const std::vector<int> fold = F ? assign_folds(labels, C, F, cfg.seed) : std::vector<int>(labels.size(), -1);
+  const int64_t R = F ? cfg.cv_repeats : 0;
+  r.cv_repeats = R;
+  r.decode_permutations = F ? cfg.decode_permutations : 0;
+  std::vector<std::vector<int>> folds;  // [R] of fold per included trial
+  for (int64_t k = 0; k < R; ++k) folds.push_back(assign_folds(labels, C, F, repeat_seed(cfg.seed, k)));
+  const std::vector<int> fold = F ? folds[0] : std::vector<int>(labels.size(), -1);
   const auto& trials = rec.trials();
   r.trial_fold.assign(trials.size(), -1);
   r.trial_included.assign(trials.size(), 0);
@@ -133,10 +154,16 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   const auto blocks = plan_blocks(al, cfg.chunk_rows);
   const Binner binner(al, cfg);
   const std::vector<size_t> electrodes = pick_electrodes(rec, cfg);
-  std::vector<float> buf;
-  Mat binned;
-  std::vector<char> valid;
-  for (size_t ei = 0; ei < electrodes.size(); ++ei) {
+  // Electrodes are independent until the family-wise steps below: workers take them in turn,
+  // each writes only its own slot, and the merge runs in electrode order afterwards, so the
+  // results do not depend on the number of threads. HDF5 is not thread-safe: reads hold io.
+  std::mutex io;
+  std::vector<SiteResult> out(electrodes.size());
+  std::vector<std::vector<double>> out_max_f(electrodes.size());
+  auto one = [&](size_t ei) {
+    std::vector<float> buf;
+    Mat binned;
+    std::vector<char> valid;
     const size_t e = electrodes[ei];
     const ElectrodeSpec& spec = rec.electrodes()[e];
     const int64_t W = spec.width();
@@ -146,31 +173,42 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     sr.module_type = spec.module_type;
     for (int64_t j = 0; j < W; ++j) sr.neurons.push_back(spec.neurons.empty() ? j : spec.neurons[size_t(j)]);
     PsthAccumulator psth(C, al.n_bins(), W);
-    std::unique_ptr<CentroidDecoder> dec;
-    if (F) dec = std::make_unique<CentroidDecoder>(C, F, al.n_bins(), W);
+    std::vector<std::unique_ptr<CentroidDecoder>> decs;  // one per repetition of the cross-validation
+    for (int64_t k = 0; k < R; ++k)
+      decs.push_back(std::make_unique<CentroidDecoder>(C, F, al.n_bins(), W, cfg.normalize, cfg.soft_c,
+                                                       cfg.generalization && k == 0));
     Eigen::MatrixXd X(int64_t(al.trials.size()), W);  // window means, one row per included trial
     std::vector<char> has_window(al.trials.size(), 0);
     Eigen::RowVectorXd wm(W);
+    std::vector<Mat> cube;                 // time_resolved: every included trial's bins
+    std::vector<std::vector<char>> cube_valid;
+    const bool keep_trials = cfg.time_resolved || (F && cfg.decode_permutations > 0);
+    if (keep_trials) cube.resize(al.trials.size()), cube_valid.resize(al.trials.size());
     for (int pass = 0; pass < (F ? 2 : 1); ++pass) {
       for (const TrialBlock& b : blocks) {
         buf.resize(size_t((b.r1 - b.r0) * W));
-        rec.read_rows(e, b.r0, b.r1, buf.data());
+        {
+          std::lock_guard<std::mutex> lock(io);
+          rec.read_rows(e, b.r0, b.r1, buf.data());
+        }
         for (size_t k = b.first; k < b.last; ++k) {
           const AlignedTrial& t = al.trials[k];
           binner.bin(buf.data(), b.r0, W, t, binned, valid);
           if (pass == 1) {
-            dec->test(t.condition, fold[k], binned, valid);
+            for (size_t d = 0; d < decs.size(); ++d) decs[d]->test(t.condition, folds[d][k], binned, valid);
             continue;
           }
           psth.add(t.condition, binned, valid);
-          if (dec) dec->train(t.condition, fold[k], binned, valid);
+          if (keep_trials) cube[k] = binned, cube_valid[k] = valid;
+          for (size_t d = 0; d < decs.size(); ++d) decs[d]->train(t.condition, folds[d][k], binned, valid);
           if (binner.window_mean(buf.data(), b.r0, W, t, wm.data())) {
             X.row(int64_t(k)) = wm;
             has_window[k] = 1;
           }
         }
       }
-      if (pass == 0 && dec) dec->finish_training();
+      if (pass == 0)
+        for (auto& d : decs) d->finish_training();
     }
     for (int c = 0; c < C; ++c) sr.psth.push_back(psth.result(c));
     // Selectivity over the trials with data in the window.
@@ -183,18 +221,92 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     X.resize(0, 0);
     for (int64_t j = 0; j < W; ++j)
       if (!Xw.col(j).allFinite()) sr.nonfinite_neurons.push_back(sr.neurons[size_t(j)]);
-    selectivity(sr, Xw, wl, C, ca, cb, cfg);
+    selectivity(sr, Xw, wl, C, ca, cb, cfg, out_max_f[ei]);
+    if (cfg.time_resolved)
+      sr.time = timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0,
+                           cfg.seed);
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);
-    sr.pca = pca_condition_averages(means, cfg.pca_components);
-    if (dec) {
-      sr.decode_accuracy = dec->accuracy();
-      sr.decode_n = dec->tested();
+    sr.pca = pca_condition_averages(means, cfg.pca_components, cfg.normalize, cfg.soft_c, cfg.pca_center);
+    if (!decs.empty()) {
+      const size_t nb = al.n_bins();
+      sr.decode_accuracy = decs[0]->accuracy();
+      sr.decode_n = decs[0]->tested();
+      sr.decode_repeats = Mat(R, int64_t(nb));
+      for (int64_t k = 0; k < R; ++k) {
+        const auto a = decs[size_t(k)]->accuracy();
+        for (size_t j = 0; j < nb; ++j) sr.decode_repeats(k, int64_t(j)) = a[j];
+      }
+      sr.decode_mean.assign(nb, kNaN);
+      sr.decode_sd.assign(nb, kNaN);
+      for (size_t j = 0; j < nb; ++j) {
+        const Eigen::VectorXd col = sr.decode_repeats.col(int64_t(j));
+        const Moments m = moments(col.data(), size_t(col.size()));
+        sr.decode_mean[j] = m.mean;
+        sr.decode_sd[j] = m.var >= 0 ? std::sqrt(m.var) : kNaN;
+      }
+      if (cfg.decode_permutations > 0) {
+        sr.decode_null = decoding_null(cube, cube_valid, labels, C, F, cfg.normalize, cfg.soft_c,
+                                       cfg.decode_permutations, cfg.seed);
+        sr.decode_p.assign(nb, kNaN);
+        for (size_t j = 0; j < nb; ++j) {
+          if (std::isnan(sr.decode_accuracy[j])) continue;
+          int64_t ge = 0;
+          for (int64_t p = 0; p < sr.decode_null.rows(); ++p) ge += sr.decode_null(p, int64_t(j)) >= sr.decode_accuracy[j];
+          sr.decode_p[j] = double(1 + ge) / double(1 + sr.decode_null.rows());
+        }
+      }
+      if (cfg.generalization) {
+        sr.generalization = decs[0]->generalization();
+        sr.generalization_n = decs[0]->generalization_n();
+      }
     }
-    r.sites.push_back(std::move(sr));
-    if (progress) progress(ei + 1, electrodes.size(), r.sites.back().key());
+    out[ei] = std::move(sr);
+  };
+  size_t workers = cfg.threads > 0 ? size_t(cfg.threads) : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::max<size_t>(1, std::min(workers, electrodes.size()));
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  std::exception_ptr failed;
+  auto work = [&] {
+    for (size_t ei; (ei = next++) < electrodes.size();) {
+      try {
+        one(ei);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(io);
+        if (!failed) failed = std::current_exception();
+        next = electrodes.size();  // the others stop after their current electrode
+        return;
+      }
+      std::lock_guard<std::mutex> lock(io);
+      if (progress) progress(++done, electrodes.size(), out[ei].key());
+    }
+  };
+  if (workers == 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t i = 0; i < workers; ++i) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (failed) std::rethrow_exception(failed);
+  // Every electrode draws the same permutations (same seed, same trials): the max over
+  // electrodes of each permutation's max is the max over all analysed neurons.
+  for (size_t ei = 0; ei < electrodes.size(); ++ei) {
+    const auto& mf = out_max_f[ei];
+    if (r.perm_max_f.empty()) r.perm_max_f = mf;
+    for (size_t m = 0; m < mf.size() && m < r.perm_max_f.size(); ++m) r.perm_max_f[m] = std::max(r.perm_max_f[m], mf[m]);
+    const auto& mm = out[ei].time.max_mass;
+    if (r.cluster_max_mass.empty()) r.cluster_max_mass = mm;
+    for (size_t m = 0; m < mm.size() && m < r.cluster_max_mass.size(); ++m)
+      r.cluster_max_mass[m] = std::max(r.cluster_max_mass[m], mm[m]);
+    r.sites.push_back(std::move(out[ei]));
   }
 
+  // Max-statistic p: the family is every analysed neuron of every electrode.
+  for (auto& s : r.sites) s.sel.perm_p_max = max_statistic_p(s.sel.anova_f, r.perm_max_f);
+  // Cluster p against the largest cluster mass over every analysed neuron (the same family).
+  for (auto& s : r.sites) cluster_p(s.time.clusters, r.cluster_max_mass);
   // Benjamini-Hochberg over every analysed neuron of every electrode (one family).
   for (auto member : {&Selectivity::anova_p, &Selectivity::perm_p}) {
     std::vector<double> all;

@@ -181,6 +181,16 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     set_f64_attr(root, "fdr_alpha", r.fdr_alpha);
     set_f64_attr(root, "chance", r.chance);
     set_f64_attr(root, "chance_majority", r.chance_majority);
+    h5::set_attr(root, "normalize", r.normalize);
+    set_f64_attr(root, "soft_c", r.soft_c);
+    h5::set_attr(root, "baseline", r.baseline);
+    h5::set_attr(root, "baseline_start", r.baseline_start);
+    h5::set_attr(root, "baseline_stop", r.baseline_stop);
+    h5::set_attr(root, "pca_center", r.pca_center);
+    h5::set_attr(root, "cv_repeats", r.cv_repeats);
+    h5::set_attr(root, "decode_permutations", r.decode_permutations);
+    h5::set_attr(root, "time_resolved", int64_t(r.time_resolved));
+    set_f64_attr(root, "cluster_alpha", r.cluster_alpha);
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
     h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
 
@@ -211,6 +221,52 @@ void write_results(const Results& r, const std::filesystem::path& path) {
                         {"included", "1: the analysis used the trial, 0: not (other condition, or no event)"},
                         {"event_row", "absolute row of the event in the recording (0-based); -1: no event"},
                         {"fold", "cross-validation fold of the trial; -1: none"}});
+    Id pm = h5::create_group(root, "permutation");
+    write_f64(pm, "max_f", r.perm_max_f);
+    doc(pm, "max_f", "per label permutation: the largest ANOVA F over every analysed neuron (the max-statistic null)",
+        {"permutation"});
+    if (r.time_resolved) {
+      write_f64(pm, "max_cluster_mass", r.cluster_max_mass);
+      doc(pm, "max_cluster_mass", "per label permutation: the largest cluster mass over every analysed neuron",
+          {"permutation"});
+      // One row per cluster of every electrode: a table of 1-D columns.
+      std::vector<std::string> site, side;
+      std::vector<int64_t> neuron, first, last, start, stop;
+      std::vector<double> mass, p;
+      for (const SiteResult& s : r.sites)
+        for (const Cluster& c : s.time.clusters) {
+          site.push_back(s.site);
+          side.push_back(side_name(s.side));
+          neuron.push_back(s.neurons[size_t(c.neuron)]);
+          first.push_back(c.first);
+          last.push_back(c.last);
+          start.push_back(r.bin_start[size_t(c.first)]);
+          stop.push_back(r.bin_stop[size_t(c.last)]);
+          mass.push_back(c.mass);
+          p.push_back(c.p);
+        }
+      Id cl = h5::create_group(root, "clusters");
+      write_str(cl, "site", site);
+      write_str(cl, "side", side);
+      write_i64(cl, "neuron", neuron);
+      write_i64(cl, "first_bin", first);
+      write_i64(cl, "last_bin", last);
+      write_i64(cl, "start", start);
+      write_i64(cl, "stop", stop);
+      write_f64(cl, "mass", mass);
+      write_f64(cl, "p", p);
+      h5::describe_table(cl, "one row per cluster of contiguous supra-threshold bins (F above the cluster_alpha "
+                             "threshold) of one neuron",
+                         {{"site", "the electrode's site"},
+                          {"side", "the electrode's side"},
+                          {"neuron", "the neuron's index within the site"},
+                          {"first_bin", "first bin of the cluster (row of /bins, 0-based)"},
+                          {"last_bin", "last bin of the cluster, inclusive"},
+                          {"start", "offset from the event of the cluster's first row"},
+                          {"stop", "one past the offset of the cluster's last row"},
+                          {"mass", "sum of the ANOVA F over the cluster's bins"},
+                          {"p", "(1 + permutations whose max cluster mass >= mass) / (1 + permutations)"}});
+    }
 
     Id sites = h5::create_group(root, "sites");
     for (const SiteResult& s : r.sites) {
@@ -241,9 +297,11 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_i64(sel, "neuron", s.neurons);
       for (const auto& c : kSelColumns) write_f64(sel, c.name, s.sel.*c.member);
       write_i64(sel, "preferred", s.sel.preferred);
+      write_f64(sel, "perm_p_max", s.sel.perm_p_max);
       std::vector<h5::ColumnDoc> sel_cols = {{"neuron", "the neuron's index within the site"}};
       for (const auto& c : kSelColumns) sel_cols.push_back({c.name, c.description});
       sel_cols.push_back({"preferred", "row of /conditions with the largest window mean"});
+      sel_cols.push_back({"perm_p_max", "family-wise max-statistic permutation p of the ANOVA F (every analysed neuron)"});
       h5::describe_table(sel, "one row per neuron: selectivity in the window", sel_cols);
       Id w = h5::create_group(e, "window");
       write_f64(w, "mean", s.window_mean);
@@ -260,22 +318,69 @@ void write_results(const Results& r, const std::filesystem::path& path) {
                 std::vector<double>(s.pca.explained_variance_ratio.data(),
                                     s.pca.explained_variance_ratio.data() + s.pca.explained_variance_ratio.size()));
       write_f64(pc, "center", std::vector<double>(s.pca.center.data(), s.pca.center.data() + s.pca.center.size()));
+      write_f64(pc, "offset", std::vector<double>(s.pca.offset.data(), s.pca.offset.data() + s.pca.offset.size()));
+      write_f64(pc, "scale", std::vector<double>(s.pca.scale.data(), s.pca.scale.data() + s.pca.scale.size()));
       doc(pc, "components", "principal axes, unit length", {"component", "neuron"});
       doc(pc, "explained_variance", "variance along each component", {"component"});
       doc(pc, "explained_variance_ratio", "share of the total variance along each component", {"component"});
-      doc(pc, "center", "the mean subtracted before projecting", {"neuron"});
+      doc(pc, "center", "the mean subtracted before projecting (of the scaled, cc-subtracted points)", {"neuron"});
+      doc(pc, "offset", "normalize: subtracted from each neuron before scaling (zscore: its mean)", {"neuron"});
+      doc(pc, "scale", "normalize: each neuron's factor (zscore: 1/SD; soft: 1/(range + c); none: 1)", {"neuron"});
       Id pj = h5::create_group(pc, "projections");
       for (size_t c = 0; c < s.pca.projections.size(); ++c) {
         write_f64(pj, r.conditions[c], s.pca.projections[c]);
         doc(pj, r.conditions[c], "the condition's PSTH mean projected on the components", {"bin", "component"});
       }
+      if (r.time_resolved) {
+        Id tg = h5::create_group(e, "time");
+        write_f64(tg, "d_prime", s.time.d_prime);
+        write_f64(tg, "auc", s.time.auc);
+        write_f64(tg, "anova_f", s.time.anova_f);
+        write_f64(tg, "anova_p", s.time.anova_p);
+        h5::describe_table(tg, "one row per bin (rows of /bins): statistics of each trial's binned values",
+                           {{"d_prime", "d' of A vs B (contrast_a, contrast_b), pooled SD [bin, neuron]"},
+                            {"auc", "P(a > b) + P(a == b) / 2 of A vs B [bin, neuron]"},
+                            {"anova_f", "one-way ANOVA F over the analysed conditions [bin, neuron]"},
+                            {"anova_p", "p of anova_f [bin, neuron]"}});
+        for (const char* m : {"d_prime", "auc", "anova_f", "anova_p"})
+          h5::set_attr(h5::open_dataset(tg, m), "dimensions", std::vector<std::string>{"bin", "neuron"});
+      }
       if (!s.decode_accuracy.empty()) {
         Id d = h5::create_group(e, "decoding");
         write_f64(d, "accuracy", s.decode_accuracy);
         write_i64(d, "n", s.decode_n);
-        h5::describe_table(d, "one row per bin (rows of /bins): cross-validated decoding of the condition",
-                           {{"accuracy", "share of held-out trial-bins classified correctly"},
-                            {"n", "held-out trial-bins tested"}});
+        // Per bin: 1-D columns, and matrices whose first axis is the bin.
+        const Mat repeats_t = s.decode_repeats.transpose();
+        write_f64(d, "repeats", repeats_t);
+        write_f64(d, "mean", s.decode_mean);
+        write_f64(d, "sd", s.decode_sd);
+        std::vector<h5::ColumnDoc> cols = {
+            {"accuracy", "share of held-out trial-bins classified correctly"},
+            {"n", "held-out trial-bins tested"},
+            {"repeats", "accuracy of each repetition of the cross-validation [bin, repetition]"},
+            {"mean", "mean accuracy over the repetitions"},
+            {"sd", "SD (n - 1) of the accuracy over the repetitions"}};
+        if (!s.decode_p.empty()) {
+          const Mat null_t = s.decode_null.transpose();
+          write_f64(d, "null", null_t);
+          write_f64(d, "p", s.decode_p);
+          cols.push_back({"null", "accuracy with shuffled condition labels [bin, permutation]"});
+          cols.push_back({"p", "(1 + permutations with null >= accuracy) / (1 + permutations)"});
+        }
+        if (s.generalization.size()) {
+          write_f64(d, "generalization", s.generalization);
+          write_f64(d, "generalization_n", s.generalization_n);
+          cols.push_back({"generalization", "accuracy trained at one bin, tested at another [train bin, test bin]"});
+          cols.push_back({"generalization_n", "held-out trial-bins tested [train bin, test bin]"});
+        }
+        h5::describe_table(d, "one row per bin (rows of /bins): cross-validated decoding of the condition", cols);
+        for (const char* m : {"repeats", "null"})
+          if (h5::exists(d, m))
+            h5::set_attr(h5::open_dataset(d, m), "dimensions",
+                         std::vector<std::string>{"bin", m == std::string("null") ? "permutation" : "repetition"});
+        for (const char* m : {"generalization", "generalization_n"})
+          if (h5::exists(d, m))
+            h5::set_attr(h5::open_dataset(d, m), "dimensions", std::vector<std::string>{"train_bin", "test_bin"});
       }
     }
     f.close();
@@ -314,6 +419,22 @@ Results read_results(const std::filesystem::path& path) {
   r.fdr_alpha = get_f64_attr(root, "fdr_alpha");
   r.chance = get_f64_attr(root, "chance");
   r.chance_majority = get_f64_attr(root, "chance_majority");
+  if (h5::has_attr(root, "normalize")) {  // format_version 1 files from before normalisation lack these
+    r.normalize = h5::get_string_attr(root, "normalize");
+    r.soft_c = get_f64_attr(root, "soft_c");
+    r.baseline = h5::get_string_attr(root, "baseline");
+    r.baseline_start = h5::get_int_attr(root, "baseline_start");
+    r.baseline_stop = h5::get_int_attr(root, "baseline_stop");
+    r.pca_center = h5::get_string_attr(root, "pca_center");
+    r.cv_repeats = h5::get_int_attr(root, "cv_repeats");
+    r.decode_permutations = h5::get_int_attr(root, "decode_permutations");
+    r.time_resolved = h5::get_int_attr(root, "time_resolved") != 0;
+    r.cluster_alpha = get_f64_attr(root, "cluster_alpha");
+  }
+  if (h5::exists(root, "permutation")) {
+    Id pm = h5::open_group(root, "permutation");
+    r.perm_max_f = read_f64(pm, "max_f", file);
+  }
   if (auto a = h5::get_string_attr(root, "contrast_a"); !a.empty())
     r.contrast = {a, h5::get_string_attr(root, "contrast_b")};
   Id g = h5::open_group(root, "conditions");
@@ -356,6 +477,7 @@ Results read_results(const std::filesystem::path& path) {
       Id sel = h5::open_group(e, "selectivity");
       for (const auto& c : kSelColumns) s.sel.*c.member = read_f64(sel, c.name, file);
       s.sel.preferred = read_i64(sel, "preferred", file);
+      if (h5::exists(sel, "perm_p_max")) s.sel.perm_p_max = read_f64(sel, "perm_p_max", file);
       Id w = h5::open_group(e, "window");
       s.window_mean = read_mat(w, "mean", file);
       s.window_n = read_i64(w, "n", file);
@@ -368,10 +490,30 @@ Results read_results(const std::filesystem::path& path) {
       s.pca.center = Eigen::Map<Eigen::RowVectorXd>(ctr.data(), int64_t(ctr.size()));
       Id pj = h5::open_group(pc, "projections");
       for (const auto& c : r.conditions) s.pca.projections.push_back(read_mat(pj, c, file));
+      if (h5::exists(e, "time")) {
+        Id tg = h5::open_group(e, "time");
+        s.time.d_prime = read_mat(tg, "d_prime", file);
+        s.time.auc = read_mat(tg, "auc", file);
+        s.time.anova_f = read_mat(tg, "anova_f", file);
+        s.time.anova_p = read_mat(tg, "anova_p", file);
+      }
       if (h5::exists(e, "decoding")) {
         Id d = h5::open_group(e, "decoding");
         s.decode_accuracy = read_f64(d, "accuracy", file);
         s.decode_n = read_i64(d, "n", file);
+        if (h5::exists(d, "mean")) {
+          s.decode_repeats = read_mat(d, "repeats", file).transpose();
+          s.decode_mean = read_f64(d, "mean", file);
+          s.decode_sd = read_f64(d, "sd", file);
+        }
+        if (h5::exists(d, "p")) {
+          s.decode_null = read_mat(d, "null", file).transpose();
+          s.decode_p = read_f64(d, "p", file);
+        }
+        if (h5::exists(d, "generalization")) {
+          s.generalization = read_mat(d, "generalization", file);
+          s.generalization_n = read_mat(d, "generalization_n", file);
+        }
       }
       r.sites.push_back(std::move(s));
     }

@@ -10,6 +10,7 @@
 #include "analysis/alignment.h"
 #include "analysis/pca.h"
 #include "analysis/psth.h"
+#include "analysis/timecourse.h"
 #include "core/site_info.h"
 
 namespace rig::analysis {
@@ -22,6 +23,7 @@ struct Selectivity {
   std::vector<double> d_prime, selectivity_index, auc, t, t_p;  // contrast A vs B
   std::vector<double> anova_f, anova_p, eta2, perm_p;           // all analysed conditions
   std::vector<double> anova_q, perm_q;                          // BH over every analysed neuron
+  std::vector<double> perm_p_max;                               // max-statistic p over every analysed neuron
   std::vector<int64_t> preferred;                               // condition with the largest window mean
 };
 
@@ -37,6 +39,12 @@ struct SiteResult {
   PcaResult pca;
   std::vector<double> decode_accuracy;      // [n_bins]; empty when folds = 0
   std::vector<int64_t> decode_n;            // [n_bins] tested trial-bins
+  Mat decode_repeats;                       // [cv_repeats x n_bins]; row 0 = decode_accuracy
+  std::vector<double> decode_mean, decode_sd;  // [n_bins] over the repeats (SD with n - 1)
+  Mat generalization, generalization_n;     // [train bin x test bin]; empty unless asked for
+  Mat decode_null;                          // [decode_permutations x n_bins] label-permutation accuracies
+  std::vector<double> decode_p;             // [n_bins]: (1 + #{null >= accuracy}) / (1 + permutations)
+  Timecourse time;                          // time_resolved: [n_bins x W] statistics, clusters
   std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
@@ -63,6 +71,13 @@ struct Results {
   std::vector<std::string> trial_condition;
   std::vector<uint8_t> trial_included;
   double chance = 0, chance_majority = 0;   // decoding
+  std::string normalize = "none", baseline = "none", pca_center = "mean";
+  double soft_c = 0;
+  int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1, decode_permutations = 0;
+  std::vector<double> perm_max_f;           // [permutations] max F over every analysed neuron
+  bool time_resolved = false;
+  double cluster_alpha = 0;
+  std::vector<double> cluster_max_mass;     // [permutations] max cluster mass over every analysed neuron
   std::vector<SiteResult> sites;
 
   size_t site_index(const std::string& site, const std::string& side) const;  // DataError if absent

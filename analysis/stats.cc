@@ -126,9 +126,10 @@ Anova anova_oneway(const std::vector<std::vector<double>>& groups) {
 }
 
 std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k,
-                                        int64_t n_perm, uint64_t seed) {
+                                        int64_t n_perm, uint64_t seed, std::vector<double>* max_f) {
   const int64_t n = X.rows(), w = X.cols();
   std::vector<double> p(size_t(w), kNaN);
+  if (max_f) max_f->assign(size_t(std::max<int64_t>(0, n_perm)), -std::numeric_limits<double>::infinity());
   if (n_perm <= 0 || n < 2) return p;
   std::vector<double> count(size_t(k), 0);
   for (int l : labels) count[size_t(l)] += 1;
@@ -149,6 +150,16 @@ std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vec
   const Eigen::RowVectorXd q_obs = q_of(G * Xc, 0);
   // Ties: permutations that merely reorder equal-sized groups give the same Q up to rounding.
   const Eigen::RowVectorXd tol = q_obs.array().abs() * 1e-10 + 1e-300;
+  // For the max statistic: F = (Q / (k' - 1)) / ((SST - Q) / (n - k')) per column.
+  const Eigen::RowVectorXd sst = Xc.colwise().squaredNorm();
+  std::vector<char> finite(static_cast<size_t>(w));
+  for (int64_t c = 0; c < w; ++c) finite[size_t(c)] = X.col(c).allFinite() && sst[c] > 0;
+  const double df_b = double(nonempty - 1), df_w = double(n - nonempty);
+  auto f_of = [&](double q, int64_t c) {
+    const double ssw = sst[c] - q;
+    if (!(ssw > 1e-13 * sst[c])) return q > 0 ? std::numeric_limits<double>::infinity() : kNaN;
+    return (q / df_b) / (ssw / df_w);
+  };
   std::vector<int> perm(labels);
   std::mt19937_64 rng(seed);
   Eigen::RowVectorXd ge = Eigen::RowVectorXd::Zero(w);
@@ -164,14 +175,37 @@ std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vec
       for (int64_t i = 0; i < n; ++i) Gb(j * k + perm[size_t(i)], i) = 1;
     }
     const Eigen::MatrixXd S = Gb * Xc;
-    for (int64_t j = 0; j < b; ++j)
-      ge.array() += (q_of(S, j).array() >= (q_obs - tol).array()).cast<double>();
+    for (int64_t j = 0; j < b; ++j) {
+      const Eigen::RowVectorXd q = q_of(S, j);
+      ge.array() += (q.array() >= (q_obs - tol).array()).cast<double>();
+      if (max_f && df_w > 0)
+        for (int64_t c = 0; c < w; ++c)
+          if (finite[size_t(c)]) {
+            const double f = f_of(q[c], c);
+            if (f > (*max_f)[size_t(done + j)]) (*max_f)[size_t(done + j)] = f;
+          }
+    }
     done += b;
   }
   // A column with a NaN or infinity has no F to compare (every comparison is false): its p
   // is NaN, not the 1 / (1 + n_perm) that counting would give.
   for (int64_t c = 0; c < w; ++c)
     if (X.col(c).allFinite()) p[size_t(c)] = (1 + ge[c]) / double(1 + n_perm);
+  return p;
+}
+
+std::vector<double> max_statistic_p(const std::vector<double>& f_obs, const std::vector<double>& max_f) {
+  std::vector<double> p(f_obs.size(), kNaN);
+  if (max_f.empty()) return p;
+  std::vector<double> sorted(max_f);
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t j = 0; j < f_obs.size(); ++j) {
+    if (std::isnan(f_obs[j])) continue;
+    // The identity permutation gives F_obs again up to rounding: count it as reached.
+    const double at = std::isinf(f_obs[j]) ? f_obs[j] : f_obs[j] - std::abs(f_obs[j]) * 1e-10;
+    const auto ge = sorted.end() - std::lower_bound(sorted.begin(), sorted.end(), at);
+    p[j] = double(1 + ge) / double(1 + max_f.size());
+  }
   return p;
 }
 

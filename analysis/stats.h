@@ -48,8 +48,15 @@ double t_two_sided_p(double t, double df);
 // p = (1 + #{perm: F_perm >= F_obs}) / (1 + n_perm). Uses that with fixed group sizes F grows
 // with SS_between = sum_c S_c^2 / n_c (column-centred X), computed as one matrix product per
 // batch of permutations.
+// max_f (if given) receives, per permutation, the largest F over the columns with a finite F
+// (-inf where none): the null distribution of the max statistic.
 std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k,
-                                        int64_t n_perm, uint64_t seed);
+                                        int64_t n_perm, uint64_t seed, std::vector<double>* max_f = nullptr);
+
+// Family-wise corrected p by the max statistic (FieldTrip correctm = 'max'; Westfall & Young's
+// single step): p_j = (1 + #{perm: max_f[perm] >= f_obs[j]}) / (1 + n_perm), NaN where f_obs
+// is NaN. The family is every statistic whose maximum went into max_f.
+std::vector<double> max_statistic_p(const std::vector<double>& f_obs, const std::vector<double>& max_f);
 
 // Benjamini-Hochberg adjusted p-values (q): q_(i) = min_{j >= i} m p_(j) / j, capped at 1.
 // NaN p-values are left NaN and not counted in m.
