@@ -542,7 +542,8 @@ def main():
                               "/ max |HF float32| of the site",
                "transformers": transformers.__version__, "torch": torch.__version__, "rig_device": DEVICE}
     print(json.dumps(summary, indent=1))
-    if args.summary:
+    if args.summary:  # its folder is oracle_goldens' output, which is skipped without ../shared
+        os.makedirs(os.path.dirname(os.path.abspath(args.summary)), exist_ok=True)
         json.dump(summary, open(args.summary, "w"), indent=1)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
