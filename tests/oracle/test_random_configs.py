@@ -530,6 +530,10 @@ def main():
             if k < 4:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)
                 compare_dtype(arch, ["bfloat16", "float16"][k % 2], d5, work, tally, failures, ratios)
             n_configs += 1
+            if not args.keep:  # each config's models and recordings (tens of MB): the disk holds one at a time
+                for name in os.listdir(work):
+                    path = os.path.join(work, name)
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
             print(f"{arch}-{k}: stored {stored}, {'tied' if cfg5.get('tie_word_embeddings') else 'untied'}, "
                   f"failures so far {len(failures)}", flush=True)
     summary = {"configs": n_configs, "architectures": archs, "sites_compared": tally.sites,
