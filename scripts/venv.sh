@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the Python environment of the oracle tests and benchmarks and prints its
-# path: pinned torch, transformers, tokenizers, safetensors, h5py and numpy from PyPI
+# path: pinned torch, transformers, tokenizers, safetensors, h5py, numpy, TransformerLens,
+# SAELens, pynwb and nwbinspector from PyPI
 # (scripts/requirements.txt, the full lock of requirements.in).
 #
 # It lives outside the clone, keyed by the hash of the lock and the base Python, so every
