@@ -132,11 +132,11 @@ int64_t vm_hwm_kb() {
   return -1;
 }
 
-// Runs `rig bench --rss-child N` as a child process, so its peak RSS is its own.
+// Runs `rig-bench --rss-child N` as a child process, so its peak RSS is its own.
 json spawn_rss_child(const BenchOptions& o, const fs::path& dir, int64_t n) {
-  std::vector<std::string> args = {"rig",      "bench",  "--rss-child", std::to_string(n), "--dir", dir.string(),
-                                   "--device", o.device, "--threads",   std::to_string(at::get_num_threads()),
-                                   "--seed",   std::to_string(o.seed)};
+  std::vector<std::string> args = {"rig-bench", "--rss-child", std::to_string(n), "--dir", dir.string(),
+                                   "--device",  o.device,       "--threads",       std::to_string(at::get_num_threads()),
+                                   "--seed",    std::to_string(o.seed)};
   if (o.quick) args.push_back("--quick");
   return bench::spawn_child(o.self_exe, args);
 }
@@ -257,7 +257,7 @@ json spawn_child(const std::string& exe, std::vector<std::string> args) {
   struct rusage ru {};
   wait4(pid, &status, 0, &ru);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error("rig bench: the child `" + args.at(1) + " " + args.at(2) + "` failed (status " +
+    throw Error("rig bench: the child `" + args.at(0) + " " + args.at(1) + "` failed (status " +
                 std::to_string(status) + "): " + out);
   // Not ru.ru_maxrss: Linux counts the forked copy of this (big) process before the exec.
   return json::parse(out);

@@ -27,7 +27,7 @@ struct BenchOptions {
   bool keep = false;          // keep the work directory
   uint64_t seed = 1234;
   bool verbose = true;        // progress lines on stderr
-  std::string self_exe = "/proc/self/exe";  // the rig binary, re-run for the RSS children
+  std::string self_exe = "/proc/self/exe";  // rig-bench itself, re-run for the RSS children
   // --full-size: the compute (and stored) dtype, the prompt and generation lengths, shard size
   std::string dtype = "bfloat16";
   std::string compute_dtype;  // empty: dtype (the weights used in place); another: a converting load

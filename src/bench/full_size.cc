@@ -63,7 +63,7 @@ json run_full_size(const BenchOptions& o) {
                                o.quick ? int64_t(64) << 10 : o.shard_mb << 20);
     if (o.verbose) std::fprintf(stderr, "rig bench: written in %.1f s\n", now_s() - t0);
   }
-  std::vector<std::string> args = {"rig", "bench", "--full-size-child", "--dir", o.dir.string(),
+  std::vector<std::string> args = {"rig-bench", "--full-size-child", "--dir", o.dir.string(),
                                    "--dtype", o.dtype, "--compute-dtype", o.compute_dtype.empty() ? o.dtype : o.compute_dtype,
                                    "--seed", std::to_string(o.seed),
                                    "--prompt-tokens", std::to_string(o.prompt_tokens),

@@ -1,5 +1,5 @@
 #pragma once
-// The rig subcommands. Each parses its own arguments (Boost.Program_options), calls the
+// The rig subcommands (rig train and rig bench are the programs rig-train and rig-bench). Each parses its own arguments (Boost.Program_options), calls the
 // library and returns an exit code; errors propagate as rig::Error to main().
 #include <string>
 #include <vector>
@@ -12,11 +12,9 @@ int cmd_inspect(const Args& args);   // cmd_inspect.cc: module tree and site lis
 int cmd_tokenize(const Args& args);  // cmd_tokenize.cc: JSON Lines in, ids (or text) out
 int cmd_run(const Args& args);       // cmd_run.cc: run an experiment config
 int cmd_generate(const Args& args);  // cmd_generate.cc: one prompt, greedy/sampled text out
-int cmd_train(const Args& args);     // cmd_train.cc: train the bundled model organism
 int cmd_merge(const Args& args);     // cmd_merge.cc: shard files of one experiment -> one recording
 int cmd_analyze(const Args& args);   // cmd_analyze.cc: PSTHs, selectivity, PCA, decoding of a recording
 int cmd_plot(const Args& args);      // cmd_plot.cc: figures (PNG/SVG) of analysis results or a recording
-int cmd_bench(const Args& args);     // cmd_bench.cc: throughput against the machine's limits
 int cmd_pull(const Args& args);      // cmd_pull.cc: fetch a hub model into the HF cache
 
 }  // namespace rig::cli

@@ -1,20 +1,25 @@
 // rig: a recording rig for language models. main() only picks the subcommand and maps
 // errors to exit codes; everything else lives in the library.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <exception>
+#include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
-#include "cli/commands.h"
+#include "cli/program.h"
 #include "core/error.h"
 #include "rig/version.h"
 
 namespace {
 
 struct Command {
-  int (*fn)(const rig::cli::Args&);
+  int (*fn)(const rig::cli::Args&);  // null: the program `program`, beside rig
   const char* help;
+  const char* program = nullptr;
 };
 
 const std::map<std::string, Command>& commands() {
@@ -24,11 +29,12 @@ const std::map<std::string, Command>& commands() {
       {"inspect", {rig::cli::cmd_inspect, "print a model's module tree, or its recording sites"}},
       {"generate", {rig::cli::cmd_generate, "generate text from one prompt (no recording)"}},
       {"tokenize", {rig::cli::cmd_tokenize, "encode JSON Lines of text to ids, or decode ids"}},
-      {"train", {rig::cli::cmd_train, "train the bundled model organism (data/models/sure-neox)"}},
+      {"train", {nullptr, "train the bundled model organism (data/models/sure-neox)", "rig-train"}},
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
       {"plot", {rig::cli::cmd_plot, "draw figures (PNG/SVG) of analysis results or a recording"}},
-      {"bench", {rig::cli::cmd_bench, "measure recording throughput against this machine's GEMM rate and bandwidth"}},
+      {"bench",
+       {nullptr, "measure recording throughput against this machine's GEMM rate and bandwidth", "rig-bench"}},
   };
   return table;
 }
@@ -38,6 +44,21 @@ void usage(std::FILE* out) {
                rig::kVersion);
   for (const auto& [name, c] : commands()) std::fprintf(out, "  %-10s %s\n", name.c_str(), c.help);
   std::fprintf(out, "\n'rig COMMAND --help' describes a command's arguments.\n");
+}
+
+// The organism's recipe and the benchmark are programs of their own, so that the library
+// and rig stay free of them; rig runs the one installed or built beside it.
+int exec_beside(const char* command, const char* program, char** argv) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const auto path = (ec ? std::filesystem::path(".") : self.parent_path()) / program;
+  std::vector<char*> args{const_cast<char*>(path.c_str())};
+  for (char** a = argv; *a; ++a) args.push_back(*a);
+  args.push_back(nullptr);
+  execv(path.c_str(), args.data());
+  std::fprintf(stderr, "rig %s: error: cannot run %s (%s); build it with `cmake --build BUILD --target %s`\n",
+               command, path.c_str(), std::strerror(errno), program);
+  return rig::kExitFailure;
 }
 
 }  // namespace
@@ -57,13 +78,6 @@ int main(int argc, char** argv) {
     usage(stderr);
     return rig::kExitConfig;
   }
-  try {
-    return it->second.fn(rig::cli::Args(argv + 2, argv + argc));
-  } catch (const rig::Error& e) {
-    std::fprintf(stderr, "rig %s: error: %s\n", argv[1], e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rig %s: error: %s\n", argv[1], e.what());
-    return rig::kExitFailure;
-  }
+  if (it->second.program) return exec_beside(argv[1], it->second.program, argv + 2);
+  return rig::cli::run_command(argv[1], it->second.fn, argc - 2, argv + 2);
 }

@@ -1,10 +1,10 @@
-// rig train --out DIR: the recipe of the bundled model organism (data/models/sure-neox).
-// Generates its corpus, trains its tokenizer and a tiny GPT-NeoX, and prints the held-out
+// rig train --out DIR (the program rig-train): the recipe of the bundled model organism
+// (data/models/sure-neox). Generates its corpus, trains its tokenizer and a tiny GPT-NeoX, and prints the held-out
 // scores. See docs/TRAIN.md.
 #include <cstdio>
 #include <iostream>
 
-#include "cli/commands.h"
+#include "cli/program.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "model/loader.h"
@@ -88,3 +88,6 @@ int cmd_train(const Args& args) {
 }
 
 }  // namespace rig::cli
+
+// rig-train: its own program beside the library (`rig train` runs it).
+int main(int argc, char** argv) { return rig::cli::run_command("train", rig::cli::cmd_train, argc - 1, argv + 1); }

@@ -1,11 +1,11 @@
-// rig bench [--quick] [--device cuda] [--json FILE]: recording throughput as ratios to what
-// this machine can do, measured in one run (src/bench/bench.h; docs/PERFORMANCE.md).
+// rig bench [--quick] [--device cuda] [--json FILE] (the program rig-bench): recording
+// throughput as ratios to what this machine can do, measured in one run (src/bench/bench.h; docs/PERFORMANCE.md).
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "bench/bench.h"
-#include "cli/commands.h"
+#include "cli/program.h"
 #include "cli/model_args.h"
 #include "core/error.h"
 #include "model/loader.h"
@@ -129,3 +129,6 @@ int cmd_bench(const Args& args) {
 }
 
 }  // namespace rig::cli
+
+// rig-bench: its own program beside the library (`rig bench` runs it).
+int main(int argc, char** argv) { return rig::cli::run_command("bench", rig::cli::cmd_bench, argc - 1, argv + 1); }
