@@ -145,13 +145,18 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
 void Runner::request_stop() { g_stop = true; }
 bool Runner::stop_requested() { return g_stop; }
 
-Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(config)), options_(std::move(options)) {
+// The options' and the config's own errors, found before a model is loaded.
+void Runner::check_options() const {
   if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
     throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(options_.shard_index) + "/" +
                       std::to_string(options_.shard_count));
   if (!config_.sweep.empty() && config_.sweep_index < 0)
     throw ConfigError(config_.source.file + ": the config has a sweep of " + std::to_string(sweep_size(config_)) +
                       " variants; choose one with --sweep-index K or run it as a SLURM array (docs/CLUSTER.md)");
+}
+
+Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(config)), options_(std::move(options)) {
+  check_options();
   ModelSource src;
   src.path = config_.model.path;
   src.id = config_.model.id;
@@ -160,6 +165,18 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   src.dtype = parse_dtype(config_.model.dtype);
   src.device = config_.model.device;
   model_ = load_model(src);
+  prepare();
+}
+
+Runner::Runner(ExperimentConfig config, RunOptions options, LoadedModel model)
+    : config_(std::move(config)), options_(std::move(options)), model_(std::move(model)) {
+  check_options();
+  prepare();
+}
+
+bool Runner::stopping() const { return g_stop || (options_.stop && *options_.stop); }
+
+void Runner::prepare() {
   provenance_ = model_provenance(model_.dir);
 
   SiteCatalog called;
@@ -372,7 +389,7 @@ int64_t Runner::run(RecordingSink& sink) {
   sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size())); });
   const size_t bs = size_t(config_.trials.batch_size);
   int64_t ran = 0;
-  for (size_t i = 0; i < pending.size() && !g_stop; i += bs) {
+  for (size_t i = 0; i < pending.size() && !stopping(); i += bs) {
     const std::vector<TrialSpec> batch(pending.begin() + long(i), pending.begin() + long(std::min(pending.size(), i + bs)));
     auto results = run_batch(batch);
     ran += int64_t(results.size());
@@ -410,7 +427,7 @@ int64_t Runner::run_to_file() {
   if (options_.resume && fs::exists(path)) writer = RecordingWriter::resume(path, header());
   else writer = RecordingWriter::create(path, header(), options_.force);
   const int64_t ran = run(*writer);
-  if (g_stop) {
+  if (stopping()) {
     throw Error("interrupted: " + std::to_string(writer->finished_trials().size()) + " of " +
                     std::to_string(plan_.trials.size()) + " trials are in " + path.string() +
                     "; `rig run ... --resume` completes the recording",

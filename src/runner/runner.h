@@ -2,6 +2,7 @@
 // The trial runner: presents every trial of an experiment to the model in batches, records
 // the electrodes at every time step and hands finished trials to a recording sink, which
 // streams them to disk. An interrupted run keeps every finished trial and can be resumed.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,9 @@ struct RunOptions {
   int64_t shard_count = 1;
   bool quiet = false;      // no progress output
   double log_every = 10;   // seconds between progress lines when stderr is not a terminal
+  // Besides request_stop() (the CLI's signal handler): a caller's own flag, checked between
+  // batches. A stop leaves the sink consistent, with every finished trial.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // What a run will do, known before anything is written.
@@ -42,6 +46,9 @@ class Runner {
   // Loads the model and checks everything against it (sites, neurons, prompt lengths);
   // throws ConfigError / ModelError before any output exists.
   Runner(ExperimentConfig config, RunOptions options);
+  // The same with a model already loaded (tests, programs that run several experiments on one
+  // model): config.model is not read.
+  Runner(ExperimentConfig config, RunOptions options, LoadedModel model);
 
   const RunPlan& plan() const { return plan_; }
   const ExperimentConfig& config() const { return config_; }
@@ -67,6 +74,10 @@ class Runner {
   static bool stop_requested();
 
  private:
+  void check_options() const;
+  void prepare();  // the checks and the plan, once the model is loaded
+  bool stopping() const;
+
   ExperimentConfig config_;
   RunOptions options_;
   LoadedModel model_;
