@@ -141,6 +141,57 @@ std::string neurons_text(const ElectrodeSpec& e) {
   return s + "].";
 }
 
+// Rows [0, n) of the 1-D column `ds` (any integer or float type, or variable-length strings),
+// written as loc/name with the same type; row i is row order[i] of `ds` (in order when `order`
+// is empty). `what` names the column in errors.
+Id copy_column(hid_t loc, const std::string& name, hid_t ds, size_t n, const std::vector<size_t>& order,
+               const std::string& what) {
+  Id ftype = own(H5Dget_type(ds), "reading the type of " + what);
+  const bool is_string = H5Tget_class(ftype) == H5T_STRING;
+  if (is_string && H5Tis_variable_str(ftype) <= 0) throw DataError(what + " is not a variable-length string column");
+  Id mtype = own(is_string ? H5Tcopy(ftype) : H5Tget_native_type(ftype, H5T_DIR_ASCEND), "a memory type for " + what);
+  const size_t size = H5Tget_size(mtype);
+  if (h5::rank(ds) != 1 || h5::n_rows(ds) < hsize_t(n))
+    throw DataError(what + " is not a column of " + std::to_string(n) + " rows or more");
+  std::vector<unsigned char> in(n * size), out;
+  const hsize_t cnt[1] = {hsize_t(n)};
+  if (n) {
+    const hsize_t off[1] = {0};
+    Id fspace = own(H5Dget_space(ds), "a dataspace");
+    h5::check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, nullptr, cnt, nullptr), "selecting rows of " + what);
+    Id mspace = own(H5Screate_simple(1, cnt, nullptr), "a dataspace");
+    h5::check(H5Dread(ds, mtype, mspace, fspace, H5P_DEFAULT, in.data()), "reading " + what);
+  }
+  if (!order.empty()) {
+    out.resize(n * size);
+    for (size_t i = 0; i < n; ++i) std::copy_n(&in[order[i] * size], size, &out[i * size]);
+  }
+  Id dst = write_vector(loc, name, ftype, mtype, order.empty() ? in.data() : out.data(), n);
+  if (is_string && n) {  // frees the strings HDF5 allocated for the read
+    Id mspace = own(H5Screate_simple(1, cnt, nullptr), "a dataspace");
+    H5Dvlen_reclaim(mtype, mspace, H5P_DEFAULT, in.data());
+  }
+  return dst;
+}
+
+// The attributes NWB's TimeSeries data carries, and the time base of every series (see kRateHz).
+void describe_data(hid_t data, const std::string& unit) {
+  h5::set_attr(data, "unit", unit);
+  set_f64_attr(data, "conversion", 1.0);
+  set_f64_attr(data, "offset", 0.0);
+  set_f64_attr(data, "resolution", -1.0);  // unknown, as NWB spells it
+}
+
+void write_timing(hid_t ts) {
+  const double start = 0.0;
+  Id space = own(H5Screate(H5S_SCALAR), "creating a dataspace");
+  Id st = own(H5Dcreate2(ts, "starting_time", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+              "creating dataset 'starting_time'");
+  h5::check(H5Dwrite(st, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &start), "writing 'starting_time'");
+  set_f64_attr(st, "rate", kRateHz);
+  h5::set_attr(st, "unit", std::string("seconds"));
+}
+
 // One TimeSeries per electrode: data [n_rows, width] in the recording's dtype and compression,
 // streamed in blocks of about 8 MiB.
 void write_series(hid_t acquisition, const RecordingReader& rec, size_t e, int gzip) {
@@ -162,10 +213,7 @@ void write_series(hid_t acquisition, const RecordingReader& rec, size_t e, int g
   layout.chunk_rows = h5::chunk_rows_for(width * (dtype == h5::Dtype::kFloat16 ? 2 : 4));
   layout.gzip = gzip;
   Id data = h5::create_matrix(ts, "data", dtype, width, layout);
-  h5::set_attr(data, "unit", std::string("a.u."));
-  set_f64_attr(data, "conversion", 1.0);
-  set_f64_attr(data, "offset", 0.0);
-  set_f64_attr(data, "resolution", -1.0);  // unknown, as NWB spells it
+  describe_data(data, "a.u.");
   const int64_t block = std::max<int64_t>(1, (int64_t(8) << 20) / int64_t(width * sizeof(float)));
   std::vector<float> buf;
   for (int64_t r0 = 0; r0 < rec.n_rows(); r0 += block) {
@@ -174,13 +222,26 @@ void write_series(hid_t acquisition, const RecordingReader& rec, size_t e, int g
     rec.read_rows(e, r0, r1, buf.data());
     h5::append_rows(data, buf.data(), hsize_t(r1 - r0));
   }
-  const double start = 0.0;
-  Id space = own(H5Screate(H5S_SCALAR), "creating a dataspace");
-  Id st = own(H5Dcreate2(ts, "starting_time", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-              "creating dataset 'starting_time'");
-  h5::check(H5Dwrite(st, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &start), "writing 'starting_time'");
-  set_f64_attr(st, "rate", kRateHz);
-  h5::set_attr(st, "unit", std::string("seconds"));
+  write_timing(ts);
+}
+
+// The tokens presented, /tokens' token_id, text and generated columns, as TimeSeries of
+// /stimulus/presentation on the same time base as the activations: sample r is row r.
+void write_tokens(hid_t presentation, hid_t src, const RecordingReader& rec) {
+  Id tokens = h5::open_group(src, "tokens");
+  for (const auto& c : layout::kTokenColumns) {
+    const std::string name = c.name;
+    if (name != "token_id" && name != "text" && name != "generated") continue;  // trial, position: the trials table
+    Id ts = h5::create_group(presentation, "token_" + (name == "token_id" ? std::string("id") : name));
+    set_type(ts, "core", "TimeSeries");
+    h5::set_attr(ts, "description", "The tokens the model processed, one sample per token: " +
+                                        std::string(c.description) + " (/tokens/" + name +
+                                        " of the rig recording). " + kTimeNote);
+    Id ds = h5::open_dataset(tokens, name);
+    Id data = copy_column(ts, "data", ds, size_t(rec.n_rows()), {}, rec.path().string() + ": /tokens/" + name);
+    describe_data(data, "n/a");
+    write_timing(ts);
+  }
 }
 
 // The recording's /trials, committed rows only, in row order, as the NWB trials table: every
@@ -223,8 +284,9 @@ void write_trials(hid_t file, hid_t src, const RecordingReader& rec) {
          "end of the trial: one past its last row (row_stop, exclusive), in tokens counted as seconds");
 
   Id src_trials = h5::open_group(src, "trials");
-  std::vector<std::string> names =
-      h5::has_attr(src_trials, "colnames") ? h5::get_string_vector_attr(src_trials, "colnames") : h5::children(src_trials);
+  const std::vector<std::string> names = h5::has_attr(src_trials, "colnames")
+                                              ? h5::get_string_vector_attr(src_trials, "colnames")
+                                              : h5::children(src_trials);
   for (const std::string& name : names) {
     if (name == "row_start" || name == "row_stop" || name == "index") continue;
     Id ds = h5::open_dataset(src_trials, name);
@@ -233,31 +295,7 @@ void write_trials(hid_t file, hid_t src, const RecordingReader& rec) {
     for (const auto& c : layout::kTrialColumns)
       if (description.empty() && name == c.name) description = c.description;
     if (description.empty()) description = "column " + name + " of the rig recording's /trials";
-    Id ftype = own(H5Dget_type(ds), "reading the type of /trials/" + name);
-    const bool is_string = H5Tget_class(ftype) == H5T_STRING;
-    if (is_string && H5Tis_variable_str(ftype) <= 0)
-      throw DataError(rec.path().string() + ": /trials/" + name + " is not a variable-length string column");
-    Id mtype = own(is_string ? H5Tcopy(ftype) : H5Tget_native_type(ftype, H5T_DIR_ASCEND),
-                   "a memory type for /trials/" + name);
-    const size_t size = H5Tget_size(mtype);
-    if (h5::n_rows(ds) < hsize_t(n))
-      throw DataError(rec.path().string() + ": /trials/" + name + " is shorter than the committed trials");
-    // Rows [0, n) of the column, in file order (the reader's), permuted into time order.
-    std::vector<unsigned char> in(n * size), out(n * size);
-    if (n) {
-      const hsize_t off[1] = {0}, cnt[1] = {hsize_t(n)};
-      Id fspace = own(H5Dget_space(ds), "a dataspace");
-      h5::check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, nullptr, cnt, nullptr), "selecting rows");
-      Id mspace = own(H5Screate_simple(1, cnt, nullptr), "a dataspace");
-      h5::check(H5Dread(ds, mtype, mspace, fspace, H5P_DEFAULT, in.data()), "reading /trials/" + name);
-      for (size_t i = 0; i < n; ++i) std::copy_n(&in[order[i] * size], size, &out[i * size]);
-    }
-    Id dst = write_vector(table, name, ftype, mtype, out.data(), n);
-    if (is_string && n) {
-      const hsize_t cnt[1] = {hsize_t(n)};
-      Id mspace = own(H5Screate_simple(1, cnt, nullptr), "a dataspace");
-      H5Dvlen_reclaim(mtype, mspace, H5P_DEFAULT, in.data());
-    }
+    Id dst = copy_column(table, name, ds, n, order, rec.path().string() + ": /trials/" + name);
     column(std::move(dst), name, description);
   }
 
@@ -342,7 +380,8 @@ void write_general(hid_t file, const RecordingReader& rec) {
                  rec.attr("dtype").value_or("?") + " compute on " + rec.attr("device").value_or("?") + ".");
   if (auto id = rec.attr(layout::kAttrIdentifier)) write_text(general, "session_id", *id);
   write_strings(general, "keywords", {"language model", "activations", "rig", rec.attr("architecture").value_or("?")});
-  Id script = write_text(general, "source_script", std::string("rig ") + kVersion + " (" + kGitCommit + "): rig export --nwb");
+  Id script =
+      write_text(general, "source_script", std::string("rig ") + kVersion + " (" + kGitCommit + "): rig export --nwb");
   h5::set_attr(script, "file_name", std::string("rig"));
 }
 
@@ -389,7 +428,9 @@ NwbExportResult export_nwb(const fs::path& recording, const fs::path& out, const
     h5::create_group(file, "analysis");
     h5::create_group(file, "processing");
     Id stimulus = h5::create_group(file, "stimulus");
-    h5::create_group(stimulus, "presentation");
+    Id presentation = h5::create_group(stimulus, "presentation");
+    write_tokens(presentation, src, rec);
+    presentation.reset();
     h5::create_group(stimulus, "templates");
     write_trials(file, src, rec);
     acquisition.reset();

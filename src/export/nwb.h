@@ -1,7 +1,8 @@
 #pragma once
 // rig export --nwb: a recording (docs/FORMAT.md) as an NWB 2.x file (docs/NWB.md), read by
-// pynwb, MatNWB and nwbinspector: one TimeSeries per electrode in /acquisition, /trials as the
-// NWB trials table (/intervals/trials), the provenance in /general. Written with the HDF5 C
+// pynwb, MatNWB and nwbinspector: one TimeSeries per electrode in /acquisition, the tokens in
+// /stimulus/presentation, /trials as the NWB trials table (/intervals/trials), the provenance in
+// /general. Written with the HDF5 C
 // API; the NWB schema it follows is the one it caches (export/nwb_schema.h).
 #include <cstdint>
 #include <filesystem>

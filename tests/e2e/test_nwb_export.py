@@ -81,6 +81,12 @@ def check_export(rec, out):
             for word in (site, side, mtype, f"layer {layer}" if layer >= 0 else "outside the decoder layers",
                          "one sample per token"):
                 assert word in ts.description, (word, ts.description)
+        for col, name in (("token_id", "token_id"), ("text", "token_text"), ("generated", "token_generated")):
+            ts = nwb.stimulus[name]
+            want = r[f"tokens/{col}"]
+            want = want.asstr()[:n_rows] if col == "text" else want[:n_rows]
+            assert np.array_equal(np.asarray(ts.data[:], dtype=want.dtype), want), col
+            assert ts.rate == 1.0 and ts.starting_time == 0.0, col
         t = r["trials"]
         order = np.argsort(t["row_start"][:n_trials], kind="stable")
         df = nwb.trials.to_dataframe()
