@@ -1,12 +1,10 @@
 #include "export/nwb.h"
 
 #include <algorithm>
-#include <cmath>
 #include <ctime>
 #include <limits>
 #include <map>
 #include <numeric>
-#include <set>
 #include <vector>
 
 #include "core/error.h"
