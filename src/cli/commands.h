@@ -16,5 +16,6 @@ int cmd_merge(const Args& args);     // cmd_merge.cc: shard files of one experim
 int cmd_analyze(const Args& args);   // cmd_analyze.cc: PSTHs, selectivity, PCA, decoding of a recording
 int cmd_plot(const Args& args);      // cmd_plot.cc: figures (PNG/SVG) of analysis results or a recording
 int cmd_pull(const Args& args);      // cmd_pull.cc: fetch a hub model into the HF cache
+int cmd_export(const Args& args);    // cmd_export.cc: a recording as an NWB file
 
 }  // namespace rig::cli

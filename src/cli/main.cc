@@ -32,6 +32,7 @@ const std::map<std::string, Command>& commands() {
       {"train", {nullptr, "train the bundled model organism (data/models/sure-neox)", "rig-train"}},
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
+      {"export", {rig::cli::cmd_export, "write a recording as an NWB 2.x file (rig export --nwb REC.h5 OUT.nwb)"}},
       {"plot", {rig::cli::cmd_plot, "draw figures (PNG/SVG) of analysis results or a recording"}},
       {"bench",
        {nullptr, "measure recording throughput against this machine's GEMM rate and bandwidth", "rig-bench"}},
