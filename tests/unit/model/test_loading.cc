@@ -100,7 +100,7 @@ TEST_CASE("safetensors: truncated and inconsistent files are errors naming file 
 }
 
 TEST_CASE("weights that disagree with config.json name the file and the tensor", "[model]") {
-  RIG_REQUIRE_SHARED(src, "golden/models/gptneox-tiny");
+  const fs::path src = rig::test::kOrganism;
   const fs::path d = copy_model(src, "shape");
   json cfg = json::parse(std::ifstream(d / "config.json"));
   cfg["intermediate_size"] = 128;
@@ -108,16 +108,16 @@ TEST_CASE("weights that disagree with config.json name the file and the tensor",
   const auto e = model_error([&] { rig::load_model(rig::ModelSource{d}); });
   CHECK(contains(e, "model.safetensors"));
   CHECK(contains(e, "gpt_neox.layers.0.mlp.dense_h_to_4h.weight"));
-  CHECK(contains(e, "expected [128, 64]"));
+  CHECK(contains(e, "expected [128, 128]"));  // the organism: hidden 128, intermediate 512, 4 layers
 
-  cfg["intermediate_size"] = 256;
-  cfg["num_hidden_layers"] = 2;  // the checkpoint has a third layer
+  cfg["intermediate_size"] = 512;
+  cfg["num_hidden_layers"] = 3;  // the checkpoint has a fourth layer
   std::ofstream(d / "config.json") << cfg.dump();
-  CHECK(contains(model_error([&] { rig::load_model(rig::ModelSource{d}); }), "unexpected tensor(s) gpt_neox.layers.2"));
+  CHECK(contains(model_error([&] { rig::load_model(rig::ModelSource{d}); }), "unexpected tensor(s) gpt_neox.layers.3"));
 
-  cfg["num_hidden_layers"] = 4;  // ... or lacks a fourth
+  cfg["num_hidden_layers"] = 5;  // ... or lacks a fifth
   std::ofstream(d / "config.json") << cfg.dump();
-  CHECK(contains(model_error([&] { rig::load_model(rig::ModelSource{d}); }), "missing tensor(s) gpt_neox.layers.3"));
+  CHECK(contains(model_error([&] { rig::load_model(rig::ModelSource{d}); }), "missing tensor(s) gpt_neox.layers.4"));
 }
 
 TEST_CASE("config.json: missing keys, unknown architectures, missing tokenizer", "[model]") {
@@ -180,7 +180,7 @@ TEST_CASE("both config.json styles give the same model config", "[model]") {
 }
 
 TEST_CASE("hub cache layout: refs/REVISION -> snapshots/HASH, and a hint when absent", "[model]") {
-  RIG_REQUIRE_SHARED(src, "golden/models/gptneox-tiny");
+  const fs::path src = rig::test::kOrganism;
   const fs::path cache = temp_dir("hub");
   const std::string hash = "0123456789abcdef0123456789abcdef01234567";
   const fs::path repo = cache / "models--EleutherAI--pythia-70m-deduped";
@@ -241,7 +241,7 @@ TEST_CASE("sharded checkpoints load like a single file", "[model]") {
 }
 
 TEST_CASE("float16 and bfloat16 compute dtypes load and run", "[model]") {
-  RIG_REQUIRE_SHARED(src, "golden/models/gptneox-tiny");
+  const fs::path src = rig::test::kOrganism;
   rig::ModelSource s{src};
   const auto f32 = rig::load_model(s);
   const at::Tensor ref = rig::forward_batch(*f32.model, {{5, 6, 7}}, nullptr, at::kCPU);

@@ -51,7 +51,7 @@ TEST_CASE("print(model) and named_modules() match transformers", "[model]") {
 }
 
 TEST_CASE("generation stops at EOS when asked, and its row is the last", "[model]") {
-  RIG_REQUIRE_SHARED(dir, "golden/models/gptneox-tiny");
+  const std::filesystem::path dir = rig::test::kOrganism;
   const auto config = rig::ModelConfig::from_file(dir / "config.json");
   std::shared_ptr<rig::CausalLM> model = rig::make_causal_lm(config, "config.json");
   rig::load_weights(*model, dir, at::kFloat, at::kCPU);

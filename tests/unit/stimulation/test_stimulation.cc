@@ -220,8 +220,7 @@ TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of
 
 TEST_CASE("patching a site's full activations from trial A into trial B makes B's downstream sites equal A's", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<int64_t> a = {41, 70, 397, 80, 13, 344, 260, 78, 426};
   const std::vector<int64_t> b = {41, 70, 397, 80, 13, 700, 12, 900, 5};  // same length, other tokens
@@ -258,8 +257,7 @@ TEST_CASE("patching a site's full activations from trial A into trial B makes B'
 
 TEST_CASE("patch alignment: rows are aligned by trial position, and rows the source lacks stay", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<int64_t> a = {41, 70, 397};                   // the source: 3 rows (prompt only)
   const std::vector<int64_t> b = {41, 70, 397, 80, 13, 344};      // the target: 6 rows
@@ -323,8 +321,7 @@ TEST_CASE("a sham stimulation (add a zero vector, scale by 1) leaves every site 
 
 TEST_CASE("adding a zero vector keeps -0.0 activations -0.0 (x + (+0) would make them +0.0)", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{41, 70, 397, 80}};
   const std::string site = "gpt_neox.layers.1.mlp.act", set = "  - {site: " + site + ", neurons: \"0:4\", op: set, value: -0.0}\n";
@@ -341,8 +338,7 @@ TEST_CASE("adding a zero vector keeps -0.0 activations -0.0 (x + (+0) would make
 
 TEST_CASE("positions: a stimulation acts only at its rows, at every generation step", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{41, 70, 397, 80, 13}, {7, 99}};
   const std::string site = "gpt_neox.layers.1.mlp.act";
@@ -372,8 +368,7 @@ TEST_CASE("positions: a stimulation acts only at its rows, at every generation s
 
 TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a recording", "[stimulation]") {
   at::NoGradGuard no_grad;
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const fs::path tmp = fs::temp_directory_path() / ("rig_stim_test_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
@@ -410,7 +405,7 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
     rig::ElectrodeSpec e;
     e.site = site;
     e.module_type = "GPTNeoXLayer";
-    e.site_width = 64;
+    e.site_width = 128;
     e.neurons = {0, 1, 2, 3, 4, 5, 6, 7, 9};
     h.electrodes = {e};
     h.stimuli = {{0, "a", "x", {}}, {1, "b", "y", {}}};
@@ -492,8 +487,7 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
 }
 
 TEST_CASE("bad stimulation configs: clear errors naming file:line:col before anything runs", "[stimulation]") {
-  RIG_REQUIRE_SHARED(model_dir, "golden/models/gptneox-tiny");
-  const fs::path dir = rig::test::shared_dir() / "golden/models/gptneox-tiny";
+  const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{1, 2, 3}, {4, 5}};
   const std::string stimuli = "  - {condition: a, prompts: [x]}\n  - {condition: b, prompts: [y], stimulation: [s]}\n";
@@ -502,9 +496,9 @@ TEST_CASE("bad stimulation configs: clear errors naming file:line:col before any
   };
   const std::vector<Case> cases = {
       {"  - {name: s, site: gpt_neox.layers.0, op: add, vector: [1, 2, 3]}\n",
-       "stimulation.0.vector: expected a vector of 64 values (the output width of gpt_neox.layers.0), got 3"},
-      {"  - {name: s, site: gpt_neox.layers.0.mlp.act, neurons: [3, 256], op: set, value: 0}\n",
-       "stimulation.0.neurons: expected neuron indices below 256 (the output width of gpt_neox.layers.0.mlp.act), got 256"},
+       "stimulation.0.vector: expected a vector of 128 values (the output width of gpt_neox.layers.0), got 3"},
+      {"  - {name: s, site: gpt_neox.layers.0.mlp.act, neurons: [3, 512], op: set, value: 0}\n",
+       "stimulation.0.neurons: expected neuron indices below 512 (the output width of gpt_neox.layers.0.mlp.act), got 512"},
       {"  - {name: s, site: gpt_neox.layers.0, op: patch, source: {condition: nope}}\n",
        "stimulation.0.source.condition: expected the condition of a patch source (conditions: a, b), got 'nope'"},
       {"  - {name: s, site: gpt_neox.layers.0, op: patch, source: {stimulus: 5}}\n",
