@@ -21,6 +21,19 @@ def need(path):
     return path
 
 
+def venv_python(*modules):
+    """The python of scripts/venv.sh ($RIG_VENV_PYTHON, else the venv if it is complete) when
+    it imports every one of modules; None otherwise (the caller skips)."""
+    py = os.environ.get("RIG_VENV_PYTHON", "")
+    if not py:
+        v = subprocess.run(["scripts/venv.sh", "--if-ready"], capture_output=True, text=True).stdout.strip()
+        py = os.path.join(v, "bin", "python") if v else ""
+    if not py or not os.path.exists(py):
+        return None
+    ok = subprocess.run([py, "-c", "import " + ", ".join(modules)], capture_output=True).returncode == 0
+    return py if ok else None
+
+
 def golden_recording(model):
     """transformers' recording of a golden model: for gptneox-tiny and llama-tiny the live
     oracle's ($RIG_ORACLE_GOLDEN, tests/oracle/make_goldens.py), since ../shared's carry the

@@ -16,22 +16,11 @@ import sys
 import rigtest as rt
 
 
-def venv_python():
-    py = os.environ.get("RIG_VENV_PYTHON", "")
-    if not py:
-        v = subprocess.run(["scripts/venv.sh", "--if-ready"], capture_output=True, text=True).stdout.strip()
-        py = os.path.join(v, "bin", "python") if v else ""
-    if not py or not os.path.exists(py):
-        return None
-    ok = subprocess.run([py, "-c", "import pynwb, nwbinspector, h5py"], capture_output=True).returncode == 0
-    return py if ok else None
-
-
 try:
     import nwbinspector  # noqa: F401  (only in the venv)
     import pynwb
 except ImportError:
-    py = venv_python()
+    py = rt.venv_python("pynwb", "nwbinspector", "h5py")
     if not py:
         print("SKIPPED: no venv with pynwb and nwbinspector (scripts/venv.sh)")
         sys.exit(77)

@@ -484,19 +484,8 @@ def case_run_without_download():
     assert not os.path.exists(out)
 
 
-def venv_python():
-    py = os.environ.get("RIG_VENV_PYTHON", "")
-    if not py:
-        v = subprocess.run(["scripts/venv.sh", "--if-ready"], capture_output=True, text=True).stdout.strip()
-        py = os.path.join(v, "bin", "python") if v else ""
-    if not py or not os.path.exists(py):
-        return None
-    ok = subprocess.run([py, "-c", "import huggingface_hub"], capture_output=True).returncode == 0
-    return py if ok else None
-
-
 def case_huggingface_hub_shares_the_cache():
-    py = venv_python()
+    py = rt.venv_python("huggingface_hub")
     if not py:
         return "SKIPPED: no venv with huggingface_hub (scripts/venv.sh makes it)"
     c = cache("branch")  # rig wrote it (case_branch)
