@@ -10,7 +10,6 @@ import collections
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import rigtest as rt
