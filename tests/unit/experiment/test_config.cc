@@ -338,7 +338,7 @@ TEST_CASE("resolve_electrodes", "[experiment]") {
     auto msg = [&](const std::string& y) { return error_of([&] { resolve_electrodes(with_electrodes(y), cat); }); };
     CHECK(msg("  - site: gpt_neox.layers.0.mlp.actt\n") ==
           "x.yaml:5:11: electrodes.0.site: expected a site of the model, got 'gpt_neox.layers.0.mlp.actt'; "
-          "did you mean 'gpt_neox.layers.0.mlp.act'? ('rig inspect' lists the sites)");
+          "did you mean 'gpt_neox.layers.0.mlp.act'? ('rig inspect --sites' lists the sites and their aliases)");
     CHECK(msg("  - site: gpt_neox.layers.*.mlp.gate\n").rfind(
               "x.yaml:5:11: electrodes.0.site: expected a pattern matching at least one site, got "
               "'gpt_neox.layers.*.mlp.gate', which matches none",
