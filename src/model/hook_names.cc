@@ -8,6 +8,7 @@
 //   hook_mlp_out        the MLP's contribution (Gemma 2: after its post-norm)
 //   mlp.hook_pre        the activation function's input (gated MLPs: the gate's pre-activation)
 //   mlp.hook_pre_linear gated MLPs: the up projection;  mlp.hook_post: what the down projection reads
+//   unembed.hook_in     the final norm's output;  unembed.hook_out: the head's (the logits)
 //   attn.hook_*         the sites inside attention (q, k, v before rotary; q_rot, k_rot after;
 //                       scores, pattern, z, result), under the attention module.
 #include "model/hook_names.h"
@@ -32,7 +33,8 @@ struct Row {
 // in HF's module tree returns the quotient, so the name is refused rather than bent.
 constexpr const char* kNormalized =
     "TransformerLens's ln_final.hook_normalized is the final norm's input over its scale, before the "
-    "norm's weight and bias; no HF module returns that tensor. The final norm's output is the site ";
+    "norm's weight and bias; no HF module returns that tensor. The final norm's output (TransformerLens's "
+    "unembed.hook_in) is the site ";
 
 // Sites inside attention, under the attention module {a}.
 struct AttnRow {
@@ -49,14 +51,15 @@ constexpr AttnRow kAttention[] = {
 struct Table {
   const char* model_types[4];
   const char* attention;   // the attention module, {i} = layer
-  const char* final_norm;
+  const char* final_norm;  // its output: unembed.hook_in
+  const char* head;        // its output: unembed.hook_out (the logits, before Gemma 2's soft-cap as in TL)
   bool rotary;
   std::vector<Row> rows;
 };
 
 const std::vector<Table>& tables() {
   static const std::vector<Table> t = {
-      {{"gpt_neox"}, "gpt_neox.layers.{i}.attention", "gpt_neox.final_layer_norm", true,
+      {{"gpt_neox"}, "gpt_neox.layers.{i}.attention", "gpt_neox.final_layer_norm", "embed_out", true,
        {
            {"hook_embed", "gpt_neox.embed_in", kOut},
            {"blocks.{i}.hook_resid_pre", "gpt_neox.layers.{i}", kIn},
@@ -71,7 +74,7 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.mlp.hook_pre", "gpt_neox.layers.{i}.mlp.act", kIn},
            {"blocks.{i}.mlp.hook_post", "gpt_neox.layers.{i}.mlp.act", kOut},
        }},
-      {{"gpt2"}, "transformer.h.{i}.attn", "transformer.ln_f", false,
+      {{"gpt2"}, "transformer.h.{i}.attn", "transformer.ln_f", "lm_head", false,
        {
            {"hook_embed", "transformer.wte", kOut},
            {"hook_pos_embed", "transformer.wpe", kOut},
@@ -83,7 +86,7 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.mlp.hook_pre", "transformer.h.{i}.mlp.act", kIn},
            {"blocks.{i}.mlp.hook_post", "transformer.h.{i}.mlp.act", kOut},
        }},
-      {{"llama", "qwen2", "qwen3", "mistral"}, "model.layers.{i}.self_attn", "model.norm", true,
+      {{"llama", "qwen2", "qwen3", "mistral"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
        {
            {"hook_embed", "model.embed_tokens", kOut},
            {"blocks.{i}.hook_resid_pre", "model.layers.{i}", kIn},
@@ -95,7 +98,7 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.mlp.hook_pre_linear", "model.layers.{i}.mlp.up_proj", kOut},
            {"blocks.{i}.mlp.hook_post", "model.layers.{i}.mlp.down_proj", kIn},
        }},
-      {{"gemma2"}, "model.layers.{i}.self_attn", "model.norm", true,
+      {{"gemma2"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
        {
            {"hook_embed", "model.embed_tokens", kOut},
            {"blocks.{i}.hook_resid_pre", "model.layers.{i}", kIn},
@@ -153,6 +156,8 @@ SiteAliases hook_aliases(const ModelConfig& c) {
       else
         add(alias, with_layer(t->attention, i) + "." + a.suffix, kOut, "");
     }
+  add("unembed.hook_in", t->final_norm, kOut, "");
+  add("unembed.hook_out", t->head, kOut, "");
   add("ln_final.hook_normalized", "", kOut,
       std::string(kNormalized) + "'" + t->final_norm + "' (side: output)");
   return out;
