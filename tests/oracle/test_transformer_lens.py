@@ -221,6 +221,7 @@ class Tally:
         self.comparisons = self.values = 0
         self.names = set()
         self.worst = {}  # arch -> (max |rig - TL|, alias)
+        self.worst_scaled = {}  # arch -> max |rig - TL| / (1e-4 + 1e-4 |TL|): the pass criterion, <= 1
 
     def add(self, arch, alias, err, scaled, n):
         self.comparisons += 1
@@ -229,6 +230,7 @@ class Tally:
         self.names.add(generic)
         if err > self.worst.get(arch, (-1, ""))[0]:
             self.worst[arch] = (err, alias)
+        self.worst_scaled[arch] = max(scaled, self.worst_scaled.get(arch, 0.0))
 
 
 def main():
@@ -273,6 +275,7 @@ def main():
     summary = {"models": n_models, "architectures": archs, "names": sorted(tally.names),
                "comparisons": tally.comparisons, "values_compared": tally.values,
                "worst_abs": {a: {"error": e, "where": w} for a, (e, w) in sorted(tally.worst.items())},
+               "worst_scaled": dict(sorted(tally.worst_scaled.items())),
                "seconds": round(time.time() - t0, 1), "transformer_lens": importlib.metadata.version("transformer-lens"), "torch": torch.__version__}
     print(json.dumps(summary, indent=1))
     if args.summary:
