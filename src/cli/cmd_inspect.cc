@@ -41,7 +41,11 @@ int cmd_inspect(const Args& args) {
   }
   if (m.model.empty()) throw ConfigError("the option '--model' is required but missing (see --help)");
   LoadedModel lm = load_model(m.source());
-  const SiteCatalog& cat = lm.model->catalog();
+  if (!sites && resolve.empty()) {
+    std::cout << lm.model->repr() << "\n";
+    return 0;
+  }
+  const SiteCatalog& cat = lm.model->catalog();  // one forward pass: only when asked for
   const SiteAliases aliases = hook_aliases(lm.model->config());
   if (!resolve.empty()) {
     for (const auto& s : cat)
@@ -65,10 +69,6 @@ int cmd_inspect(const Args& args) {
                         "', which is not a site of this model or this rig");
     }
     throw ConfigError("'" + resolve + "' is neither a site nor an alias of this model ('rig inspect --sites' lists them)");
-  }
-  if (!sites) {
-    std::cout << lm.model->repr() << "\n";
-    return 0;
   }
   int type_width = 24;  // wider where a type name is (Gemma2TextScaledWordEmbedding)
   for (const auto& s : cat) type_width = std::max(type_width, int(s.module_type.size()));
