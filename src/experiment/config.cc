@@ -623,6 +623,7 @@ void fields(V& v, ElectrodeSelector& e) {
   v("neurons", e.neurons, neuron_list());
   v.origin_of("neurons", e.neurons_origin);
   v.validate([&](Decoder& d) {
+    e.side_given = d.has("side");
     const std::string& s = e.site;
     if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
       e.match = SiteMatch::kRegex;

@@ -19,6 +19,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/site_alias.h"
 #include "core/site_info.h"
 #include "core/trial.h"
 
@@ -78,6 +79,7 @@ struct ElectrodeSelector {
   std::string site;            // as written: exact name, glob (* ? **) or /regex/
   SiteMatch match = SiteMatch::kExact;
   Side side = Side::kOutput;
+  bool side_given = false;     // `side` was written (an alias brings its own side)
   // Neuron subset as half-open ranges [first, last); last == -1 means "to the site's width".
   // Empty = all neurons. A single index i is {i, i + 1}.
   std::vector<std::pair<int64_t, int64_t>> neurons;
@@ -183,8 +185,11 @@ std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 // Matches the selectors against a model's sites. Result in catalog order (input before
 // output of one site); a (site, side) selected twice is merged (union of neurons; all wins).
 // Throws ConfigError naming the electrode's file:line:col.
+// A site may also be named by one of the model's aliases (TransformerLens's hook names,
+// model/hook_names.h), which brings its side; a pattern that matches no site name is matched
+// against the aliases.
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg,
-                                              const SiteCatalog& catalog);
+                                              const SiteCatalog& catalog, const SiteAliases& aliases = {});
 
 // Decodes `site`, `side` and `neurons` of a mapping that holds other keys too (a
 // `stimulation:` entry), with the electrodes' syntax and checks; the caller checks the other

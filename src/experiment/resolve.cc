@@ -63,35 +63,63 @@ bool EventSpec::matches(const std::string& text) const {
   }
 }
 
-std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog) {
+std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog,
+                                              const SiteAliases& aliases) {
   struct Pick {
     bool all = false;
     std::set<int64_t> neurons;
+    std::string alias;  // the first alias that selected it
   };
   std::map<std::pair<size_t, int>, Pick> picks;  // (catalog index, 0 input / 1 output)
+  std::map<std::string, size_t> index;           // site name -> catalog index
+  for (size_t i = 0; i < catalog.size(); ++i) index.emplace(catalog[i].name, i);
+  struct Hit {
+    size_t site;
+    Side side;
+    std::string alias;
+  };
 
   for (const ElectrodeSelector& e : cfg.electrodes) {
-    const char* side = side_name(e.side);
-    const bool input = e.side == Side::kInput;
-    std::vector<size_t> matched;
-    if (e.match == SiteMatch::kExact) {
-      for (size_t i = 0; i < catalog.size(); ++i)
-        if (catalog[i].name == e.site) matched.push_back(i);
-      if (matched.empty()) {
-        std::vector<std::string> names;
-        for (const auto& s : catalog) names.push_back(s.name);
-        std::string msg = "expected a site of the model, got '" + e.site + "'";
-        if (std::string c = cfg::closest(e.site, names); !c.empty()) msg += "; did you mean '" + c + "'?";
-        throw ConfigError(e.origin.error(msg + " ('rig inspect' lists the sites)"));
-      }
-      const SiteInfo& s = catalog[matched[0]];
+    std::vector<Hit> matched;
+    auto recordable = [&](const SiteInfo& s, Side side, const std::string& via) {
       if (!s.called)
-        throw ConfigError(e.origin.error("site '" + s.name + "' (" + s.module_type +
+        throw ConfigError(e.origin.error(via + "site '" + s.name + "' (" + s.module_type +
                                          ") is never called by the model's forward pass, so it cannot be recorded"));
-      if (input && !s.has_input)
-        throw ConfigError(e.origin.error("site '" + s.name + "' (" + s.module_type +
+      if (side == Side::kInput && !s.has_input)
+        throw ConfigError(e.origin.error(via + "site '" + s.name + "' (" + s.module_type +
                                          ") has no float input to record (e.g. an embedding takes token ids); "
                                          "use side: output"));
+    };
+    if (e.match == SiteMatch::kExact) {
+      const SiteAlias* alias = nullptr;
+      for (const auto& a : aliases)
+        if (a.alias == e.site) alias = &a;
+      if (auto it = index.find(e.site); it != index.end()) {
+        recordable(catalog[it->second], e.side, "");
+        matched.push_back({it->second, e.side, ""});
+      } else if (alias) {
+        const std::string is = "'" + e.site + "' (a TransformerLens name) ";
+        if (!alias->unavailable.empty())
+          throw ConfigError(e.origin.error(is + "names no tensor of this model: " + alias->unavailable));
+        auto it = index.find(alias->site);
+        if (it == index.end())
+          throw ConfigError(e.origin.error(is + "is the " + side_name(alias->side) + " of '" + alias->site +
+                                           "', which is not a site of this model or this rig ('rig inspect "
+                                           "--sites' lists them)"));
+        if (e.side_given && e.side != alias->side)
+          throw ConfigError(e.origin.error(is + "is the " + side_name(alias->side) + " of '" + alias->site +
+                                           "', not its " + side_name(e.side) + ": drop side: (an alias brings its own)"));
+        recordable(catalog[it->second], alias->side, is + "names ");
+        matched.push_back({it->second, alias->side, alias->alias});
+      } else {
+        std::vector<std::string> names;
+        for (const auto& s : catalog) names.push_back(s.name);
+        for (const auto& a : aliases)
+          if (a.unavailable.empty()) names.push_back(a.alias);
+        std::string msg = "expected a site of the model, got '" + e.site + "'";
+        if (std::string c = cfg::closest(e.site, names); !c.empty()) msg += "; did you mean '" + c + "'?";
+        throw ConfigError(e.origin.error(msg + " ('rig inspect --sites' lists the sites and their aliases)"));
+      }
     } else {
       SafeRegex rx;
       try {
@@ -99,32 +127,51 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
       } catch (const std::invalid_argument& err) {
         throw ConfigError(e.origin.error("expected a valid pattern, got '" + e.site + "': " + err.what()));
       }
-      size_t any = 0;
-      for (size_t i = 0; i < catalog.size(); ++i) {
-        bool hit = false;
+      auto hit = [&](const std::string& name) {
         try {
-          hit = rx.full_match(catalog[i].name);
+          return rx.full_match(name);
         } catch (const Error& err) {
           throw ConfigError(e.origin.error(err.what()));
         }
-        if (!hit) continue;
+      };
+      const bool input = e.side == Side::kInput;
+      size_t any = 0;
+      for (size_t i = 0; i < catalog.size(); ++i) {
+        if (!hit(catalog[i].name)) continue;
         ++any;
-        if (catalog[i].called && (!input || catalog[i].has_input)) matched.push_back(i);
+        if (catalog[i].called && (!input || catalog[i].has_input)) matched.push_back({i, e.side, ""});
       }
+      // No site name matches: the pattern may be written in aliases ("blocks.*.hook_resid_post").
+      // Their sides are their own; a written side keeps those of that side.
+      bool via_alias = false;
+      if (any == 0)
+        for (const auto& a : aliases) {
+          if (!a.unavailable.empty() || !hit(a.alias)) continue;
+          auto it = index.find(a.site);
+          if (it == index.end()) continue;
+          ++any;
+          via_alias = true;
+          const SiteInfo& s = catalog[it->second];
+          if ((!e.side_given || e.side == a.side) && s.called && (a.side == Side::kOutput || s.has_input))
+            matched.push_back({it->second, a.side, a.alias});
+        }
       if (any == 0)
         throw ConfigError(e.origin.error("expected a pattern matching at least one site, got '" + e.site +
-                                         "', which matches none ('rig inspect' lists the sites; "
-                                         "'*' stops at dots, '**' does not)"));
+                                         "', which matches none ('rig inspect --sites' lists the sites and their "
+                                         "aliases; '*' stops at dots, '**' does not)"));
       if (matched.empty())
         throw ConfigError(e.origin.error("'" + e.site + "' matches " + std::to_string(any) +
-                                         " site(s), none of which can be recorded on the " + side +
-                                         " side (never called, or no float input)"));
+                                         (via_alias ? " alias(es), none of which is on the " : " site(s), none of which can be recorded on the ") +
+                                         side_name(e.side) + " side" +
+                                         (via_alias ? " (an alias brings its own side: drop side:)" : " (never called, or no float input)")));
     }
 
-    for (size_t i : matched) {
-      const SiteInfo& s = catalog[i];
+    for (const Hit& h : matched) {
+      const SiteInfo& s = catalog[h.site];
+      const bool input = h.side == Side::kInput;
       const int64_t width = input ? s.in_width : s.out_width;
-      Pick& pick = picks[{i, input ? 0 : 1}];
+      Pick& pick = picks[{h.site, input ? 0 : 1}];
+      if (pick.alias.empty()) pick.alias = h.alias;
       if (e.neurons.empty()) {
         pick.all = true;
         continue;
@@ -134,8 +181,8 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
         if (a >= width || end > width) {
           int64_t bad = a >= width ? a : end - 1;
           throw ConfigError(e.neurons_origin.error(
-              "expected neuron indices below " + std::to_string(width) + " (the " + side + " width of " +
-              s.name + "), got " + std::to_string(bad)));
+              "expected neuron indices below " + std::to_string(width) + " (the " + side_name(h.side) + " width of " +
+              s.name + (h.alias.empty() ? "" : ", " + h.alias) + "), got " + std::to_string(bad)));
         }
         for (int64_t n = a; n < end; ++n) pick.neurons.insert(n);
       }
@@ -147,6 +194,7 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
     const SiteInfo& s = catalog[key.first];
     ElectrodeSpec spec;
     spec.site = s.name;
+    spec.alias = pick.alias;
     spec.side = key.second == 0 ? Side::kInput : Side::kOutput;
     spec.module_type = s.module_type;
     spec.layer = s.layer;

@@ -93,6 +93,7 @@ inline constexpr Column kElectrodeColumns[] = {
     {"module_type", h5::Dtype::kString, "the module's Hugging Face class name"},
     {"width", h5::Dtype::kInt64, "neurons recorded (columns of the recording)"},
     {"layer", h5::Dtype::kInt64, "index of the decoder layer holding the site; -1: outside the layers"},
+    {"alias", h5::Dtype::kString, "the TransformerLens hook name the config used for it; empty: none"},
 };
 inline constexpr const char* kRecordingsDescription =
     "activations of one electrode: row r is row r of /tokens, column j neuron j (or neurons[j])";

@@ -172,6 +172,7 @@ struct RecordingReader::Impl {
         if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
         if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
         if (h5::has_attr(ds, "layer")) e.layer = h5::get_int_attr(ds, "layer");
+        if (h5::has_attr(ds, "alias")) e.alias = h5::get_string_attr(ds, "alias");
         e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width")
                                                       : int64_t(h5::width(ds));
         if (e.width() <= 0 || e.width() != int64_t(h5::width(ds)))

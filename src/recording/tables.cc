@@ -48,7 +48,7 @@ void write_stimuli_table(hid_t root, const std::vector<StimulusRow>& stimuli, co
 
 void write_electrodes_table(hid_t root, const std::vector<ElectrodeSpec>& electrodes, const h5::Layout& layout) {
   h5::Id g = h5::create_group(root, "electrodes");
-  std::vector<std::string> site, side, type;
+  std::vector<std::string> site, side, type, alias;
   std::vector<int64_t> width, layer;
   for (const auto& e : electrodes) {
     site.push_back(e.site);
@@ -56,6 +56,7 @@ void write_electrodes_table(hid_t root, const std::vector<ElectrodeSpec>& electr
     type.push_back(e.module_type);
     width.push_back(e.width());
     layer.push_back(e.layer);
+    alias.push_back(e.alias);
   }
   // Same order as layout::kElectrodeColumns.
   h5::append(h5::create_column(g, "site", h5::Dtype::kString, layout), site);
@@ -63,6 +64,7 @@ void write_electrodes_table(hid_t root, const std::vector<ElectrodeSpec>& electr
   h5::append(h5::create_column(g, "module_type", h5::Dtype::kString, layout), type);
   h5::append(h5::create_column(g, "width", h5::Dtype::kInt64, layout), width);
   h5::append(h5::create_column(g, "layer", h5::Dtype::kInt64, layout), layer);
+  h5::append(h5::create_column(g, "alias", h5::Dtype::kString, layout), alias);
   h5::describe_table(g, layout::kElectrodesDescription, docs(layout::kElectrodeColumns));
 }
 
@@ -73,6 +75,7 @@ void set_recording_attrs(hid_t ds, const ElectrodeSpec& e, size_t index) {
   h5::set_attr(ds, "site_width", e.site_width);
   h5::set_attr(ds, "index", int64_t(index));
   h5::set_attr(ds, "layer", e.layer);
+  if (!e.alias.empty()) h5::set_attr(ds, "alias", e.alias);
   if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
   h5::set_attr(ds, "description", std::string(layout::kRecordingsDescription));
   // In HDF5's (C, h5py) order; MATLAB shows them reversed: [neuron, row].

@@ -16,6 +16,7 @@
 #include "core/events.h"
 #include "hub/cache.h"
 #include "hub/download.h"
+#include "model/hook_names.h"
 #include "model/provenance.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
@@ -182,7 +183,7 @@ void Runner::prepare() {
   SiteCatalog called;
   for (const auto& s : model_.model->catalog())
     if (s.called && !s.name.empty()) called.push_back(s);
-  plan_.electrodes = resolve_electrodes(config_, called);
+  plan_.electrodes = resolve_electrodes(config_, called, hook_aliases(model_.model->config()));
 
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
@@ -298,7 +299,8 @@ std::string Runner::describe() const {
   os << "electrodes " << plan_.electrodes.size() << "\n";
   int64_t width = 0;
   for (const auto& e : plan_.electrodes) {
-    os << "  " << e.site << " " << side_name(e.side) << "  " << e.module_type << "  " << e.width() << " neurons";
+    os << "  " << e.site << " " << side_name(e.side) << (e.alias.empty() ? "" : " (" + e.alias + ")") << "  "
+       << e.module_type << "  " << e.width() << " neurons";
     if (!e.neurons.empty()) os << " of " << e.site_width;
     os << "\n";
     width += e.width();

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/events.h"
 #include "experiment/yaml_util.h"
+#include "model/hook_names.h"
 #include "stimulation/vectors.h"
 
 namespace rig {
@@ -119,6 +120,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
                                                known ? cfg.trials.generate.max_new_tokens : 0, false));
   }
 
+  const SiteAliases aliases = hook_aliases(model.config());
   SiteCatalog called;
   for (const auto& s : model.catalog())
     if (s.called && !s.name.empty()) called.push_back(s);
@@ -178,7 +180,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
       ElectrodeSelector sel = decode_site_selector(cfg.source, e, p);
       ExperimentConfig one;
       one.electrodes = {sel};
-      const std::vector<ElectrodeSpec> sites = resolve_electrodes(one, called);
+      const std::vector<ElectrodeSpec> sites = resolve_electrodes(one, called, aliases);
 
       // Op values that do not depend on the site.
       double vscale = 1;

@@ -338,7 +338,7 @@ TEST_CASE("resolve_electrodes", "[experiment]") {
     auto msg = [&](const std::string& y) { return error_of([&] { resolve_electrodes(with_electrodes(y), cat); }); };
     CHECK(msg("  - site: gpt_neox.layers.0.mlp.actt\n") ==
           "x.yaml:5:11: electrodes.0.site: expected a site of the model, got 'gpt_neox.layers.0.mlp.actt'; "
-          "did you mean 'gpt_neox.layers.0.mlp.act'? ('rig inspect' lists the sites)");
+          "did you mean 'gpt_neox.layers.0.mlp.act'? ('rig inspect --sites' lists the sites and their aliases)");
     CHECK(msg("  - site: gpt_neox.layers.*.mlp.gate\n").rfind(
               "x.yaml:5:11: electrodes.0.site: expected a pattern matching at least one site, got "
               "'gpt_neox.layers.*.mlp.gate', which matches none",
@@ -359,6 +359,65 @@ TEST_CASE("resolve_electrodes", "[experiment]") {
     ExperimentConfig c = load_experiment(kMinimal, {"electrodes=[{site: nope}]"});
     CHECK(error_of([&] { resolve_electrodes(c, cat); }).rfind(
               "--set electrodes=[{site: nope}]: electrodes.0.site: expected a site of the model", 0) == 0);
+  }
+}
+
+TEST_CASE("resolve_electrodes: TransformerLens names bring their site and side", "[experiment]") {
+  const SiteCatalog cat = fake_catalog();
+  SiteAliases aliases;
+  for (int l = 0; l < 2; ++l) {
+    const std::string b = "blocks." + std::to_string(l), p = "gpt_neox.layers." + std::to_string(l);
+    aliases.push_back({b + ".hook_resid_pre", p, Side::kInput, ""});
+    aliases.push_back({b + ".hook_resid_post", p, Side::kOutput, ""});
+    aliases.push_back({b + ".hook_resid_mid", "", Side::kInput, "no resid_mid with a parallel residual"});
+    aliases.push_back({b + ".mlp.hook_post", p + ".mlp.act", Side::kOutput, ""});
+    aliases.push_back({b + ".attn.hook_z", p + ".attention.z", Side::kOutput, ""});  // not in this catalog
+  }
+  auto resolve = [&](const std::string& y) { return resolve_electrodes(with_electrodes(y), cat, aliases); };
+  auto msg = [&](const std::string& y) { return error_of([&] { resolve(y); }); };
+  SECTION("an alias is its site and side, and is kept beside the HF name") {
+    auto e = resolve("  - site: blocks.1.hook_resid_pre\n  - {site: blocks.0.mlp.hook_post, neurons: [1, 2]}\n");
+    REQUIRE(e.size() == 2);
+    CHECK(e[0].site == "gpt_neox.layers.0.mlp.act");
+    CHECK(e[0].alias == "blocks.0.mlp.hook_post");
+    CHECK(e[0].neurons == std::vector<int64_t>{1, 2});
+    CHECK(e[1].site == "gpt_neox.layers.1");
+    CHECK(e[1].side == Side::kInput);
+    CHECK(e[1].alias == "blocks.1.hook_resid_pre");
+    e = resolve("  - site: gpt_neox.layers.0\n  - {site: blocks.0.hook_resid_post, side: output}\n");
+    REQUIRE(e.size() == 1);  // a site named both ways is one electrode, under its alias
+    CHECK(e[0].alias == "blocks.0.hook_resid_post");
+  }
+  SECTION("patterns that match no site name match aliases; a written side keeps that side's") {
+    auto e = resolve("  - site: \"blocks.*.hook_resid_*\"\n");
+    REQUIRE(e.size() == 4);  // resid_mid is unavailable, so not matched
+    CHECK(e[0].alias == "blocks.0.hook_resid_pre");
+    CHECK(e[1].alias == "blocks.0.hook_resid_post");
+    e = resolve("  - {site: \"blocks.*.hook_resid_*\", side: input}\n");
+    REQUIRE(e.size() == 2);
+    CHECK(e[1].alias == "blocks.1.hook_resid_pre");
+    CHECK(resolve("  - site: \"gpt_neox.layers.*\"\n")[0].alias.empty());  // site names first
+  }
+  SECTION("errors name the electrode and the reason") {
+    CHECK(msg("  - site: blocks.1.hook_resid_mid\n") ==
+          "x.yaml:5:11: electrodes.0.site: 'blocks.1.hook_resid_mid' (a TransformerLens name) names no tensor of "
+          "this model: no resid_mid with a parallel residual");
+    CHECK(msg("  - site: blocks.0.attn.hook_z\n") ==
+          "x.yaml:5:11: electrodes.0.site: 'blocks.0.attn.hook_z' (a TransformerLens name) is the output of "
+          "'gpt_neox.layers.0.attention.z', which is not a site of this model or this rig ('rig inspect --sites' "
+          "lists them)");
+    CHECK(msg("  - {site: blocks.0.hook_resid_pre, side: output}\n") ==
+          "x.yaml:5:12: electrodes.0.site: 'blocks.0.hook_resid_pre' (a TransformerLens name) is the input of "
+          "'gpt_neox.layers.0', not its output: drop side: (an alias brings its own)");
+    CHECK(msg("  - site: blocks.0.hook_resid_prе\n").find("did you mean 'blocks.0.hook_resid_pre'?") !=
+          std::string::npos);
+    CHECK(msg("  - site: blocks.7.hook_resid_pre\n").find("did you mean 'blocks.0.hook_resid_pre'?") !=
+          std::string::npos);
+    CHECK(msg("  - {site: \"blocks.*.mlp.hook_post\", side: input}\n").find(
+              "matches 2 alias(es), none of which is on the input side") != std::string::npos);
+    CHECK(msg("  - {site: blocks.0.mlp.hook_post, neurons: [2048]}\n").find(
+              "(the output width of gpt_neox.layers.0.mlp.act, blocks.0.mlp.hook_post), got 2048") !=
+          std::string::npos);
   }
 }
 

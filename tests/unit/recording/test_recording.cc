@@ -627,13 +627,14 @@ TEST_CASE("files describe themselves: tables, electrodes, identifier, both dtype
     REQUIRE(h5::get_string_vector_attr(ev, "colnames") == std::vector<std::string>{"trial", "row"});
     h5::Id el = h5::open_group(root, "electrodes");
     REQUIRE(h5::get_string_vector_attr(el, "colnames") ==
-            std::vector<std::string>{"site", "side", "module_type", "width", "layer"});
+            std::vector<std::string>{"site", "side", "module_type", "width", "layer", "alias"});
     REQUIRE(h5::read_strings(h5::open_dataset(el, "site")) ==
             std::vector<std::string>{"gpt_neox.layers.0.mlp.dense_4h_to_h", "gpt_neox.layers.1"});
     REQUIRE(h5::read_strings(h5::open_dataset(el, "side")) == std::vector<std::string>{"output", "input"});
     REQUIRE(h5::read_strings(h5::open_dataset(el, "module_type")) == std::vector<std::string>{"Linear", "GPTNeoXLayer"});
     REQUIRE(h5::read_int64(h5::open_dataset(el, "width")) == std::vector<int64_t>{6, 3});
     REQUIRE(h5::read_int64(h5::open_dataset(el, "layer")) == std::vector<int64_t>{-1, 1});
+    REQUIRE(h5::read_strings(h5::open_dataset(el, "alias")) == std::vector<std::string>{"", ""});  // none used
   }
   {
     RecordingReader r(tmp / "r.h5");
