@@ -137,4 +137,26 @@ for k, v in parts.items():
 worst = max(abs(got[k] - v) / abs(v) for k, v in want.items())
 print("group_by [level, flag]: marginalized variance " + ", ".join(f"{k} {v:.4f}" for k, v in got.items()) +
       f" == numpy (largest relative difference {worst:.1e}; bound 1e-9)")
+
+
+# 4. Errors name the key's line:column; a one-field group_by splits into time and the field.
+def bad(text, *needles):
+    y = rt.write(os.path.join(d, "bad.yaml"), text)
+    p = rt.run(["analyze", rec, "-c", y, "-o", os.path.join(d, "bad.h5")], check=False)
+    assert p.returncode == 2 and all(n in p.stderr for n in needles), (text, p.returncode, p.stderr)
+
+
+bad("analysis:\n  group_by: levle\n", "bad.yaml:2:13: analysis.group_by", "'levle' is not a stimulus field",
+    "flag, level, meta, tag, weight")
+bad("analysis:\n  group_by: [level, flag, tag]\n", "bad.yaml:2:13: analysis.group_by", "two different")
+one = os.path.join(d, "one.h5")
+rt.run(["analyze", rec, "-c", rt.write(os.path.join(d, "one.yaml"),
+                                       f"analysis:\n  group_by: level\n  post: {POST}\n  permutations: 0\n"),
+        "-o", one])
+with h5py.File(one) as r:
+    assert list(r["conditions/name"].asstr()[:]) == ["0", "1", "2"]
+    mv = r[f"sites/{SITE}/output/marginalized_variance"]
+    assert list(mv["term"].asstr()[:]) == ["time", "level"]
+    assert abs(mv["fraction"][:].sum() - 1) < 1e-12
+print("group_by errors name file:line:col; one field: time + level")
 shutil.rmtree(d)
