@@ -28,6 +28,91 @@ std::vector<double> smoothing_kernel(Smoothing s, double width, int64_t& first) 
   return {1.0};
 }
 
+namespace {
+
+// The stimulus's value of field f, or nullptr.
+const FieldValue* field_of(const RecordingReader& rec, const TrialRow& t, const std::string& f) {
+  const auto& st = rec.stimuli();
+  if (t.stimulus < 0 || size_t(t.stimulus) >= st.size()) return nullptr;
+  auto it = st[size_t(t.stimulus)].extra.find(f);
+  return it == st[size_t(t.stimulus)].extra.end() ? nullptr : &it->second;
+}
+
+// Value order: numbers by value (NaN last), text by bytes, false before true.
+bool value_less(const FieldValue& a, const FieldValue& b) {
+  if (a.index() != b.index()) return a.index() < b.index();
+  if (const double* x = std::get_if<double>(&a)) {
+    const double y = std::get<double>(b);
+    return std::isnan(y) ? !std::isnan(*x) : *x < y;
+  }
+  return a < b;
+}
+
+// group_by: the fields' values among the analysed conditions, sorted, and each condition's;
+// with no condition list given, the conditions are the crossing in that order (first field
+// slowest), those with trials.
+void group_levels(const RecordingReader& rec, const AnalysisConfig& cfg, Alignment& al) {
+  const size_t F = cfg.group_by.size();
+  std::map<std::string, std::vector<FieldValue>> values_of;  // label -> its values
+  for (const auto& t : rec.trials()) {
+    const std::string label = trial_label(rec, cfg, t);
+    if (values_of.count(label)) continue;
+    std::vector<FieldValue> v;
+    for (const auto& f : cfg.group_by) {
+      const FieldValue* x = field_of(rec, t, f);
+      v.push_back(x ? *x : FieldValue(std::string()));
+    }
+    values_of[label] = v;
+  }
+  const bool all = cfg.conditions.empty();
+  std::vector<std::vector<FieldValue>> lv(F);
+  for (const auto& [label, v] : values_of) {
+    if (!all && std::find(al.conditions.begin(), al.conditions.end(), label) == al.conditions.end()) continue;
+    for (size_t f = 0; f < F; ++f) {
+      auto& l = lv[f];
+      bool seen = false;
+      for (const auto& x : l) seen |= field_text(x) == field_text(v[f]);
+      if (!seen) l.push_back(v[f]);
+    }
+  }
+  for (auto& l : lv) std::sort(l.begin(), l.end(), value_less);
+  al.levels.assign(F, {});
+  for (size_t f = 0; f < F; ++f)
+    for (const auto& x : lv[f]) al.levels[f].push_back(field_text(x));
+  if (all) {
+    std::vector<size_t> at(F, 0);
+    while (!al.levels[0].empty() && (F < 2 || !al.levels[1].empty())) {
+      std::string label;
+      for (size_t f = 0; f < F; ++f) label += (f ? "|" : "") + al.levels[f][at[f]];
+      if (values_of.count(label)) al.conditions.push_back(label);
+      size_t k = F;
+      while (k > 0 && ++at[k - 1] == al.levels[k - 1].size()) at[--k] = 0;
+      if (k == 0) break;
+    }
+  }
+  for (const auto& c : al.conditions) {
+    std::vector<int> idx;
+    const auto it = values_of.find(c);
+    for (size_t f = 0; f < F; ++f) {
+      const std::string x = it == values_of.end() ? "" : field_text(it->second[f]);
+      idx.push_back(int(std::find(al.levels[f].begin(), al.levels[f].end(), x) - al.levels[f].begin()));
+    }
+    al.condition_levels.push_back(idx);
+  }
+}
+
+}  // namespace
+
+std::string trial_label(const RecordingReader& rec, const AnalysisConfig& cfg, const TrialRow& t) {
+  if (cfg.group_by.empty()) return t.condition;
+  std::string label;
+  for (size_t f = 0; f < cfg.group_by.size(); ++f) {
+    const FieldValue* x = field_of(rec, t, cfg.group_by[f]);
+    label += (f ? "|" : "") + (x ? field_text(*x) : std::string());
+  }
+  return label;
+}
+
 Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
   Alignment al;
   al.pre = cfg.pre;
@@ -36,6 +121,9 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
   const auto& trials = rec.trials();
   if (!cfg.conditions.empty()) {
     al.conditions = cfg.conditions;
+    if (!cfg.group_by.empty()) group_levels(rec, cfg, al);
+  } else if (!cfg.group_by.empty()) {
+    group_levels(rec, cfg, al);
   } else {
     // The experiment's order: first appearance in /stimuli, then any others in trial order.
     std::vector<std::string> seen;
@@ -61,7 +149,7 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
   al.condition_of.assign(trials.size(), -1);
   for (size_t i = 0; i < trials.size(); ++i) {
     const TrialRow& t = trials[i];
-    auto c = std::find(al.conditions.begin(), al.conditions.end(), t.condition);
+    auto c = std::find(al.conditions.begin(), al.conditions.end(), trial_label(rec, cfg, t));
     if (c != al.conditions.end()) al.condition_of[i] = int(c - al.conditions.begin());
     int64_t row = -1;
     if (in_file) {

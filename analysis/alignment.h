@@ -19,6 +19,7 @@
 
 namespace rig {
 class RecordingReader;
+struct TrialRow;
 }
 
 namespace rig::analysis {
@@ -34,6 +35,10 @@ struct AlignedTrial {
 
 struct Alignment {
   std::vector<std::string> conditions;  // analysed conditions, in order
+  // group_by: each field's values among the analysed conditions (field_text, in value order),
+  // and per condition the index of its value of each field: [condition][field].
+  std::vector<std::vector<std::string>> levels;
+  std::vector<std::vector<int>> condition_levels;
   std::vector<AlignedTrial> trials;     // included trials (analysed condition, has the event), by row
   std::vector<int64_t> event_row;       // per recording trial: absolute event row, -1 = none
   std::vector<int> condition_of;        // per recording trial: condition index, -1 = not analysed
@@ -42,6 +47,10 @@ struct Alignment {
   int64_t length() const { return pre + post + 1; }
   size_t n_bins() const { return bin_start.size(); }
 };
+
+// The condition a trial is analysed under: its condition, or with group_by its stimulus's
+// values of the fields (field_text; two joined by '|'; "" where the stimulus lacks one).
+std::string trial_label(const RecordingReader& rec, const AnalysisConfig& cfg, const TrialRow& t);
 
 // Finds each trial's event (an /events group, else the built-ins from /trials: prompt_onset =
 // row_start, response_onset = row_start + n_prompt_tokens when something was generated,

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "analysis/alignment.h"
 #include "core/events.h"
 #include "recording/reader.h"
 
@@ -14,7 +15,7 @@ namespace rig::analysis {
 namespace {
 
 const std::vector<std::string> kKeys = {
-    "sites", "conditions", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
+    "sites", "conditions", "group_by", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
     "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
     "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows", "threads"};
 
@@ -220,6 +221,13 @@ AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
     cfg.conditions_where = c.where(n, "conditions");
     cfg.conditions = get_strings(c, n, "conditions");
   }
+  if (auto n = node["group_by"]) {
+    cfg.group_by_where = c.where(n, "group_by");
+    cfg.group_by = get_strings(c, n, "group_by");
+    if (cfg.group_by.empty() || cfg.group_by.size() > 2 ||
+        (cfg.group_by.size() == 2 && cfg.group_by[0] == cfg.group_by[1]))
+      c.fail(n, "group_by", "expected a stimulus field or two different ones [FIELD1, FIELD2], got " + describe(n));
+  }
   if (auto n = node["event"]) {
     cfg.event_where = c.where(n, "event");
     cfg.event = get_string(c, n, "event");
@@ -380,9 +388,19 @@ void check_against(const AnalysisConfig& cfg, const RecordingReader& rec) {
       raise(s.where, "site '" + s.site + (s.any_side ? "" : std::string("/") + side_name(s.side)) +
                          "' is not recorded in " + file + " (it has: " + list(sites) + ")");
   }
+  std::vector<std::string> fields;
+  for (const auto& s : rec.stimuli())
+    for (const auto& kv : s.extra)
+      if (std::find(fields.begin(), fields.end(), kv.first) == fields.end()) fields.push_back(kv.first);
+  for (const auto& f : cfg.group_by)
+    if (std::find(fields.begin(), fields.end(), f) == fields.end())
+      raise(cfg.group_by_where, "group_by: '" + f + "' is not a stimulus field of " + file + " (it has: " +
+                                    list(fields) + ")");
   std::vector<std::string> conds;
-  for (const auto& t : rec.trials())
-    if (std::find(conds.begin(), conds.end(), t.condition) == conds.end()) conds.push_back(t.condition);
+  for (const auto& t : rec.trials()) {
+    const std::string label = trial_label(rec, cfg, t);
+    if (std::find(conds.begin(), conds.end(), label) == conds.end()) conds.push_back(label);
+  }
   for (const auto& c : cfg.conditions)
     if (std::find(conds.begin(), conds.end(), c) == conds.end())
       raise(cfg.conditions_where, "condition '" + c + "' has no trials in " + file + " (it has: " + list(conds) + ")");

@@ -56,6 +56,10 @@ struct AnalysisConfig {
   std::vector<SiteSelector> sites;         // empty = every electrode of the recording
   std::vector<std::string> conditions;     // empty = every condition with trials (stimulus order)
   Where sites_where, conditions_where;
+  // group_by: a trial's condition is its stimulus's value of one extra field (field_text), or
+  // of two joined by '|' (their crossing), instead of the stimulus's condition.
+  std::vector<std::string> group_by;
+  Where group_by_where;
   // Alignment: rows at offsets [-pre, +post] (inclusive) around the event's row.
   std::string event = "prompt_onset";      // prompt_onset | response_onset | eos | /events name
   int64_t pre = 0;

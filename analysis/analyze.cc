@@ -107,6 +107,13 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   r.time_resolved = cfg.time_resolved;
   r.cluster_alpha = cfg.time_resolved ? cfg.cluster_alpha : 0;
   r.conditions = al.conditions;
+  r.group_by = cfg.group_by;
+  for (const auto& l : al.condition_levels) {
+    std::vector<std::string> v;
+    for (size_t f = 0; f < l.size(); ++f)
+      v.push_back(l[f] >= 0 && size_t(l[f]) < al.levels[f].size() ? al.levels[f][size_t(l[f])] : "");
+    r.condition_values.push_back(v);
+  }
   r.bin_start = al.bin_start;
   r.bin_stop = al.bin_stop;
   int ca = -1, cb = -1;
@@ -138,7 +145,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   r.trial_included.assign(trials.size(), 0);
   for (size_t i = 0; i < trials.size(); ++i) {
     r.trial_index.push_back(trials[i].index);
-    r.trial_condition.push_back(trials[i].condition);
+    r.trial_condition.push_back(trial_label(rec, cfg, trials[i]));
     r.trial_event_row.push_back(al.event_row[i]);
   }
   for (size_t k = 0; k < al.trials.size(); ++k) {
@@ -227,6 +234,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
                            cfg.seed);
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);
+    if (!cfg.group_by.empty()) sr.marginal = marginalize(means, al, cfg.group_by);
     sr.pca = pca_condition_averages(means, cfg.pca_components, cfg.normalize, cfg.soft_c, cfg.pca_center);
     if (!decs.empty()) {
       const size_t nb = al.n_bins();

@@ -194,11 +194,22 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
     h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
 
+    if (!r.group_by.empty()) h5::set_attr(root, "group_by", r.group_by);
     Id g = h5::create_group(root, "conditions");
     write_str(g, "name", r.conditions);
     write_i64(g, "n_trials", r.condition_trials);
-    h5::describe_table(g, "one row per analysed condition (C rows)",
-                       {{"name", "the condition"}, {"n_trials", "trials of the condition included in the analysis"}});
+    std::vector<h5::ColumnDoc> group_cols;  // group_by: the value of each field, per condition
+    for (size_t f = 0; f < r.group_by.size(); ++f) {
+      std::vector<std::string> v;
+      for (const auto& cv : r.condition_values) v.push_back(f < cv.size() ? cv[f] : "");
+      write_str(g, "value_" + std::to_string(f + 1), v);
+      group_cols.push_back({"value_" + std::to_string(f + 1), "the condition's value of group_by field " +
+                                                              std::to_string(f + 1) + " ('" + r.group_by[f] + "')"});
+    }
+    std::vector<h5::ColumnDoc> cond_cols = {{"name", "the condition (group_by: its values, joined by '|')"},
+                                            {"n_trials", "trials of the condition included in the analysis"}};
+    cond_cols.insert(cond_cols.end(), group_cols.begin(), group_cols.end());
+    h5::describe_table(g, "one row per analysed condition (C rows)", cond_cols);
     Id b = h5::create_group(root, "bins");
     write_i64(b, "start", r.bin_start);
     write_i64(b, "stop", r.bin_stop);
@@ -330,6 +341,26 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       for (size_t c = 0; c < s.pca.projections.size(); ++c) {
         write_f64(pj, r.conditions[c], s.pca.projections[c]);
         doc(pj, r.conditions[c], "the condition's PSTH mean projected on the components", {"bin", "component"});
+      }
+      if (!r.group_by.empty()) {
+        const Marginalization& mv = s.marginal;
+        Id mg = h5::create_group(e, "marginalized_variance");
+        write_str(mg, "term", mv.terms);
+        write_f64(mg, "fraction", mv.fraction);
+        set_f64_attr(mg, "total", mv.total);
+        h5::set_attr(mg, "bins_used", mv.bins_used);
+        h5::describe_table(mg, "dPCA's marginalized variance of the condition-averaged PSTHs (Kobak et al. 2016): "
+                               "one row per marginalization, fractions of the total that sum to 1",
+                           {{"term", "time (condition-independent), a group_by field (with its interaction with "
+                                     "time), or FIELD1:FIELD2 (their interaction, with time)"},
+                            {"fraction", "share of the total variance (sum of squares of the PSTH means, centred "
+                                         "per neuron, over neurons, bins_used bins and conditions)"}});
+        Id pg2 = h5::create_group(e, "variance_parts");
+        write_str(pg2, "part", mv.parts);
+        write_f64(pg2, "fraction", mv.part_fraction);
+        h5::describe_table(pg2, "the ANOVA parts of the same variance: t (time), a and b (the group_by fields) and "
+                                "their interactions; each marginalized_variance row is a sum of these",
+                           {{"part", "t, a, b, ta, tb, ab or tab"}, {"fraction", "share of the total variance"}});
       }
       if (r.time_resolved) {
         Id tg = h5::create_group(e, "time");

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analysis/alignment.h"
+#include "analysis/marginal.h"
 #include "analysis/pca.h"
 #include "analysis/psth.h"
 #include "analysis/timecourse.h"
@@ -45,6 +46,7 @@ struct SiteResult {
   Mat decode_null;                          // [decode_permutations x n_bins] label-permutation accuracies
   std::vector<double> decode_p;             // [n_bins]: (1 + #{null >= accuracy}) / (1 + permutations)
   Timecourse time;                          // time_resolved: [n_bins x W] statistics, clusters
+  Marginalization marginal;                 // group_by: dPCA's marginalized variance of the PSTHs
   std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
@@ -63,6 +65,8 @@ struct Results {
   uint64_t seed = 0;
   double fdr_alpha = 0.05;
   std::vector<std::string> conditions;
+  std::vector<std::string> group_by;        // the fields conditions are values of (empty: none)
+  std::vector<std::vector<std::string>> condition_values;  // group_by: [condition][field] value text
   std::vector<std::string> contrast;        // [A, B] or empty (one condition only)
   std::vector<int64_t> condition_trials;    // [C] included trials
   std::vector<int64_t> bin_start, bin_stop; // offsets from the event, [start, stop)

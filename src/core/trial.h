@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fields.h"
 #include "core/site_info.h"
 
 namespace rig {
@@ -31,7 +32,7 @@ struct StimulusRow {
   int64_t index = 0;
   std::string condition;
   std::string prompt;
-  std::map<std::string, std::string> extra;  // column name -> value (strings)
+  std::map<std::string, FieldValue> extra;  // column name -> value
 };
 
 // One time step of a trial: a token the model processed.

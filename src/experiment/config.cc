@@ -1077,7 +1077,11 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     auto field = [&](const std::string& s) { id += std::to_string(s.size()) + ":" + s; };
     field(row.condition);
     field(row.prompt);
-    for (const auto& [key, v] : row.extra) field(key), field(v);
+    // Text as before typed fields (same hash); other types tagged, so 1 and "1" differ.
+    for (const auto& [key, v] : row.extra)
+      field(key), field(field_type(v) == FieldType::kString ? field_text(v)
+                                                             : std::string(field_type_name(field_type(v))) + ":" +
+                                                                   field_text(v));
     id += "\n";
   }
   if (k >= 0) {

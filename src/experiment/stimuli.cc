@@ -2,6 +2,7 @@
 // (read relative to the working directory) and templates with a cartesian product of vars.
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -70,7 +71,27 @@ struct Where {
   [[noreturn]] void fail(const std::string& what) const { cfg::fail(src, node, path, what); }
 };
 
-std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
+// A stimulus's extra fields as written (JSON values; template vars as strings), and where
+// its record is, for errors about a field's type (typed in expand_stimuli, across stimuli).
+struct RawFields {
+  std::map<std::string, nlohmann::json> values;
+  std::string file;         // "" = not from a file: the config entry is the place
+  int64_t line = 0;
+  std::string text;         // the record's line
+};
+
+// The record's 1-based column of `key` (its quoted name), or 1 when not found as written.
+int64_t key_column(const std::string& text, const std::string& key) {
+  const std::string quoted = nlohmann::json(key).dump();
+  for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at + 1)) {
+    size_t k = at + quoted.size();
+    while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
+    if (k < text.size() && text[k] == ':') return int64_t(at) + 1;
+  }
+  return 1;
+}
+
+std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w, std::vector<RawFields>& raw) {
   const std::string& file = set.file;
   const std::string ext = fs::path(file).extension().string();
   if (ext != ".txt" && ext != ".jsonl")
@@ -90,6 +111,7 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
     if (blank(line)) continue;
     auto bad = [&](const std::string& what) { w.fail(file + ":" + std::to_string(lineno) + ": " + what); };
     StimulusRow row;
+    RawFields fields;
     row.condition = set.condition;
     if (ext == ".txt") {
       if (std::string why = text_problem(line); !why.empty()) bad("expected a line of text, got " + why);
@@ -114,12 +136,15 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w) {
         if (it.key() == "condition" || it.key() == "index")
           bad("\"" + it.key() + "\" is a built-in stimulus column; the condition comes from the "
               "config entry (use one entry per condition), rename the field");
-        row.extra[it.key()] = it->is_string() ? it->get<std::string>() : it->is_null() ? "" : it->dump();
-        if (std::string why = text_problem(it.key() + row.extra[it.key()]); !why.empty())
+        const std::string as_text = it->is_string() ? it->get<std::string>() : it->is_null() ? "" : it->dump();
+        if (std::string why = text_problem(it.key() + as_text); !why.empty())
           bad("field \"" + it.key() + "\": expected text, got " + why);
+        fields.values[it.key()] = *it;
       }
+      fields.file = file, fields.line = lineno, fields.text = line;
     }
     rows.push_back(std::move(row));
+    raw.push_back(std::move(fields));
     if (int64_t(rows.size()) > limits::kMaxStimuli)
       bad("more than rig's limit of " + std::to_string(limits::kMaxStimuli) + " stimuli");
   }
@@ -186,7 +211,7 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
     StimulusRow row;
     row.condition = set.condition;
     for (size_t k = 0; k < set.vars.size(); ++k) row.extra[set.vars[k].first] = set.vars[k].second[at[k]];
-    for (const auto& p : pieces) row.prompt += p.var ? row.extra[p.text] : p.text;
+    for (const auto& p : pieces) row.prompt += p.var ? std::get<std::string>(row.extra[p.text]) : p.text;
     if (std::string why = text_problem(row.prompt); !why.empty())
       tw.fail("expected text prompts, got one (" + std::to_string(rows.size()) + ") with " + why);
     rows.push_back(std::move(row));
@@ -197,18 +222,49 @@ std::vector<StimulusRow> expand_template(const StimulusSet& set, const Where& tw
   return rows;
 }
 
+// Types each extra field across all stimuli (core/fields.h) and stores the typed values; a
+// value that does not fit is a config error at its record (file:line:col of the key), or at
+// the config entry for stimuli without a file.
+void type_fields(ExperimentConfig& cfg, const YAML::Node& sn, const std::vector<RawFields>& raw) {
+  std::set<std::string> names;
+  for (const auto& r : raw)
+    for (const auto& kv : r.values) names.insert(kv.first);
+  for (const auto& name : names) {
+    std::vector<const nlohmann::json*> values(raw.size(), nullptr);
+    for (size_t i = 0; i < raw.size(); ++i)
+      if (auto it = raw[i].values.find(name); it != raw[i].values.end()) values[i] = &it->second;
+    const FieldTyping t = infer_field_type(values);
+    if (t.bad >= 0) {
+      const auto i = size_t(t.bad);
+      const size_t set = size_t(cfg.stimulus_set[i]);
+      const YAML::Node entry = sn[set];
+      KeyPath p{"stimuli", std::to_string(set)};
+      const RawFields& r = raw[i];
+      if (r.file.empty())
+        Where{cfg.source, entry, p}.fail("stimulus " + std::to_string(i) + ", field \"" + name + "\": " + t.why);
+      const int64_t col = values[i] ? key_column(r.text, name) : 1;
+      Where{cfg.source, entry["file"], child(p, "file")}.fail(r.file + ":" + std::to_string(r.line) + ":" +
+                                                              std::to_string(col) + ": field \"" + name +
+                                                              "\": " + t.why);
+    }
+    for (size_t i = 0; i < raw.size(); ++i) cfg.stimuli[i].extra[name] = to_field(values[i], t.type);
+  }
+}
+
 }  // namespace
 
 void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
   cfg.stimuli.clear();
   cfg.stimulus_set.clear();
   const YAML::Node& sn = stimuli_node;
+  std::vector<RawFields> raw;  // per stimulus
   for (size_t i = 0; i < cfg.stimulus_sets.size(); ++i) {
     const StimulusSet& set = cfg.stimulus_sets[i];
     const YAML::Node entry = sn[i];
     KeyPath p{"stimuli", std::to_string(i)};
     auto at = [&](const char* key) { return Where{cfg.source, entry[key], child(p, key)}; };
     std::vector<StimulusRow> rows;
+    std::vector<RawFields> raw_set;
     if (std::string why = text_problem(set.condition); !why.empty())
       at("condition").fail("expected a condition name of text, got " + why);
     if (!set.prompts.empty()) {
@@ -222,10 +278,13 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
         rows.push_back({0, set.condition, set.prompts[k], {}});
       }
     } else if (!set.file.empty()) {
-      rows = read_file(set, at("file"));
+      rows = read_file(set, at("file"), raw_set);
     } else {
       rows = expand_template(set, at("template"), at("vars"));
     }
+    raw_set.resize(rows.size());
+    for (size_t k = 0; k < rows.size(); ++k)  // template vars: strings
+      for (auto& [key, v] : rows[k].extra) raw_set[k].values[key] = std::get<std::string>(v);
     if (int64_t(cfg.stimuli.size() + rows.size()) > limits::kMaxStimuli)
       Where{cfg.source, entry, p}.fail("expected at most " + std::to_string(limits::kMaxStimuli) +
                                        " stimuli in all (rig's limit), got more");
@@ -234,7 +293,9 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
       cfg.stimuli.push_back(std::move(r));
       cfg.stimulus_set.push_back(int64_t(i));
     }
+    for (auto& f : raw_set) raw.push_back(std::move(f));
   }
+  type_fields(cfg, sn, raw);
 }
 
 }  // namespace rig::cfg

@@ -293,6 +293,7 @@ const char* dtype_name(Dtype t) {
     case Dtype::kFloat32: return "float32";
     case Dtype::kFloat16: return "float16";
     case Dtype::kString: return "string";
+    case Dtype::kFloat64: return "float64";
   }
   return "?";
 }
@@ -305,6 +306,7 @@ hid_t file_type(Dtype t) {
     case Dtype::kFloat32: return H5T_IEEE_F32LE;
     case Dtype::kFloat16: return half_type();
     case Dtype::kString: return string_type();
+    case Dtype::kFloat64: return H5T_IEEE_F64LE;
   }
   return H5I_INVALID_HID;
 }
@@ -321,6 +323,7 @@ Dtype dtype_of(hid_t ds) {
     case H5T_FLOAT:
       if (size == 4) return Dtype::kFloat32;
       if (size == 2) return Dtype::kFloat16;
+      if (size == 8) return Dtype::kFloat64;
       break;
     case H5T_STRING:
       if (H5Tis_variable_str(t) > 0) return Dtype::kString;
@@ -329,7 +332,7 @@ Dtype dtype_of(hid_t ds) {
   }
   throw DataError(object_path(ds) + " has an unsupported element type (class " +
                   std::to_string(int(H5Tget_class(t))) + ", " + std::to_string(size) +
-                  " bytes); expected int64, uint64, uint8, float32, float16 or a "
+                  " bytes); expected int64, uint64, uint8, float32, float16, float64 or a "
                   "variable-length string");
 }
 
@@ -800,6 +803,11 @@ void append(hid_t column, const std::vector<std::string>& v) {
   append_values(column, string_type(), p, p.size());
 }
 
+void append(hid_t column, const std::vector<double>& v) {
+  quiet();
+  append_values(column, H5T_NATIVE_DOUBLE, v, v.size());
+}
+
 void append_rows(hid_t matrix, const float* data, hsize_t n) {
   quiet();
   if (n == 0) return;
@@ -851,6 +859,16 @@ std::vector<int64_t> read_int64(hid_t column, hsize_t r0, hsize_t r1) {
 std::vector<uint64_t> read_uint64(hid_t column, hsize_t r0, hsize_t r1) {
   quiet();
   return read_values<uint64_t>(column, H5T_NATIVE_UINT64, r0, r1);
+}
+
+std::vector<double> read_float64(hid_t column, hsize_t r0, hsize_t r1) {
+  quiet();
+  return read_values<double>(column, H5T_NATIVE_DOUBLE, r0, r1);
+}
+
+std::vector<uint8_t> read_uint8(hid_t column, hsize_t r0, hsize_t r1) {
+  quiet();
+  return read_values<uint8_t>(column, H5T_NATIVE_UINT8, r0, r1);
 }
 
 std::vector<std::string> read_strings(hid_t column, hsize_t r0, hsize_t r1) {

@@ -56,7 +56,7 @@ class Id {
 int64_t check(int64_t status, const std::string& what);
 
 // Element types of columns and matrices on disk.
-enum class Dtype { kInt64, kUInt64, kUInt8, kFloat32, kFloat16, kString };
+enum class Dtype { kInt64, kUInt64, kUInt8, kFloat32, kFloat16, kString, kFloat64 };
 const char* dtype_name(Dtype t);                   // "int64", ..., "string"
 hid_t file_type(Dtype t);                          // the on-disk type (library-owned, do not close)
 Dtype dtype_of(hid_t dataset);                     // maps a dataset's type back (throws if other)
@@ -173,6 +173,7 @@ void append(hid_t column, const std::vector<int64_t>& values);
 void append(hid_t column, const std::vector<uint64_t>& values);
 void append(hid_t column, const std::vector<uint8_t>& values);
 void append(hid_t column, const std::vector<std::string>& values);
+void append(hid_t column, const std::vector<double>& values);
 // Append n rows of width floats (row-major) to a matrix; float16 columns are converted here
 // (round to nearest even, as numpy does), float32 ones written as they are.
 void append_rows(hid_t matrix, const float* data, hsize_t n);
@@ -184,6 +185,8 @@ void append_row_blocks(hid_t matrix, const std::vector<std::pair<const float*, h
 std::vector<int64_t> read_int64(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));
 std::vector<uint64_t> read_uint64(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));
 std::vector<std::string> read_strings(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));
+std::vector<double> read_float64(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));
+std::vector<uint8_t> read_uint8(hid_t column, hsize_t r0 = 0, hsize_t r1 = hsize_t(-1));
 // Read rows [r0, r1) of a matrix as float into out[(r1 - r0) * width] (float16 converted).
 void read_rows(hid_t matrix, hsize_t r0, hsize_t r1, float* out);
 

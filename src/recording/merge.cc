@@ -80,8 +80,14 @@ void check_same_experiment(const Shard& a, const Shard& b) {
   const auto &sa = a.r->stimuli(), &sb = b.r->stimuli();
   if (sa.size() != sb.size())
     differ("the stimulus count", std::to_string(sa.size()), std::to_string(sb.size()));
+  // Fields by type and text, so that the NaN of a float field's missing value equals itself.
+  auto text = [](const std::map<std::string, FieldValue>& m) {
+    std::map<std::string, std::pair<FieldType, std::string>> out;
+    for (const auto& [k, v] : m) out[k] = {field_type(v), field_text(v)};
+    return out;
+  };
   for (size_t i = 0; i < sa.size(); ++i)
-    if (sa[i].prompt != sb[i].prompt || sa[i].condition != sb[i].condition || sa[i].extra != sb[i].extra)
+    if (sa[i].prompt != sb[i].prompt || sa[i].condition != sb[i].condition || text(sa[i].extra) != text(sb[i].extra))
       differ("stimulus " + std::to_string(i), "'" + sa[i].prompt + "'", "'" + sb[i].prompt + "'");
 }
 
@@ -317,6 +323,8 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
   Id tg = h5::create_group(root, "trials");
   std::vector<Id> tc;
   for (const auto& c : layout::kTrialColumns) tc.push_back(h5::create_column(tg, c.name, c.type));
+  const std::vector<FieldColumn> fields = field_columns(header.stimuli);
+  std::vector<Id> fc = create_trial_fields(tg, fields, {});
   Id eg = h5::create_group(root, "events");
   std::vector<std::pair<Id, Id>> ec;
   for (const auto& name : header.events) {
@@ -340,6 +348,7 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
     h5::append(tc[3], repetition), h5::append(tc[4], seed), h5::append(tc[5], stimulation);
     h5::append(tc[6], prompt), h5::append(tc[7], response), h5::append(tc[8], n_prompt);
     h5::append(tc[9], n_gen), h5::append(tc[10], start), h5::append(tc[11], stop), h5::append(tc[12], finish);
+    for (size_t k = 0; k < fields.size(); ++k) append_fields(fc[k], fields[k], header.stimuli, stimulus);
     for (size_t e = 0; e < header.events.size(); ++e) {
       std::vector<int64_t> trial, row;
       for (const EventRow& ev : s->r->events(header.events[e])) trial.push_back(ev.trial), row.push_back(ev.row + offset);
@@ -363,11 +372,11 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
                            paths);
     set_recording_attrs(ds, e, i);
   }
-  describe_tables(root, header.events);
+  describe_tables(root, header.events, fields);
   h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
   h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials);
   h5::set_attr(root, layout::kAttrRowsCommitted, offset);
-  tc.clear(), ec.clear();
+  tc.clear(), fc.clear(), ec.clear();
   kg.reset(), rg.reset(), tg.reset(), eg.reset(), root.reset();
   file.close();
 }

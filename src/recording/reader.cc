@@ -146,10 +146,22 @@ struct RecordingReader::Impl {
       stimuli[i] = StimulusRow{index[i], condition.at(i), prompt.at(i), {}};
     for (const auto& name : names) {
       if (name == "index" || name == "condition" || name == "prompt") continue;
+      // Typed as written (rig before typed fields wrote text only); other types are not ours.
       Id ds = h5::open_dataset(g, name);
-      if (h5::dtype_of(ds) != h5::Dtype::kString) continue;
-      auto col = h5::read_strings(ds);
-      for (size_t i = 0; i < stimuli.size() && i < col.size(); ++i) stimuli[i].extra[name] = col[i];
+      auto put = [&](const auto& col) {
+        for (size_t i = 0; i < stimuli.size() && i < col.size(); ++i) stimuli[i].extra[name] = col[i];
+      };
+      switch (h5::dtype_of(ds)) {
+        case h5::Dtype::kString: put(h5::read_strings(ds)); break;
+        case h5::Dtype::kInt64: put(h5::read_int64(ds)); break;
+        case h5::Dtype::kFloat64: put(h5::read_float64(ds)); break;
+        case h5::Dtype::kUInt8: {
+          const auto col = h5::read_uint8(ds);
+          for (size_t i = 0; i < stimuli.size() && i < col.size(); ++i) stimuli[i].extra[name] = col[i] != 0;
+          break;
+        }
+        default: break;
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 #include "recording/tables.h"
 
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -17,33 +18,97 @@ std::vector<h5::ColumnDoc> docs(const layout::Column (&cols)[N]) {
 
 }  // namespace
 
+h5::Dtype column_type(FieldType t) {
+  switch (t) {
+    case FieldType::kInt: return h5::Dtype::kInt64;
+    case FieldType::kFloat: return h5::Dtype::kFloat64;
+    case FieldType::kBool: return h5::Dtype::kUInt8;
+    case FieldType::kString: break;
+  }
+  return h5::Dtype::kString;
+}
+
+std::vector<FieldColumn> field_columns(const std::vector<StimulusRow>& stimuli) {
+  std::map<std::string, FieldType> types;
+  for (const auto& s : stimuli)
+    for (const auto& [k, v] : s.extra) types.emplace(k, field_type(v));
+  std::vector<FieldColumn> out;
+  for (const auto& [k, t] : types) out.push_back({k, t});
+  return out;
+}
+
+void append_fields(hid_t column, const FieldColumn& f, const std::vector<StimulusRow>& stimuli,
+                   const std::vector<int64_t>& rows) {
+  // A stimulus without the field, or a row outside the table (a trial whose stimulus index
+  // the header does not list, as in tests of the sink alone), gets the column's fill.
+  auto value = [&](int64_t r) -> const FieldValue* {
+    if (r < 0 || size_t(r) >= stimuli.size()) return nullptr;
+    const auto& extra = stimuli[size_t(r)].extra;
+    auto it = extra.find(f.name);
+    return it == extra.end() || field_type(it->second) != f.type ? nullptr : &it->second;
+  };
+  switch (f.type) {
+    case FieldType::kInt: {
+      std::vector<int64_t> v;
+      for (int64_t r : rows) v.push_back(value(r) ? std::get<int64_t>(*value(r)) : 0);
+      return h5::append(column, v);
+    }
+    case FieldType::kFloat: {
+      std::vector<double> v;
+      for (int64_t r : rows) v.push_back(value(r) ? std::get<double>(*value(r)) : std::nan(""));
+      return h5::append(column, v);
+    }
+    case FieldType::kBool: {
+      std::vector<uint8_t> v;
+      for (int64_t r : rows) v.push_back(value(r) && std::get<bool>(*value(r)) ? 1 : 0);
+      return h5::append(column, v);
+    }
+    case FieldType::kString: {
+      std::vector<std::string> v;
+      for (int64_t r : rows) v.push_back(value(r) ? std::get<std::string>(*value(r)) : std::string());
+      return h5::append(column, v);
+    }
+  }
+}
+
+std::vector<h5::Id> create_trial_fields(hid_t trials, const std::vector<FieldColumn>& fields,
+                                        const h5::Layout& layout) {
+  std::vector<h5::Id> out;
+  for (const auto& f : fields) {
+    for (const auto& c : layout::kTrialColumns)
+      if (f.name == c.name)
+        throw ConfigError("stimulus field '" + f.name + "' clashes with the /trials column '" + f.name +
+                          "' (each field becomes a /trials column); rename the field");
+    out.push_back(h5::create_column(trials, f.name, column_type(f.type), layout));
+  }
+  return out;
+}
+
 void write_stimuli_table(hid_t root, const std::vector<StimulusRow>& stimuli, const h5::Layout& layout) {
   h5::Id g = h5::create_group(root, "stimuli");
-  std::vector<int64_t> index;
+  std::vector<int64_t> index, rows;
   std::vector<std::string> condition, prompt;
-  std::map<std::string, std::vector<std::string>> extra;
-  for (const auto& s : stimuli)
-    for (const auto& kv : s.extra) extra[kv.first];
   for (const auto& s : stimuli) {
     index.push_back(s.index);
     condition.push_back(s.condition);
     prompt.push_back(s.prompt);
-    for (auto& [k, col] : extra) {
-      auto it = s.extra.find(k);
-      col.push_back(it == s.extra.end() ? "" : it->second);
-    }
+    rows.push_back(int64_t(rows.size()));
   }
   // Same order as layout::kStimulusColumns.
   h5::append(h5::create_column(g, "index", h5::Dtype::kInt64, layout), index);
   h5::append(h5::create_column(g, "condition", h5::Dtype::kString, layout), condition);
   h5::append(h5::create_column(g, "prompt", h5::Dtype::kString, layout), prompt);
   std::vector<h5::ColumnDoc> cols = docs(layout::kStimulusColumns);
-  for (const auto& [k, col] : extra) {
-    if (h5::exists(g, k)) throw ConfigError("stimulus field '" + k + "' clashes with a built-in stimuli column");
-    h5::append(h5::create_column(g, k, h5::Dtype::kString, layout), col);
-    cols.push_back({k, layout::kStimulusFieldDescription});
+  for (const auto& f : field_columns(stimuli)) {
+    if (h5::exists(g, f.name)) throw ConfigError("stimulus field '" + f.name + "' clashes with a built-in stimuli column");
+    append_fields(h5::create_column(g, f.name, column_type(f.type), layout), f, stimuli, rows);
+    cols.push_back({f.name, field_description(f)});
   }
   h5::describe_table(g, layout::kStimuliDescription, cols);
+}
+
+std::string field_description(const FieldColumn& f) {
+  return std::string(layout::kStimulusFieldDescription) + " (" + field_type_name(f.type) + ")";
 }
 
 void write_electrodes_table(hid_t root, const std::vector<ElectrodeSpec>& electrodes, const h5::Layout& layout) {
@@ -82,8 +147,10 @@ void set_recording_attrs(hid_t ds, const ElectrodeSpec& e, size_t index) {
   h5::set_attr(ds, "dimensions", std::vector<std::string>{"row", "neuron"});
 }
 
-void describe_tables(hid_t root, const std::vector<std::string>& events) {
-  h5::describe_table(h5::open_group(root, "trials"), layout::kTrialsDescription, docs(layout::kTrialColumns));
+void describe_tables(hid_t root, const std::vector<std::string>& events, const std::vector<FieldColumn>& fields) {
+  std::vector<h5::ColumnDoc> trial_cols = docs(layout::kTrialColumns);
+  for (const auto& f : fields) trial_cols.push_back({f.name, field_description(f) + "; the trial's stimulus's value"});
+  h5::describe_table(h5::open_group(root, "trials"), layout::kTrialsDescription, trial_cols);
   h5::describe_table(h5::open_group(root, "tokens"), layout::kTokensDescription, docs(layout::kTokenColumns));
   h5::Id ev = h5::open_group(root, "events");
   for (const auto& name : events)

@@ -10,14 +10,31 @@
 
 namespace rig {
 
-// /stimuli: index, condition, prompt, then one string column per extra field (a stimulus
-// lacking it: ""), described. ConfigError for an extra field named like a built-in column.
+// An extra stimulus field as a column of /stimuli and /trials (core/fields.h), in name order.
+struct FieldColumn {
+  std::string name;
+  FieldType type;
+};
+std::vector<FieldColumn> field_columns(const std::vector<StimulusRow>& stimuli);
+// int64, float64, uint8 (bool) or string.
+h5::Dtype column_type(FieldType t);
+std::string field_description(const FieldColumn& f);
+// /trials/<field> for each field (empty columns), in order. ConfigError for a field named
+// like a built-in /trials column.
+std::vector<h5::Id> create_trial_fields(hid_t trials, const std::vector<FieldColumn>& fields, const h5::Layout& layout);
+// Appends field f of stimuli[rows[i]] for each i to `column`.
+void append_fields(hid_t column, const FieldColumn& f, const std::vector<StimulusRow>& stimuli,
+                   const std::vector<int64_t>& rows);
+
+// /stimuli: index, condition, prompt, then one typed column per extra field, described.
+// ConfigError for an extra field named like a built-in column.
 void write_stimuli_table(hid_t root, const std::vector<StimulusRow>& stimuli, const h5::Layout& layout);
 // /electrodes: one row per electrode, in order (layout::kElectrodeColumns), described.
 void write_electrodes_table(hid_t root, const std::vector<ElectrodeSpec>& electrodes, const h5::Layout& layout);
 // The attributes of electrode `index`'s recording dataset (docs/FORMAT.md, "Recordings").
 void set_recording_attrs(hid_t dataset, const ElectrodeSpec& e, size_t index);
-// colnames and descriptions of /trials, /tokens and /events/<name>, whose columns exist.
-void describe_tables(hid_t root, const std::vector<std::string>& events);
+// colnames and descriptions of /trials (its fixed columns, then `fields`), /tokens and
+// /events/<name>, whose columns exist.
+void describe_tables(hid_t root, const std::vector<std::string>& events, const std::vector<FieldColumn>& fields);
 
 }  // namespace rig

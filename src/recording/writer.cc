@@ -168,6 +168,8 @@ struct RecordingWriter::Impl {
   // by the writer thread only, then by close() after joining it.
   Id file, root;
   std::vector<Id> trial_cols, token_cols;
+  std::vector<FieldColumn> fields;            // extra stimulus fields: /trials/<field>
+  std::vector<Id> field_cols;                 // per field
   std::vector<std::pair<Id, Id>> event_cols;  // per header event: (trial, row)
   std::vector<Id> recordings;                 // per electrode
   int64_t n_trials = 0, n_rows = 0;           // committed
@@ -182,7 +184,7 @@ struct RecordingWriter::Impl {
   // the batch's bytes, and room for metadata.
   hsize_t flush_reserve(hsize_t batch_bytes) const {
     hsize_t r = (hsize_t(4) << 20) + 2 * batch_bytes;
-    for (const auto* list : {&trial_cols, &token_cols, &recordings})
+    for (const auto* list : {&trial_cols, &field_cols, &token_cols, &recordings})
       for (const Id& d : *list) r += 2 * h5::chunk_bytes(d);
     for (const auto& [trial, row] : event_cols) r += 2 * (h5::chunk_bytes(trial) + h5::chunk_bytes(row));
     return r;
@@ -221,6 +223,8 @@ struct RecordingWriter::Impl {
     Id g = h5::create_group(root, "trials");
     for (const auto& c : layout::kTrialColumns)
       trial_cols.push_back(h5::create_column(g, c.name, c.type, chunked(kTableChunk)));
+    fields = field_columns(header.stimuli);
+    field_cols = create_trial_fields(g, fields, chunked(kTableChunk));
     g = h5::create_group(root, "tokens");
     for (const auto& c : layout::kTokenColumns)
       token_cols.push_back(h5::create_column(g, c.name, c.type, chunked(kTokenChunk)));
@@ -245,12 +249,24 @@ struct RecordingWriter::Impl {
       recordings.push_back(h5::open_dataset(site, side_name(e.side)));
     }
     write_electrodes_table(root, header.electrodes, chunked(kTableChunk));
-    describe_tables(root, header.events);
+    describe_tables(root, header.events, fields);
   }
 
   void open_datasets() {
     Id g = h5::open_group(root, "trials");
     for (const auto& c : layout::kTrialColumns) trial_cols.push_back(h5::open_dataset(g, c.name));
+    fields = field_columns(header.stimuli);
+    std::vector<FieldColumn> missing;  // a file of a rig before typed /trials fields
+    for (const auto& f : fields)
+      if (!h5::exists(g, f.name)) missing.push_back(f);
+    if (!missing.empty()) {  // filled from the stimulus column; cut with the others
+      std::vector<Id> made = create_trial_fields(g, missing, chunked(kTableChunk));
+      const std::vector<int64_t> stim = h5::read_int64(trial_cols[1]);
+      for (size_t k = 0; k < missing.size(); ++k) append_fields(made[k], missing[k], header.stimuli, stim);
+      made.clear();
+      describe_tables(root, header.events, fields);
+    }
+    for (const auto& f : fields) field_cols.push_back(h5::open_dataset(g, f.name));
     g = h5::open_group(root, "tokens");
     for (const auto& c : layout::kTokenColumns) token_cols.push_back(h5::open_dataset(g, c.name));
     g = h5::open_group(root, "events");
@@ -340,6 +356,7 @@ struct RecordingWriter::Impl {
     };
     for (size_t i = 0; i < trial_cols.size(); ++i)
       cut(trial_cols[i], layout::kTrialColumns[i].type, hsize_t(n_trials));
+    for (size_t i = 0; i < field_cols.size(); ++i) cut(field_cols[i], column_type(fields[i].type), hsize_t(n_trials));
     for (size_t i = 0; i < token_cols.size(); ++i)
       cut(token_cols[i], layout::kTokenColumns[i].type, hsize_t(n_rows));
     for (auto& r : recordings) {
@@ -430,6 +447,7 @@ struct RecordingWriter::Impl {
     h5::append(trial_cols[10], row_start);
     h5::append(trial_cols[11], row_stop);
     h5::append(trial_cols[12], finish);
+    for (size_t k = 0; k < fields.size(); ++k) append_fields(field_cols[k], fields[k], header.stimuli, stimulus);
 
     // Commit: data on disk first, then the marker that makes it count.
     hsize_t row_bytes = 0;  // the rows may lie in shared memory (writer process): from the header
@@ -666,6 +684,7 @@ void RecordingWriter::close() {
   }
   try {
     m.trial_cols.clear();
+    m.field_cols.clear();
     m.token_cols.clear();
     m.event_cols.clear();
     m.recordings.clear();

@@ -1,6 +1,7 @@
 // Experiment config: decoding, checks and their messages, overrides, stimuli, electrodes,
 // trials. Runs from the project root (CTest's working directory).
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -138,19 +139,27 @@ TEST_CASE("stimuli: inline, .txt, .jsonl, templates, shared conditions", "[exper
     CHECK(prompts[5] == "Windows line");
     CHECK(c.stimuli[2].condition == "refuse");
   }
-  SECTION(".jsonl: extra fields become strings") {
+  SECTION(".jsonl: extra fields typed across stimuli; nested JSON as text, null as missing") {
+    auto text = [](const std::string& s) { return FieldValue(s); };
     CHECK(prompts[6] == "The capital of France is");
-    CHECK(c.stimuli[6].extra.at("answer") == "Paris");
-    CHECK(c.stimuli[6].extra.at("difficulty") == "1");
-    CHECK(c.stimuli[7].extra.at("tags") == "[\"math\",\"easy\"]");
-    CHECK(c.stimuli[7].extra.at("note") == "");
+    CHECK(c.stimuli[6].extra.at("answer") == text("Paris"));
+    // Integers, but the other entries' stimuli lack it: float, NaN there.
+    CHECK(c.stimuli[6].extra.at("difficulty") == FieldValue(1.0));
+    CHECK(c.stimuli[7].extra.at("difficulty") == FieldValue(2.0));
+    CHECK(std::isnan(std::get<double>(c.stimuli[3].extra.at("difficulty"))));
+    CHECK(c.stimuli[7].extra.at("tags") == text("[\"math\",\"easy\"]"));
+    CHECK(c.stimuli[6].extra.at("tags") == text(""));  // missing text: ""
+    CHECK(c.stimuli[7].extra.at("note") == text(""));
+    CHECK(c.stimuli[0].extra.at("answer") == text(""));  // other entries lack it
+    CHECK(std::isnan(std::get<double>(c.stimuli[0].extra.at("weight"))));  // missing float: NaN
+    CHECK(c.stimuli[7].extra.at("weight") == FieldValue(0.5));
   }
   SECTION("templates: cartesian product, first variable slowest, {{ }} literal") {
     CHECK(prompts[8] == "User: Can you help me with my homework{ok}?\nAssistant (A):");
     CHECK(prompts[9] == "User: Can you help me with my homework{ok}?\nAssistant (B):");
     CHECK(prompts[11] == "User: Can you help me with the report{ok}?\nAssistant (A):");
-    CHECK(c.stimuli[13].extra.at("task") == "the report");
-    CHECK(c.stimuli[13].extra.at("who") == "C");
+    CHECK(c.stimuli[13].extra.at("task") == FieldValue(std::string("the report")));
+    CHECK(c.stimuli[13].extra.at("who") == FieldValue(std::string("C")));
   }
   SECTION("a condition may span entries") {
     CHECK(c.stimuli[14].condition == "help");

@@ -48,7 +48,7 @@ RecordingHeader make_header(const std::string& dtype = "float32", int compressio
   h.attrs = {{"config", "model: pythia\nseed: 1\n"}, {"config_hash", "abc123"},
              {"model", "EleutherAI/pythia-14m"}, {"architecture", "GPTNeoXForCausalLM"}};
   h.int_attrs = {{"seed", 1}};
-  h.stimuli = {{0, "A", "Hello", {{"topic", "greeting"}}}, {1, "B", "Größe ✓", {{"lang", "de"}}}};
+  h.stimuli = {{0, "A", "Hello", {{"topic", std::string("greeting")}}}, {1, "B", "Größe ✓", {{"lang", std::string("de")}}}};
   ElectrodeSpec a{"gpt_neox.layers.0.mlp.dense_4h_to_h", Side::kOutput, "Linear", 6, {}};
   ElectrodeSpec b{"gpt_neox.layers.1", Side::kInput, "GPTNeoXLayer", 10, {1, 3, 7}};
   h.electrodes = {a, b};
@@ -235,8 +235,8 @@ TEST_CASE("writer and reader round-trip every table and recording", "[recording]
       REQUIRE(r.dtype() == dtype);
       REQUIRE(r.stimuli().size() == 2);
       REQUIRE(r.stimuli()[1].prompt == "Größe ✓");
-      REQUIRE(r.stimuli()[0].extra.at("topic") == "greeting");
-      REQUIRE(r.stimuli()[0].extra.at("lang") == "");
+      REQUIRE(r.stimuli()[0].extra.at("topic") == FieldValue(std::string("greeting")));
+      REQUIRE(r.stimuli()[0].extra.at("lang") == FieldValue(std::string()));
       REQUIRE(r.electrodes().size() == 2);
       REQUIRE(r.electrodes()[0].site == h.electrodes[0].site);
       REQUIRE(r.electrodes()[1].neurons == h.electrodes[1].neurons);
@@ -615,9 +615,10 @@ TEST_CASE("files describe themselves: tables, electrodes, identifier, both dtype
     REQUIRE(id[14] == '4');  // a version 4 UUID
     h5::Id trials = h5::open_group(root, "trials");
     const auto cols = h5::get_string_vector_attr(trials, "colnames");
-    REQUIRE(cols.size() == 13);
+    REQUIRE(cols.size() == 15);  // the fixed columns, then one per stimulus field
     REQUIRE(cols.front() == "index");
-    REQUIRE(cols.back() == "finish_reason");
+    REQUIRE(cols[12] == "finish_reason");
+    REQUIRE(cols.back() == "topic");
     REQUIRE(!h5::get_string_attr(trials, "description").empty());
     for (const auto& c : cols) REQUIRE(!h5::get_string_attr(h5::open_dataset(trials, c), "description").empty());
     h5::Id stimuli = h5::open_group(root, "stimuli");
