@@ -698,8 +698,9 @@ void fields(V& v, EventSpec& e) {
 }
 
 template <class V>
-void fields(V& v, BinSpec& b) {
+void fields(V& v, BinsConfig& b) {
   v("event", b.event, text());  // checked against the events in fields(ExperimentConfig)
+  v.origin_of("event", b.event_origin);
   v("pre", b.pre, int_at_least(0));
   v("post", b.post, int_at_least(0));
   v("bin", b.bin, int_at_least(1));
@@ -747,8 +748,9 @@ void fields(V& v, ExperimentConfig& c) {
     }
     if (c.recording.store == "statistics" && !is_builtin_event(c.recording.bins.event) &&
         !names.count(c.recording.bins.event))
-      throw ConfigError(c.source.where(YAML::Node(), {"recording", "bins", "event"}) + ": expected a built-in event (" +
-                        kBuiltinEventList + ") or one of the config's events, got '" + c.recording.bins.event + "'");
+      throw ConfigError(c.recording.bins.event_origin.error(
+          "expected a built-in event (" + std::string(kBuiltinEventList) + ") or one of the config's events, got '" +
+          c.recording.bins.event + "'"));
     if (c.recording.path.empty()) c.recording.path = "data/recordings/" + c.name + ".h5";
   });
 }

@@ -120,6 +120,11 @@ struct EventSpec {
   bool matches(const std::string& text) const;
 };
 
+// recording.bins: the bins, and where the event was written (checked against `events:`).
+struct BinsConfig : BinSpec {
+  ConfigOrigin event_origin;
+};
+
 struct RecordingConfig {
   std::string path;               // default data/recordings/<name>.h5
   std::string dtype = "float32";  // float32 | float16 (on disk)
@@ -127,7 +132,7 @@ struct RecordingConfig {
   // raw: every row (/recordings); statistics: per condition x aligned bin (`bins`), count,
   // mean and M2 of every unit (/statistics, docs/FORMAT.md)
   std::string store = "raw";
-  BinSpec bins;
+  BinsConfig bins;
 };
 
 // One `sweep:` axis: a key path and the values it takes, one variant each (docs/CONFIG.md).
