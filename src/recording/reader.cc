@@ -381,6 +381,10 @@ std::vector<Moments> RecordingReader::statistics() const {
   const Impl& m = *impl_;
   if (!m.stats())
     throw Error(m.path.string() + " is a raw recording (store: raw): it has no /statistics");
+  if (auto k = m.int_attrs.find(layout::kAttrCheckpointTrials);
+      k != m.int_attrs.end() && k->second > m.int_attrs.at(layout::kAttrTrialsCommitted))
+    throw m.bad("its writer was killed while rewriting /statistics (statistics_checkpoint_trials " +
+                std::to_string(k->second) + " > n_trials_committed): `rig run CONFIG --resume` repairs it");
   std::vector<Moments> out = read_statistics(m.root, kStatisticsGroup, m.electrodes);
   for (const auto& s : out)
     if (s.n_conditions != int64_t(m.conditions.size()) || s.n_bins != m.bins.n_bins())

@@ -116,7 +116,7 @@ TEST_CASE("bin_trial: bin means of the rows inside the trial, edges masked", "[s
   CHECK(statistics_event_row(s, t) == 1);
 }
 
-TEST_CASE("a statistics recording: written, read back, resumed; rows refused", "[statistics]") {
+TEST_CASE("a statistics recording: written, read back, resumed, rows refused", "[statistics]") {
   const fs::path dir = fs::temp_directory_path() / ("rig_stats_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
