@@ -104,6 +104,16 @@ with h5py.File(os.path.join(d, "st.h5"), "r") as f:
 ref = from_raw(os.path.join(d, "raw.h5"), conditions, BINS)
 n = check_equal(os.path.join(d, "st.h5"), ref)
 print(f"statistics = numpy on the raw recording: {n} means and {n} M2s within 1e-6 relative")
+# FORMAT.md's h5py snippet reads the file as documented.
+import re  # noqa: E402
+block = re.findall(r"```py\n(.*?)```", open(os.path.join(os.path.dirname(rt.ORGANISM), "..", "..", "docs", "FORMAT.md"),
+                                            encoding="utf-8").read(), re.S)
+assert len(block) == 1, "FORMAT.md: expected one ```py block (the statistics snippet)"
+ns = {}
+exec(block[0].replace('"run.h5"', repr(os.path.join(d, "st.h5"))), ns)
+assert ns["conds"] == conditions
+assert np.allclose(ns["mu"], ref["gpt_neox.layers.3/output"][1], rtol=1e-6, atol=1e-9)
+assert np.array_equal(ns["n"], ref["gpt_neox.layers.3/output"][0])
 raw_size, st_size = os.path.getsize(os.path.join(d, "raw.h5")), os.path.getsize(os.path.join(d, "st.h5"))
 
 # 2. rig analyze: the moment statistics equal the raw analysis's; AUC etc. are named as skipped.
