@@ -124,9 +124,14 @@ void create_statistics(hid_t root, const char* group, const RecordingHeader& h) 
     h5::set_attr(g, "bin", h.bins.bin);
     std::vector<int64_t> start, stop;
     for (int64_t b = 0; b < h.bins.n_bins(); ++b) start.push_back(h.bins.bin_start(b)), stop.push_back(h.bins.bin_stop(b));
-    h5::append(h5::create_column(g, "conditions", h5::Dtype::kString), conditions);
-    h5::append(h5::create_column(g, "bin_start", h5::Dtype::kInt64), start);
-    h5::append(h5::create_column(g, "bin_stop", h5::Dtype::kInt64), stop);
+    h5::Id cs = h5::create_column(g, "conditions", h5::Dtype::kString), b0 = h5::create_column(g, "bin_start", h5::Dtype::kInt64),
+           b1 = h5::create_column(g, "bin_stop", h5::Dtype::kInt64);
+    h5::append(cs, conditions);
+    h5::append(b0, start);
+    h5::append(b1, stop);
+    h5::set_attr(cs, "description", std::string("condition c of the first axis of count, mean and m2"));
+    h5::set_attr(b0, "description", std::string("first offset from the event of bin b (second axis)"));
+    h5::set_attr(b1, "description", std::string("one past the last offset of bin b"));
   } else {
     h5::set_attr(g, "description", std::string(
         "the writer's copy of /statistics, written before it (a killed writer's --resume recovers from it)"));
