@@ -114,6 +114,19 @@ exec(block[0].replace('"run.h5"', repr(os.path.join(d, "st.h5"))), ns)
 assert ns["conds"] == conditions
 assert np.allclose(ns["mu"], ref["gpt_neox.layers.3/output"][1], rtol=1e-6, atol=1e-9)
 assert np.array_equal(ns["n"], ref["gpt_neox.layers.3/output"][0])
+# rigio (python/rigio) reads rows: it refuses a statistics file, pointing at /statistics.
+import sys  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(rt.ORGANISM), "..", "..", "python"))
+try:
+    import rigio  # noqa: E402
+except ImportError:  # its dependencies (pandas, xarray) are test_rigio's to demand
+    rigio = None
+if rigio is not None:
+    try:
+        rigio.open(os.path.join(d, "st.h5"))
+        raise AssertionError("rigio opened a statistics file")
+    except rigio.FormatError as e:
+        assert "statistics" in str(e) and "/statistics" in str(e), e
 raw_size, st_size = os.path.getsize(os.path.join(d, "raw.h5")), os.path.getsize(os.path.join(d, "st.h5"))
 
 # 2. rig analyze: the moment statistics equal the raw analysis's; AUC etc. are named as skipped.
