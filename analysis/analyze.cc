@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "analysis/decoding.h"
+#include "analysis/from_statistics.h"
 #include "analysis/stats.h"
 #include "core/error.h"
 #include "recording/reader.h"
@@ -39,7 +40,8 @@ void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int
                  int ca, int cb, const AnalysisConfig& cfg, std::vector<double>& max_f) {
   const int64_t w = X.cols(), n = X.rows();
   Selectivity& s = sr.sel;
-  for (auto* v : {&s.d_prime, &s.selectivity_index, &s.auc, &s.t, &s.t_p, &s.anova_f, &s.anova_p, &s.eta2})
+  for (auto* v : {&s.d_prime, &s.selectivity_index, &s.auc, &s.t, &s.t_p, &s.welch_t, &s.welch_p, &s.anova_f,
+                  &s.anova_p, &s.eta2})
     v->assign(size_t(w), kNaN);
   s.preferred.assign(size_t(w), -1);
   sr.window_mean = Mat::Constant(C, w, kNaN);
@@ -64,6 +66,9 @@ void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int
       const TTest t = t_test_pooled(a, b);
       s.t[size_t(j)] = t.t;
       s.t_p[size_t(j)] = t.p;
+      const TTest w = t_test_welch(a, b);
+      s.welch_t[size_t(j)] = w.t;
+      s.welch_p[size_t(j)] = w.p;
     }
     const Anova an = anova_oneway(groups);
     s.anova_f[size_t(j)] = an.f;
@@ -81,6 +86,12 @@ uint64_t repeat_seed(uint64_t seed, int64_t r) { return seed + uint64_t(r); }
 }  // namespace
 
 Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Progress& progress) {
+  if (rec.is_statistics()) {
+    Results r = analyze_statistics(rec, cfg);
+    if (progress)
+      for (size_t i = 0; i < r.sites.size(); ++i) progress(i + 1, r.sites.size(), r.sites[i].key());
+    return r;
+  }
   const Alignment al = align_trials(rec, cfg);
   const int C = int(al.conditions.size());
   Results r;

@@ -118,6 +118,8 @@ const SelColumn kSelColumns[] = {
     {"auc", &Selectivity::auc, "P(a > b) + P(a == b) / 2 of the window means of A and B (ROC area)"},
     {"t", &Selectivity::t, "Student's two-sample t of A vs B (pooled SD)"},
     {"t_p", &Selectivity::t_p, "two-sided p of t"},
+    {"welch_t", &Selectivity::welch_t, "Welch's t of A vs B (unequal variances)"},
+    {"welch_p", &Selectivity::welch_p, "two-sided p of welch_t (Welch-Satterthwaite df)"},
     {"anova_f", &Selectivity::anova_f, "one-way ANOVA F over the analysed conditions"},
     {"anova_p", &Selectivity::anova_p, "p of the ANOVA F"},
     {"anova_q", &Selectivity::anova_q, "Benjamini-Hochberg q of anova_p over every analysed neuron"},
@@ -190,6 +192,7 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "cv_repeats", r.cv_repeats);
     h5::set_attr(root, "decode_permutations", r.decode_permutations);
     h5::set_attr(root, "time_resolved", int64_t(r.time_resolved));
+    if (!r.notes.empty()) h5::set_attr(root, "notes", r.notes);
     set_f64_attr(root, "cluster_alpha", r.cluster_alpha);
     h5::set_attr(root, "contrast_a", r.contrast.empty() ? std::string() : r.contrast[0]);
     h5::set_attr(root, "contrast_b", r.contrast.empty() ? std::string() : r.contrast[1]);
@@ -506,7 +509,8 @@ Results read_results(const std::filesystem::path& path) {
         s.psth.push_back(std::move(p));
       }
       Id sel = h5::open_group(e, "selectivity");
-      for (const auto& c : kSelColumns) s.sel.*c.member = read_f64(sel, c.name, file);
+      for (const auto& c : kSelColumns)  // results of a rig before Welch's t lack those
+        if (h5::exists(sel, c.name)) s.sel.*c.member = read_f64(sel, c.name, file);
       s.sel.preferred = read_i64(sel, "preferred", file);
       if (h5::exists(sel, "perm_p_max")) s.sel.perm_p_max = read_f64(sel, "perm_p_max", file);
       Id w = h5::open_group(e, "window");

@@ -22,6 +22,7 @@ inline constexpr int64_t kResultsFormatVersion = 1;
 // Per neuron of one electrode (index = column of the recording).
 struct Selectivity {
   std::vector<double> d_prime, selectivity_index, auc, t, t_p;  // contrast A vs B
+  std::vector<double> welch_t, welch_p;                         // contrast A vs B, unequal variances
   std::vector<double> anova_f, anova_p, eta2, perm_p;           // all analysed conditions
   std::vector<double> anova_q, perm_q;                          // BH over every analysed neuron
   std::vector<double> perm_p_max;                               // max-statistic p over every analysed neuron
@@ -83,6 +84,8 @@ struct Results {
   double cluster_alpha = 0;
   std::vector<double> cluster_max_mass;     // [permutations] max cluster mass over every analysed neuron
   std::vector<SiteResult> sites;
+  // What could not be computed and why (a statistics recording: what needs single trials).
+  std::vector<std::string> notes;
 
   size_t site_index(const std::string& site, const std::string& side) const;  // DataError if absent
   int condition_index(const std::string& c) const;                            // DataError if absent

@@ -93,6 +93,48 @@ TTest t_test_pooled(const Moments& a, const Moments& b) {
   return r;
 }
 
+TTest t_test_welch(const Moments& a, const Moments& b) {
+  TTest r{kNaN, kNaN};
+  if (a.n < 2 || b.n < 2) return r;
+  const double sa = a.var / double(a.n), sb = b.var / double(b.n), se2 = sa + sb;
+  if (!(se2 > 0)) return r;
+  r.t = (a.mean - b.mean) / std::sqrt(se2);
+  const double df = se2 * se2 / (sa * sa / double(a.n - 1) + sb * sb / double(b.n - 1));
+  r.p = t_two_sided_p(r.t, df);
+  return r;
+}
+
+Anova anova_from_moments(const std::vector<Moments>& groups) {
+  Anova r{kNaN, kNaN, kNaN, 0, 0};
+  int64_t n = 0, k = 0;
+  double sum = 0;
+  for (const auto& g : groups) {
+    if (g.n == 0) continue;
+    ++k;
+    n += g.n;
+    sum += double(g.n) * g.mean;
+  }
+  if (k < 2 || n <= k) return r;
+  const double grand = sum / double(n);
+  double ssb = 0, ssw = 0;
+  for (const auto& g : groups) {
+    if (g.n == 0) continue;
+    ssb += double(g.n) * (g.mean - grand) * (g.mean - grand);
+    if (g.n > 1) ssw += double(g.n - 1) * g.var;
+  }
+  r.df_between = k - 1;
+  r.df_within = n - k;
+  const double sst = ssb + ssw;
+  r.eta2 = sst > 0 ? ssb / sst : kNaN;
+  if (ssw > 0) {
+    r.f = (ssb / double(r.df_between)) / (ssw / double(r.df_within));
+  } else {
+    r.f = ssb > 0 ? std::numeric_limits<double>::infinity() : kNaN;
+  }
+  r.p = f_sf(r.f, double(r.df_between), double(r.df_within));
+  return r;
+}
+
 Anova anova_oneway(const std::vector<std::vector<double>>& groups) {
   Anova r{kNaN, kNaN, kNaN, 0, 0};
   int64_t n = 0, k = 0;

@@ -32,12 +32,18 @@ struct TTest {
   double t = 0, p = 0;
 };
 TTest t_test_pooled(const Moments& a, const Moments& b);
+// Welch's t: (mean_a - mean_b) / sqrt(var_a/n_a + var_b/n_b), two-sided p from Student's t
+// with the Welch-Satterthwaite df; NaN when a group has < 2 trials or both variances are 0.
+TTest t_test_welch(const Moments& a, const Moments& b);
 
 struct Anova {
   double f = 0, p = 0, eta2 = 0;
   int64_t df_between = 0, df_within = 0;
 };
 Anova anova_oneway(const std::vector<std::vector<double>>& groups);
+// The same from each group's moments (n, mean, var): SS_within = sum (n_c - 1) var_c (groups
+// with n = 0 left out, n = 1 adding nothing to SS_within); for statistics recordings.
+Anova anova_from_moments(const std::vector<Moments>& groups);
 // The survival function of F(d1, d2) and the two-sided p of Student's t(df), via Boost.Math.
 double f_sf(double f, double d1, double d2);
 double t_two_sided_p(double t, double df);

@@ -94,6 +94,9 @@ class Recording:
         self.attrs = attrs_of(f)
         self.format_version = check_format(self.path, self.attrs, FORMAT, FORMAT_VERSION,
                                            other={"rig-analysis": "rigio.open_results()"})
+        if self.attrs.get("store") == "statistics":
+            raise self._bad("a statistics recording (recording.store: statistics): it holds no rows for rigio to "
+                            "read; read its /statistics datasets with h5py (docs/FORMAT.md, 'Statistics')")
         for g in ("stimuli", "trials", "tokens", "events", "recordings"):
             if g not in f:
                 raise self._bad(f"not a complete rig recording: group /{g} is missing")

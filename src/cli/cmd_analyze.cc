@@ -64,6 +64,7 @@ int cmd_analyze(const Args& args) {
                  "(neurons %s); their selectivity statistics are NaN\n",
                  s.key().c_str(), s.nonfinite_neurons.size(), (long long)s.width(), list.c_str());
   }
+  for (const auto& n : r.notes) std::fprintf(stderr, "rig analyze: note: %s\n", n.c_str());
   analysis::write_results(r, out);
   analysis::write_top_csv(r, csv, cfg.top);
   int64_t included = 0;

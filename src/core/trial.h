@@ -3,6 +3,7 @@
 // description of a recording (what the file holds besides trials). No LibTorch here: the
 // recording layer sees plain float rows. In core because experiment, recording, runner and
 // analysis all share these types.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -69,6 +70,19 @@ inline constexpr const char* kProvenanceAttrs[] = {"weights_sha256",   "weights_
                                                    "tokenizer_sha256", "libtorch_version",     "hdf5_version",
                                                    "compiler"};
 
+// The aligned bins of `recording: {store: statistics}` (docs/FORMAT.md, "Statistics"): the
+// rows at offsets -pre..+post from each trial's `event` row, cut into bins of `bin` rows, as
+// the analysis aligns them (analysis/alignment.h; the same defaults as `analysis:`).
+struct BinSpec {
+  std::string event = "prompt_onset";
+  int64_t pre = 0, post = 15, bin = 1;
+  int64_t length() const { return pre + post + 1; }
+  int64_t n_bins() const { return (length() + bin - 1) / bin; }
+  // Bin j holds offsets [bin_start(j), bin_stop(j)) from the event row.
+  int64_t bin_start(int64_t j) const { return j * bin - pre; }
+  int64_t bin_stop(int64_t j) const { return std::min((j + 1) * bin, length()) - pre; }
+};
+
 // Everything about a recording except its trials.
 struct RecordingHeader {
   std::map<std::string, std::string> attrs;      // root attributes (strings): config, model, ...
@@ -79,6 +93,10 @@ struct RecordingHeader {
   std::string dtype = "float32";                 // float32 | float16 (on disk)
   int compression = 0;                           // 0 = none, 1..9 = gzip level
   int64_t n_trials_planned = 0;                  // trials in the full experiment
+  // "raw": every row of every electrode (/recordings); "statistics": per condition x aligned
+  // bin, the count, mean and M2 of each unit over trials (/statistics), no rows.
+  std::string store = "raw";
+  BinSpec bins;                                  // with store "statistics"
 };
 
 }  // namespace rig

@@ -18,6 +18,7 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <type_traits>
 
 #include "core/error.h"
 #include "core/events.h"
@@ -698,10 +699,30 @@ void fields(V& v, EventSpec& e) {
 }
 
 template <class V>
+void fields(V& v, BinsConfig& b) {
+  v("event", b.event, text());  // checked against the events in fields(ExperimentConfig)
+  v.origin_of("event", b.event_origin);
+  v("pre", b.pre, int_at_least(0));
+  v("post", b.post, int_at_least(0));
+  v("bin", b.bin, int_at_least(1));
+}
+
+template <class V>
 void fields(V& v, RecordingConfig& r) {
   v("path", r.path, text(), kNoHash);
   v("dtype", r.dtype, one_of({"float32", "float16"}));
   v("compression", r.compression, compression_codec());
+  // Printed (resolved YAML, config_hash) only with store: statistics, so that raw configs
+  // keep the hash and resolved text of a rig before statistics (--resume, rig merge).
+  if (!std::is_same_v<V, Printer> || r.store != "raw") {
+    v("store", r.store, one_of({"raw", "statistics"}));
+    v.section("bins", r.bins, "a mapping (recording.bins: event, pre, post, bin)");
+  }
+  v.validate([&](Decoder& d) {
+    if (r.store == "raw" && d.has("bins")) d.fail_at("bins", "only applies with store: statistics");
+    if (r.store == "statistics" && r.compression != 0)
+      d.fail_at("compression", "applies to store: raw only (statistics are small and written uncompressed)");
+  });
 }
 
 template <class V>
@@ -726,6 +747,11 @@ void fields(V& v, ExperimentConfig& c) {
         throw ConfigError(c.events[i].origin.error("duplicate event name '" + c.events[i].name +
                                                    "' (also events." + std::to_string(it->second) + ")"));
     }
+    if (c.recording.store == "statistics" && !is_builtin_event(c.recording.bins.event) &&
+        !names.count(c.recording.bins.event))
+      throw ConfigError(c.recording.bins.event_origin.error(
+          "expected a built-in event (" + std::string(kBuiltinEventList) + ") or one of the config's events, got '" +
+          c.recording.bins.event + "'"));
     if (c.recording.path.empty()) c.recording.path = "data/recordings/" + c.name + ".h5";
   });
 }

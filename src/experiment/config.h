@@ -122,10 +122,19 @@ struct EventSpec {
   bool matches(const std::string& text) const;
 };
 
+// recording.bins: the bins, and where the event was written (checked against `events:`).
+struct BinsConfig : BinSpec {
+  ConfigOrigin event_origin;
+};
+
 struct RecordingConfig {
   std::string path;               // default data/recordings/<name>.h5
   std::string dtype = "float32";  // float32 | float16 (on disk)
   int compression = 0;            // YAML none | gzip:N -> 0 | N (1..9)
+  // raw: every row (/recordings); statistics: per condition x aligned bin (`bins`), count,
+  // mean and M2 of every unit (/statistics, docs/FORMAT.md)
+  std::string store = "raw";
+  BinsConfig bins;
 };
 
 // One `sweep:` axis: a key path and the values it takes, one variant each (docs/CONFIG.md).

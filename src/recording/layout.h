@@ -28,6 +28,13 @@ inline constexpr const char* kAttrSourceIdentifiers = "source_identifiers";
 // the model's compute dtype (run provenance); files of rig before this attribute existed
 // held the recording dtype there instead.
 inline constexpr const char* kAttrRecordingDtype = "recording_dtype";
+// "raw" (rows in /recordings) or "statistics" (moments in /statistics, no rows); absent in
+// files of rig before statistics: raw.
+inline constexpr const char* kAttrStore = "store";
+// store statistics: the trials and rows that /statistics_checkpoint holds, set once that copy
+// is complete (see the writer's commit).
+inline constexpr const char* kAttrCheckpointTrials = "statistics_checkpoint_trials";
+inline constexpr const char* kAttrCheckpointRows = "statistics_checkpoint_rows";
 
 // A column of a table (a group of equal-length 1-D columns, hdmf's DynamicTable): its name,
 // element type and the `description` attribute it carries in the file. The table's

@@ -180,7 +180,8 @@ RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res
   RecordingHeader h = shards.front().r->header();
   for (const auto& k : kShardAttrs) h.int_attrs.erase(k);
   for (const char* k : {layout::kAttrFormatVersion, layout::kAttrTrialsPlanned, layout::kAttrTrialsCommitted,
-                        layout::kAttrRowsCommitted, "compression"})
+                        layout::kAttrRowsCommitted, "compression", layout::kAttrCheckpointTrials,
+                        layout::kAttrCheckpointRows})
     h.int_attrs.erase(k);
   h.attrs.erase(layout::kAttrFormat);
   h.attrs.erase(layout::kAttrIdentifier);  // the merged file is a new file: the writer names it
@@ -239,6 +240,28 @@ void copy_merge(const std::vector<Shard>& shards, const std::vector<std::pair<si
       batch.clear();
       batch_bytes = 0;
     }
+  }
+  if (!batch.empty()) w->append(std::move(batch));
+  w->close();
+}
+
+// Statistics shards: the trials' metadata copied as copy_merge does, the moments combined
+// with Chan et al.'s formula (equal to one pass over every trial, up to rounding).
+void statistics_merge(const std::vector<Shard>& shards, const std::vector<std::pair<size_t, size_t>>& order,
+                      const RecordingHeader& header, const fs::path& tmp) {
+  WriterOptions wo;
+  wo.fsync = false;
+  wo.separate_process = false;
+  wo.statistics = shards.front().r->statistics();
+  for (size_t s = 1; s < shards.size(); ++s) {
+    const std::vector<Moments> m = shards[s].r->statistics();
+    for (size_t e = 0; e < m.size(); ++e) wo.statistics[e].merge(m[e]);
+  }
+  auto w = RecordingWriter::create(tmp, header, /*force=*/true, wo);
+  std::vector<TrialResult> batch;
+  for (const auto& [s, row] : order) {
+    batch.push_back(shards[s].r->trial(row));
+    if (batch.size() >= 4096) w->append(std::move(batch)), batch.clear();
   }
   if (!batch.empty()) w->append(std::move(batch));
   w->close();
@@ -396,6 +419,17 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
   check_output_path(out, opt.force, paths);
   std::vector<Shard> shards;
   for (const auto& p : paths) shards.push_back(open_shard(p));
+  // Rows and moments do not combine: refused before the experiment checks (whose config_hash
+  // would differ too, less clearly).
+  for (const auto& s : shards)
+    if (s.r->store() != shards.front().r->store())
+      throw DataError("cannot merge a " + shards.front().r->store() + " recording (" + shards.front().path.string() +
+                      ") with a " + s.r->store() + " one (" + s.path.string() + "; recording.store)" +
+                      "\nHINT: merge the shards of one run, all recorded with the same recording.store");
+  const bool stats = shards.front().r->is_statistics();
+  if (stats && opt.virtual_datasets)
+    throw ConfigError("rig merge --virtual maps rows of raw recordings; statistics files (recording.store: statistics) "
+                      "are small: merge them without --virtual");
   for (size_t i = 1; i < shards.size(); ++i) check_same_experiment(shards[0], shards[i]);
   const auto order = locate_trials(shards);
 
@@ -406,7 +440,8 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
   if (opt.virtual_datasets) {
     virtual_merge(shards, header, out, tmp.path);
   } else {
-    copy_merge(shards, order, header, tmp.path, opt);
+    if (stats) statistics_merge(shards, order, header, tmp.path);
+    else copy_merge(shards, order, header, tmp.path, opt);
     // The writer stamped itself; the recording was made by the shards' rig.
     Id f = h5::open_file(tmp.path, true);
     Id root = h5::open_group(f, "/");

@@ -8,6 +8,7 @@
 #include "core/limits.h"
 #include "io/hdf5.h"
 #include "recording/layout.h"
+#include "recording/statistics.h"
 
 namespace rig {
 
@@ -30,7 +31,11 @@ struct RecordingReader::Impl {
   mutable std::optional<std::map<int64_t, std::map<std::string, int64_t>>> events_by_trial;
   int64_t n_rows = 0;
   std::string dtype = "float32";
+  std::string store = "raw";
+  BinSpec bins;                              // store statistics
+  std::vector<std::string> conditions;       // store statistics: /statistics/conditions
 
+  bool stats() const { return store == "statistics"; }
   DataError bad(const std::string& what) const { return DataError(path.string() + ": " + what); }
 
   Id group(const std::string& name) const {
@@ -73,6 +78,9 @@ struct RecordingReader::Impl {
     // The recordings' element type; files of rig before recording_dtype held it in `dtype`.
     if (auto d = attrs.find(layout::kAttrRecordingDtype); d != attrs.end()) dtype = d->second;
     else if (auto old = attrs.find("dtype"); old != attrs.end()) dtype = old->second;
+    if (auto st = attrs.find(layout::kAttrStore); st != attrs.end()) store = st->second;
+    if (store != "raw" && store != "statistics")
+      throw bad("root attribute 'store' is '" + store + "'; expected raw or statistics (update rig?)");
   }
 
   void read_trials() {
@@ -166,7 +174,9 @@ struct RecordingReader::Impl {
   }
 
   void read_electrodes() {
-    Id g = group("recordings");
+    // A statistics file's electrodes are its mean datasets [conditions, bins, neurons].
+    Id g = stats() ? h5::open_group(group(kStatisticsGroup), "mean") : group("recordings");
+    const std::string top = stats() ? "/statistics/mean/" : "/recordings/";
     std::vector<std::pair<int64_t, size_t>> order;
     for (const auto& site : h5::children(g)) {
       Id s = h5::open_group(g, site);
@@ -175,22 +185,32 @@ struct RecordingReader::Impl {
         ElectrodeSpec e;
         e.site = site;
         if (side != "input" && side != "output")
-          throw bad("/recordings/" + site + "/" + side + ": side must be input or output");
-        if (h5::rank(ds) != 2)
-          throw bad("/recordings/" + site + "/" + side + " has " + std::to_string(h5::rank(ds)) +
-                    " dimension(s); expected 2 ([rows, neurons])");
-        if (h5::width(ds) == 0) throw bad("/recordings/" + site + "/" + side + " has no neurons (width 0)");
+          throw bad(top + site + "/" + side + ": side must be input or output");
+        hsize_t width = 0;
+        if (stats()) {
+          Id space(h5::check(H5Dget_space(ds), "getting a dataspace"));
+          hsize_t d[3] = {0, 0, 0};
+          if (H5Sget_simple_extent_ndims(space) != 3)
+            throw bad(top + site + "/" + side + ": expected 3 dimensions ([conditions, bins, neurons])");
+          H5Sget_simple_extent_dims(space, d, nullptr);
+          width = d[2];
+        } else {
+          if (h5::rank(ds) != 2)
+            throw bad("/recordings/" + site + "/" + side + " has " + std::to_string(h5::rank(ds)) +
+                      " dimension(s); expected 2 ([rows, neurons])");
+          width = h5::width(ds);
+        }
+        if (width == 0) throw bad(top + site + "/" + side + " has no neurons (width 0)");
         e.side = side == "input" ? Side::kInput : Side::kOutput;
         if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
         if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
         if (h5::has_attr(ds, "layer")) e.layer = h5::get_int_attr(ds, "layer");
         if (h5::has_attr(ds, "alias")) e.alias = h5::get_string_attr(ds, "alias");
-        e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width")
-                                                      : int64_t(h5::width(ds));
-        if (e.width() <= 0 || e.width() != int64_t(h5::width(ds)))
-          throw bad(e.dataset_path() + " has " + std::to_string(h5::width(ds)) +
-                    " columns but its attributes say " + std::to_string(e.width()) + " neurons");
-        if (int64_t(h5::n_rows(ds)) < n_rows)
+        e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width") : int64_t(width);
+        if (e.width() <= 0 || e.width() != int64_t(width))
+          throw bad(top + site + "/" + side + " has " + std::to_string(width) +
+                    " neurons but its attributes say " + std::to_string(e.width()));
+        if (!stats() && int64_t(h5::n_rows(ds)) < n_rows)
           throw bad(e.dataset_path() + " has " + std::to_string(h5::n_rows(ds)) + " rows; the "
                     "committed trials need " + std::to_string(n_rows));
         int64_t idx = h5::has_attr(ds, "index") ? h5::get_int_attr(ds, "index")
@@ -223,6 +243,10 @@ RecordingReader::RecordingReader(const std::filesystem::path& path) : impl_(new 
   m.read_trials();
   m.read_stimuli();
   m.read_electrodes();
+  if (m.stats()) {
+    m.bins = read_bin_spec(m.root);
+    m.conditions = read_statistics_conditions(m.root);
+  }
   m.events = h5::children(m.group("events"));
 }
 
@@ -291,6 +315,9 @@ void RecordingReader::read_rows(size_t e, int64_t r0, int64_t r1, float* out) co
   if (e >= m.electrodes.size())
     throw Error("electrode " + std::to_string(e) + " of " + m.path.string() + ": the file has " +
                 std::to_string(m.electrodes.size()));
+  if (m.stats())
+    throw Error(m.path.string() + " holds statistics (recording.store: statistics), not rows: " +
+                m.electrodes[e].dataset_path() + " has no data; read /statistics (docs/FORMAT.md)");
   if (r0 < 0 || r1 < r0 || r1 > m.n_rows)
     throw Error("reading rows [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " +
                 m.electrodes[e].dataset_path() + " in " + m.path.string() + ": the file has " +
@@ -336,7 +363,7 @@ TrialResult RecordingReader::trial(size_t i) const {
   if (auto ev = impl_->events_by_trial->find(r.index); ev != impl_->events_by_trial->end())
     for (const auto& [name, row] : ev->second)
       if (row >= r.row_start && row < r.row_stop) t.events[name] = row - r.row_start;
-  for (size_t e = 0; e < impl_->electrodes.size(); ++e)
+  for (size_t e = 0; e < impl_->electrodes.size() && !impl_->stats(); ++e)
     t.recordings.push_back(read_rows(e, r.row_start, r.row_stop));
   return t;
 }
@@ -353,7 +380,31 @@ RecordingHeader RecordingReader::header() const {
   if (auto c = m.int_attrs.find("compression"); c != m.int_attrs.end()) h.compression = int(c->second);
   if (auto n = m.int_attrs.find(layout::kAttrTrialsPlanned); n != m.int_attrs.end())
     h.n_trials_planned = n->second;
+  h.store = m.store;
+  h.bins = m.bins;
   return h;
+}
+
+const std::string& RecordingReader::store() const { return impl_->store; }
+bool RecordingReader::is_statistics() const { return impl_->stats(); }
+const BinSpec& RecordingReader::bins() const { return impl_->bins; }
+const std::vector<std::string>& RecordingReader::statistics_conditions() const { return impl_->conditions; }
+
+std::vector<Moments> RecordingReader::statistics() const {
+  const Impl& m = *impl_;
+  if (!m.stats())
+    throw Error(m.path.string() + " is a raw recording (store: raw): it has no /statistics");
+  if (auto k = m.int_attrs.find(layout::kAttrCheckpointTrials);
+      k != m.int_attrs.end() && k->second > m.int_attrs.at(layout::kAttrTrialsCommitted))
+    throw m.bad("its writer was killed while rewriting /statistics (statistics_checkpoint_trials " +
+                std::to_string(k->second) + " > n_trials_committed): `rig run CONFIG --resume` repairs it");
+  std::vector<Moments> out = read_statistics(m.root, kStatisticsGroup, m.electrodes);
+  for (const auto& s : out)
+    if (s.n_conditions != int64_t(m.conditions.size()) || s.n_bins != m.bins.n_bins())
+      throw m.bad("/statistics holds " + std::to_string(s.n_conditions) + " conditions x " + std::to_string(s.n_bins) +
+                  " bins; its conditions and bin attributes say " + std::to_string(m.conditions.size()) + " x " +
+                  std::to_string(m.bins.n_bins()));
+  return out;
 }
 
 }  // namespace rig

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/trial.h"
+#include "recording/statistics.h"
 
 namespace rig {
 
@@ -74,6 +75,16 @@ class RecordingReader {
   TrialResult trial(size_t i) const;
   // The header the file was written with (attrs, stimuli, electrodes, events, dtype).
   RecordingHeader header() const;
+
+  // "raw" or "statistics" (recording.store; docs/FORMAT.md). A statistics file has trials,
+  // tokens and events but no rows: read_rows() throws and trial() has no recordings.
+  const std::string& store() const;
+  bool is_statistics() const;
+  // store statistics: the aligned bins, the conditions (first index of every moment) and the
+  // moments per electrode (electrodes() order). statistics() throws rig::Error on a raw file.
+  const BinSpec& bins() const;
+  const std::vector<std::string>& statistics_conditions() const;
+  std::vector<Moments> statistics() const;
 
  private:
   struct Impl;

@@ -26,6 +26,7 @@
 #include "io/hdf5.h"
 #include "recording/layout.h"
 #include "recording/reader.h"
+#include "recording/statistics.h"
 #include "recording/tables.h"
 #include "recording/writer_process.h"
 #include "rig/version.h"
@@ -65,6 +66,12 @@ constexpr hsize_t kTokenChunk = 16384;  // rows per chunk of /tokens and /events
 void check_header(const RecordingHeader& h) {
   if (h.dtype != "float32" && h.dtype != "float16")
     throw ConfigError("recording dtype '" + h.dtype + "': expected float32 or float16");
+  if (h.store != "raw" && h.store != "statistics")
+    throw ConfigError("recording store '" + h.store + "': expected raw or statistics");
+  if (h.store == "statistics" && h.compression != 0)
+    throw ConfigError("recording compression applies to store: raw only (statistics are written uncompressed)");
+  if (h.store == "statistics" && (h.bins.pre < 0 || h.bins.post < 0 || h.bins.bin < 1))
+    throw ConfigError("recording bins: expected pre, post >= 0 and bin >= 1");
   if (h.compression < 0 || h.compression > 9)
     throw ConfigError("recording compression " + std::to_string(h.compression) +
                       ": expected 0 (none) to 9");
@@ -171,7 +178,12 @@ struct RecordingWriter::Impl {
   std::vector<FieldColumn> fields;            // extra stimulus fields: /trials/<field>
   std::vector<Id> field_cols;                 // per field
   std::vector<std::pair<Id, Id>> event_cols;  // per header event: (trial, row)
-  std::vector<Id> recordings;                 // per electrode
+  std::vector<Id> recordings;                 // per electrode (store raw)
+  // store statistics: the moments of the committed trials (after a batch: including it), per
+  // electrode, and the conditions they are indexed by.
+  bool stats = false;
+  std::vector<Moments> moments;
+  std::vector<std::string> conditions;
   int64_t n_trials = 0, n_rows = 0;           // committed
   // The file's identity once it is in place at `path`: another process may replace or remove
   // the name while we write (a second run with --force, a user's rm); committed trials would
@@ -187,6 +199,7 @@ struct RecordingWriter::Impl {
     for (const auto* list : {&trial_cols, &field_cols, &token_cols, &recordings})
       for (const Id& d : *list) r += 2 * h5::chunk_bytes(d);
     for (const auto& [trial, row] : event_cols) r += 2 * (h5::chunk_bytes(trial) + h5::chunk_bytes(row));
+    for (const auto& m : moments) r += 2 * (m.count.size() * 8 + 2 * m.mean.size() * 8);
     return r;
   }
 
@@ -236,6 +249,14 @@ struct RecordingWriter::Impl {
       event_cols.emplace_back(h5::create_column(ev, "trial", Dtype::kInt64, l),
                               h5::create_column(ev, "row", Dtype::kInt64, l));
     }
+    if (stats) {
+      // No /recordings: the moments and, written before them at each commit, their copy.
+      create_statistics(root, kStatisticsGroup, header);
+      create_statistics(root, kCheckpointGroup, header);
+      write_electrodes_table(root, header.electrodes, chunked(kTableChunk));
+      describe_tables(root, header.events);
+      return;
+    }
     g = h5::create_group(root, "recordings");
     const hsize_t elem = dtype == Dtype::kFloat16 ? 2 : 4;
     for (size_t i = 0; i < header.electrodes.size(); ++i) {
@@ -274,11 +295,57 @@ struct RecordingWriter::Impl {
       Id ev = h5::open_group(g, name);
       event_cols.emplace_back(h5::open_dataset(ev, "trial"), h5::open_dataset(ev, "row"));
     }
+    if (stats) return;
     g = h5::open_group(root, "recordings");
     for (const auto& e : header.electrodes) {
       Id site = h5::open_group(g, e.site);
       recordings.push_back(h5::open_dataset(site, side_name(e.side)));
     }
+  }
+
+  // store statistics: each committed trial's binned values, added to its condition's moments.
+  void accumulate(const std::vector<TrialResult>& batch, const RowSource& rows) {
+    std::vector<double> binned;
+    std::vector<char> valid;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const TrialResult& t = batch[i];
+      const int64_t c = std::find(conditions.begin(), conditions.end(), t.condition) - conditions.begin();
+      const int64_t ev = statistics_event_row(header.bins, t);
+      if (c >= int64_t(conditions.size()) || ev < 0) continue;  // counted in no bin (as the analysis)
+      for (size_t e = 0; e < moments.size(); ++e) {
+        const int64_t w = moments[e].width;
+        bin_trial(header.bins, rows(i, e), int64_t(t.tokens.size()), w, ev, binned, valid);
+        for (int64_t b = 0; b < int64_t(valid.size()); ++b)
+          if (valid[size_t(b)]) moments[e].add(c, b, &binned[size_t(b * w)]);
+      }
+    }
+  }
+
+  // A killed writer may have stopped while rewriting /statistics; its copy, complete and marked
+  // (statistics_checkpoint_trials) before /statistics was touched, then holds the next commit.
+  void recover_statistics() {
+    const int64_t committed_trials = h5::get_int_attr(root, layout::kAttrTrialsCommitted);
+    if (h5::has_attr(root, layout::kAttrCheckpointTrials) &&
+        h5::get_int_attr(root, layout::kAttrCheckpointTrials) > committed_trials) {
+      write_statistics(root, kStatisticsGroup, header.electrodes, read_statistics(root, kCheckpointGroup, header.electrodes));
+      h5::flush(file, opt.fsync, flush_reserve(0));
+      h5::set_attr(root, layout::kAttrTrialsCommitted, h5::get_int_attr(root, layout::kAttrCheckpointTrials));
+      h5::set_attr(root, layout::kAttrRowsCommitted, h5::get_int_attr(root, layout::kAttrCheckpointRows));
+      h5::flush(file, opt.fsync, flush_reserve(0));
+    }
+    moments = read_statistics(root, kStatisticsGroup, header.electrodes);
+  }
+
+  void set_store() {
+    stats = header.store == "statistics";
+    if (!stats) return;
+    conditions = statistics_conditions(header.stimuli);
+    if (!opt.statistics.empty()) {
+      moments = opt.statistics;
+      return;
+    }
+    for (const auto& e : header.electrodes)
+      moments.emplace_back(int64_t(conditions.size()), header.bins.n_bins(), e.width());
   }
 
   void write_stimuli() { write_stimuli_table(root, header.stimuli, chunked(kTableChunk)); }
@@ -312,6 +379,18 @@ struct RecordingWriter::Impl {
     }
     if (file_dtype != header.dtype)
       add("recording dtype: file has " + file_dtype + ", this run has " + header.dtype);
+    const std::string file_store = h5::has_attr(root, layout::kAttrStore) ? h5::get_string_attr(root, layout::kAttrStore) : "raw";
+    if (file_store != header.store) {
+      add("store: file has " + file_store + ", this run has " + header.store);
+      return diff;
+    }
+    if (stats) {
+      Id mean = h5::open_group(h5::open_group(root, kStatisticsGroup), "mean");
+      for (const auto& e : header.electrodes)
+        if (!h5::exists(mean, e.site) || !h5::exists(h5::open_group(mean, e.site), side_name(e.side)))
+          add("electrode " + e.dataset_path() + ": missing in the file's /statistics");
+      return diff;
+    }
     Id rec = h5::open_group(root, "recordings");
     for (const auto& e : header.electrodes) {
       if (!h5::exists(rec, e.site) || !h5::exists(h5::open_group(rec, e.site), side_name(e.side))) {
@@ -418,6 +497,7 @@ struct RecordingWriter::Impl {
       }
       row = row_stop[i];
     }
+    if (stats && opt.statistics.empty()) accumulate(batch, rows);
     // Recordings first (the bulk): one append per electrode for the whole batch.
     std::vector<std::pair<const float*, hsize_t>> blocks(nt);
     for (size_t e = 0; e < recordings.size(); ++e) {
@@ -459,6 +539,17 @@ struct RecordingWriter::Impl {
     }
     const hsize_t reserve = flush_reserve(batch_bytes);
     h5::flush(file, opt.fsync, reserve);
+    if (stats) {
+      // The copy first, marked complete; then /statistics, rewritten in place, which only the
+      // commit marker below makes count (recover_statistics).
+      write_statistics(root, kCheckpointGroup, header.electrodes, moments);
+      h5::flush(file, opt.fsync, reserve);
+      h5::set_attr(root, layout::kAttrCheckpointTrials, n_trials + int64_t(nt));
+      h5::set_attr(root, layout::kAttrCheckpointRows, row);
+      h5::flush(file, opt.fsync, reserve);
+      write_statistics(root, kStatisticsGroup, header.electrodes, moments);
+      h5::flush(file, opt.fsync, reserve);
+    }
     h5::set_attr(root, layout::kAttrTrialsCommitted, n_trials + int64_t(nt));
     h5::set_attr(root, layout::kAttrRowsCommitted, row);
     h5::flush(file, opt.fsync, reserve);
@@ -481,7 +572,9 @@ struct RecordingWriter::Impl {
         cv.notify_all();  // room in the queue
       }
       try {
-        write_batch(batch, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); });
+        write_batch(batch, [&](size_t i, size_t e) {
+          return e < batch[i].recordings.size() ? batch[i].recordings[e].data() : nullptr;
+        });
         if (on_committed && *on_committed) {
           std::vector<int64_t> indices;
           for (const auto& t : batch) indices.push_back(t.index);
@@ -539,6 +632,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   impl->header = header;
   impl->opt = opt;
   impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  impl->set_store();
   // Whatever fails below (a full disk included) leaves no file at `path` and removes ours.
   struct RemoveOnError {
     const std::filesystem::path& p;
@@ -563,6 +657,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::
   if (!header.attrs.count(layout::kAttrIdentifier)) h5::set_attr(root, layout::kAttrIdentifier, new_uuid());
   h5::set_attr(root, layout::kAttrRecordingDtype, header.dtype);
   h5::set_attr(root, "compression", int64_t(header.compression));
+  h5::set_attr(root, layout::kAttrStore, header.store);
   h5::set_attr(root, layout::kAttrTrialsPlanned, header.n_trials_planned);
   h5::set_attr(root, layout::kAttrTrialsCommitted, int64_t(0));
   h5::set_attr(root, layout::kAttrRowsCommitted, int64_t(0));
@@ -598,6 +693,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
   impl->header = header;
   impl->opt = opt;
   impl->dtype = header.dtype == "float16" ? Dtype::kFloat16 : Dtype::kFloat32;
+  impl->set_store();
   impl->file = open_when_unlocked(path);
   impl->root = h5::open_group(impl->file, "/");
   hid_t root = impl->root;
@@ -621,6 +717,7 @@ std::unique_ptr<RecordingWriter> RecordingWriter::resume(const std::filesystem::
   }
   if (!h5::has_attr(root, layout::kAttrIdentifier)) h5::set_attr(root, layout::kAttrIdentifier, new_uuid());
   impl->open_datasets();
+  if (impl->stats) impl->recover_statistics();
   impl->cut_to_committed();
   h5::set_attr(root, layout::kAttrResumes,
                (h5::has_attr(root, layout::kAttrResumes)
@@ -637,7 +734,8 @@ void RecordingWriter::append(std::vector<TrialResult> batch) {
     return;
   }
   Impl& m = *impl_;
-  for (const auto& t : batch) check_trial(m.header, t);
+  if (m.opt.statistics.empty())  // else rig merge's trials, without rows (WriterOptions::statistics)
+    for (const auto& t : batch) check_trial(m.header, t);
   std::unique_lock<std::mutex> lock(m.mu);
   if (m.error) std::rethrow_exception(m.error);
   if (m.closing) throw Error("RecordingWriter::append after close (" + m.path.string() + ")");

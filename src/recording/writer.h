@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "recording/sink.h"
+#include "recording/statistics.h"
 #include "core/trial.h"
 
 namespace rig {
@@ -37,6 +38,10 @@ struct WriterOptions {
   // create() asks this (when set) before it renames the new file into place; false: it
   // removes the file and throws. The writer process uses it to drop a file whose rig died.
   std::function<bool()> still_wanted;
+  // With header.store "statistics": the moments the file holds from the start (rig merge: its
+  // shards', combined); the appended trials then need no recordings and add nothing to them.
+  // Empty: every appended trial's rows are added. In-process writers only.
+  std::vector<Moments> statistics;
 };
 
 class WriterProcess;

@@ -18,6 +18,7 @@
 #include "hub/download.h"
 #include "model/hook_names.h"
 #include "model/provenance.h"
+#include "recording/statistics.h"
 #include "recording/writer.h"
 #include "runner/recorder.h"
 #include "runner/task_select.h"
@@ -276,6 +277,8 @@ RecordingHeader Runner::header() const {
   for (const auto& e : config_.events) h.events.push_back(e.name);
   h.dtype = config_.recording.dtype;
   h.compression = config_.recording.compression;
+  h.store = config_.recording.store;
+  h.bins = config_.recording.bins;
   h.n_trials_planned = int64_t(plan_.trials.size());
   return h;
 }
@@ -313,8 +316,17 @@ std::string Runner::describe() const {
       os << "  " << n << " trials get " << (label.empty() ? "none" : label) << "\n";
   }
   os << "rows       at most " << plan_.max_rows << " (prompt + generated tokens), " << width << " values each\n";
-  os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype
-     << ") to " << plan_.path << "\n";
+  if (config_.recording.store == "statistics") {
+    const BinSpec& b = config_.recording.bins;
+    const double bytes = double(statistics_conditions(config_.stimuli).size()) * double(b.n_bins()) *
+                         (8 + 2 * 8 * double(width)) * 2;  // with the writer's checkpoint copy
+    os << "statistics " << b.n_bins() << " bins of " << b.bin << " rows, offsets -" << b.pre << ".." << b.post
+       << " from " << b.event << " (no rows stored)\n";
+    os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan_.path << "\n";
+  } else {
+    os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype
+       << ") to " << plan_.path << "\n";
+  }
   return os.str();
 }
 

@@ -196,6 +196,24 @@ with h5py.File(files["analysis"]) as f:
                  else None)
     assert not undocumented, f"analysis datasets without a description: {undocumented[:5]}"
 
+# 6. A statistics recording (recording.store: statistics), a merge of its shards, and its analysis.
+stats = config("stats", recording={"store": "statistics", "bins": {"event": "response_onset", "pre": 1, "post": 3,
+                                                                    "bin": 2}})
+rt.run(["run", stats, "--quiet"])
+files["statistics"] = os.path.join(d, "stats.h5")
+for i in range(2):
+    rt.run(["run", stats, "--shard", f"{i}/2", "--quiet"])
+files["statistics_merged"] = os.path.join(d, "stats_merged.h5")
+rt.run(["merge", files["statistics_merged"], *[os.path.join(d, f"stats.shard-{i}-of-2.h5") for i in range(2)], "--quiet"])
+files["statistics_analysis"] = os.path.join(d, "stats.analysis.h5")
+rt.run(["analyze", files["statistics"], "-o", files["statistics_analysis"]])
+for k in ("statistics", "statistics_merged"):
+    with h5py.File(files[k]) as f:
+        assert f.attrs["store"] == "statistics" and "recordings" not in f
+        for name in ("count", "mean", "m2"):
+            ds = f[f"statistics/{name}/gpt_neox.layers.1.mlp.act/output"]
+            assert ds.attrs["description"] and len(ds.attrs["dimensions"]) == ds.ndim, (k, name)
+
 for k, p in files.items():
     c = audit(p)
     print(f"{k}: superblock {superblock_version(p)}, {c['datasets']} datasets, {c['attributes']} attributes, "
