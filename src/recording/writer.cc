@@ -254,7 +254,7 @@ struct RecordingWriter::Impl {
       create_statistics(root, kStatisticsGroup, header);
       create_statistics(root, kCheckpointGroup, header);
       write_electrodes_table(root, header.electrodes, chunked(kTableChunk));
-      describe_tables(root, header.events);
+      describe_tables(root, header.events, fields);
       return;
     }
     g = h5::create_group(root, "recordings");
