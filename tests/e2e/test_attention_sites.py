@@ -8,6 +8,7 @@ recorded P.result; and a pattern row set to attend only to the first token makes
 row equal the first token's v row."""
 import json
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -95,4 +96,7 @@ for i in range(len(T["row_start"])):
     # prompt rows: v (layer 1's input) is unchanged by an edit in layer 1
     for t in range(npr):
         assert rt.scaled_diff(ez[r0 + t, h * Dh:(h + 1) * Dh], v[r0, h * Dh:(h + 1) * Dh], 1e-5) <= 1, (i, t)
+for h5 in (f, g, e):
+    h5.close()
+shutil.rmtree(d)
 print("attention sites: pattern layout, z/result, head ablation and pattern edit as expected")
