@@ -83,9 +83,12 @@ int cmd_inspect(const Args& args) {
     if (s.name.empty()) continue;  // the root: its output is the head's
     auto width = [](bool has, int64_t w) { return has ? std::to_string(w) : std::string("-"); };
     const auto al = alias_of.find(s.name);
-    std::printf("%-56s %-*s %9s %9s%s%s\n", s.name.c_str(), type_width, s.module_type.c_str(),
+    // Sites inside attention: out = heads x per_head (head_dim, key or hidden), heads side by side
+    const std::string shape =
+        s.inner ? "  (" + std::to_string(s.heads) + " heads x " + std::to_string(s.per_head) + " " + s.axis + ")" : "";
+    std::printf("%-56s %-*s %9s %9s%s%s%s\n", s.name.c_str(), type_width, s.module_type.c_str(),
                 width(s.has_input, s.in_width).c_str(), width(s.called, s.out_width).c_str(),
-                s.called ? "" : "  (not called)", al == alias_of.end() ? "" : ("  " + al->second).c_str());
+                s.called ? "" : "  (not called)", shape.c_str(), al == alias_of.end() ? "" : ("  " + al->second).c_str());
   }
   for (const auto& [alias, name] : lm.model->site_aliases())
     std::printf("# alias: %s = %s\n", alias.c_str(), name.c_str());

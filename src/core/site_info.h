@@ -19,6 +19,12 @@ struct SiteInfo {
   bool has_input = true;    // false where HF's first input is not a float tensor (embeddings)
   bool called = true;       // false for modules the forward pass never calls
   int64_t layer = -1;       // index of the decoder layer holding (or being) the site; -1: none
+  // Sites inside attention that are no HF module (P.q, P.pattern, ...; docs/FORMAT.md):
+  // output only, out_width = heads * per_head, head h in columns [h * per_head, (h+1) * per_head).
+  bool inner = false;
+  int64_t heads = 0;
+  int64_t per_head = 0;
+  std::string axis;  // a head's columns: "head_dim", "key" (scores, pattern) or "hidden" (result)
 };
 
 using SiteCatalog = std::vector<SiteInfo>;

@@ -23,6 +23,8 @@ struct ElectrodeSpec {
   std::vector<int64_t> neurons;    // the recorded subset (sorted, unique); empty = all
   int64_t layer = -1;              // decoder layer holding the site (SiteInfo::layer); -1: none
   std::string alias;               // the TransformerLens name the config used for it; "" = none
+  int64_t heads = 0;               // sites inside attention: the site's width is heads x per head
+  std::string head_axis;           // what a head's columns are (SiteInfo::axis); "" elsewhere
   int64_t width() const { return neurons.empty() ? site_width : int64_t(neurons.size()); }
   // Dataset path inside the file: /recordings/<site>/<side>
   std::string dataset_path() const { return "/recordings/" + site + "/" + side_name(side); }

@@ -63,6 +63,18 @@ bool EventSpec::matches(const std::string& text) const {
   }
 }
 
+namespace {
+// A site inside attention (P.q, P.pattern, ...) matches a pattern only where the pattern ends
+// in its name (".../self_attn.pattern", "/.*\\.z/"), so that "model.layers.**" keeps meaning
+// the modules, without every layer's H x max_positions pattern.
+bool names_inner_site(std::string pattern, const std::string& site) {
+  while (!pattern.empty() && (pattern.back() == '/' || pattern.back() == '$')) pattern.pop_back();
+  const std::string last = site.substr(site.rfind('.') + 1);
+  return pattern.size() > last.size() && pattern.compare(pattern.size() - last.size(), last.size(), last) == 0 &&
+         pattern[pattern.size() - last.size() - 1] == '.';
+}
+}  // namespace
+
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog,
                                               const SiteAliases& aliases) {
   struct Pick {
@@ -137,7 +149,7 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
       const bool input = e.side == Side::kInput;
       size_t any = 0;
       for (size_t i = 0; i < catalog.size(); ++i) {
-        if (!hit(catalog[i].name)) continue;
+        if (!hit(catalog[i].name) || (catalog[i].inner && !names_inner_site(e.site, catalog[i].name))) continue;
         ++any;
         if (catalog[i].called && (!input || catalog[i].has_input)) matched.push_back({i, e.side, ""});
       }
@@ -198,6 +210,8 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
     spec.side = key.second == 0 ? Side::kInput : Side::kOutput;
     spec.module_type = s.module_type;
     spec.layer = s.layer;
+    spec.heads = s.heads;
+    spec.head_axis = s.axis;
     spec.site_width = spec.side == Side::kInput ? s.in_width : s.out_width;
     if (!pick.all && int64_t(pick.neurons.size()) < spec.site_width)
       spec.neurons.assign(pick.neurons.begin(), pick.neurons.end());

@@ -9,7 +9,7 @@ namespace rig {
 void CausalLM::finalize_tree() {
   finalize(&ctx_);
   site_modules_.clear();
-  visit([this](Module& m) { site_modules_.push_back(&m); });
+  visit_sites([this](Module& m) { site_modules_.push_back(&m); });
   for (size_t i = 0; i < site_modules_.size(); ++i) site_index_[site_modules_[i]->path()] = int(i);
 }
 
@@ -58,6 +58,12 @@ const SiteCatalog& CausalLM::catalog() {
     cat[i].module_type = site_modules_[i]->type();
     cat[i].called = false;
     cat[i].has_input = false;
+    if (const auto* inner = dynamic_cast<const InnerSite*>(site_modules_[i])) {
+      cat[i].inner = true;
+      cat[i].heads = inner->heads;
+      cat[i].per_head = inner->per_head;
+      cat[i].axis = inner->axis;
+    }
     probe.add(int(i), Side::kInput, [&cat, i](const at::Tensor& x) {
       cat[i].has_input = true;
       cat[i].in_width = x.size(-1);
@@ -73,7 +79,7 @@ const SiteCatalog& CausalLM::catalog() {
   visit([&](Module& list) {
     if (list.type() != "ModuleList") return;
     for (size_t l = 0; l < list.children().size(); ++l)
-      list.children()[l].second->visit([&](Module& m) {
+      list.children()[l].second->visit_sites([&](Module& m) {
         int64_t& layer = cat[size_t(site_index_.at(m.path()))].layer;
         if (layer < 0) layer = int64_t(l);
       });

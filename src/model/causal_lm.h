@@ -38,7 +38,8 @@ class CausalLM : public Module {
 
   KVCache make_cache(int64_t capacity) const;
 
-  // Every module as a site, in named_modules() order (site id == index).
+  // Every module as a site, in named_modules() order, each module's inner sites (attention's q, ...,
+  // InnerSite) after its children (site id == index).
   const std::vector<Module*>& site_modules() const { return site_modules_; }
   size_t n_sites() const { return site_modules_.size(); }
   // Exact site name (or an alias such as GPT-NeoX's "lm_head" for "embed_out") -> id.

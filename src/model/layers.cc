@@ -1,6 +1,7 @@
 #include "model/layers.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 
@@ -212,7 +213,8 @@ at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Te
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Tensor& v_new, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer, int64_t window, double softcap) {
+                     double scale, KVCache* cache, int layer, int64_t window, double softcap,
+                     const AttentionSites* sites) {
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), Dh = q.size(3);
   at::Tensor k = k_new, v = v_new;
   int64_t past = 0;
@@ -246,9 +248,80 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
   // counts real tokens, as transformers' sliding_window_overlay (kv > q - window) does.
   if (window > 0) causal = causal & (kpos > qpos - window);
   const at::Tensor allowed = causal.view({1, 1, T, S}) & key_mask.view({B, 1, 1, S});
-  scores = scores.masked_fill(allowed.logical_not(), -1e30);
-  const at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
-  return at::matmul(probs, v).transpose(1, 2).reshape({B, T, H * Dh});
+  const at::Tensor masked = allowed.logical_not();
+  const double inf = std::numeric_limits<double>::infinity();
+  if (sites && sites->scores->wanted()) {
+    const at::Tensor hooked = sites->keys_site(*sites->scores, scores.masked_fill(masked, -inf), key_mask, -inf);
+    if (hooked.defined()) scores = hooked.to(at::kFloat);
+  }
+  scores = scores.masked_fill(masked, -1e30);
+  at::Tensor probs = at::softmax(scores, -1);
+  if (sites && sites->pattern->wanted()) {
+    // An edited pattern is used as it is (no renormalization); masked keys stay out of it.
+    const at::Tensor hooked = sites->keys_site(*sites->pattern, probs.masked_fill(masked, 0.0), key_mask, 0.0);
+    if (hooked.defined()) probs = hooked.to(at::kFloat).masked_fill(masked, 0.0);
+  }
+  const at::Tensor z = at::matmul(probs.to(q.scalar_type()), v).transpose(1, 2).reshape({B, T, H * Dh});
+  return sites ? AttentionSites::flat(sites->z, z) : z;
+}
+
+AttentionSites::AttentionSites(Module& attn, int64_t h, int64_t hkv, int64_t dh, int64_t hidden, int64_t max_keys,
+                               bool rotary) {
+  auto site = [&](const char* name, int64_t n, int64_t per_head, const char* axis) {
+    return attn.add_site(name, std::make_shared<InnerSite>("AttentionSite", n, per_head, axis));
+  };
+  q = site("q", h, dh, "head_dim");
+  k = site("k", hkv, dh, "head_dim");
+  v = site("v", hkv, dh, "head_dim");
+  if (rotary) {
+    q_rot = site("q_rot", h, dh, "head_dim");
+    k_rot = site("k_rot", hkv, dh, "head_dim");
+  }
+  scores = site("scores", h, max_keys, "key");
+  pattern = site("pattern", h, max_keys, "key");
+  z = site("z", h, dh, "head_dim");
+  result = site("result", h, hidden, "hidden");
+}
+
+at::Tensor AttentionSites::heads(const std::shared_ptr<InnerSite>& s, const at::Tensor& x) {
+  if (!s || !s->wanted()) return x;
+  const int64_t B = x.size(0), n = x.size(1), T = x.size(2), Dh = x.size(3);
+  const at::Tensor flat = x.transpose(1, 2).reshape({B, T, n * Dh});
+  const at::Tensor hooked = s->run(flat);
+  return hooked.is_same(flat) ? x : hooked.view({B, T, n, Dh}).transpose(1, 2);
+}
+
+at::Tensor AttentionSites::result_site(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w_o) const {
+  if (!result->wanted()) return y;
+  const int64_t B = z.size(0), T = z.size(1), H = result->heads, D = result->per_head;
+  const at::Tensor per_head =
+      at::einsum("bthd,hdo->btho", {z.view({B, T, H, -1}), w_o.view({H, -1, D})}).reshape({B, T, H * D});
+  const at::Tensor hooked = result->run(per_head);
+  if (hooked.is_same(per_head)) return y;
+  // The output is the sum of the heads' terms (and the bias): add what the hooks changed.
+  return y + (hooked.to(y.scalar_type()) - per_head).view({B, T, H, D}).sum(2);
+}
+
+at::Tensor AttentionSites::keys_site(const InnerSite& s, const at::Tensor& x, const at::Tensor& key_mask,
+                                     double fill) const {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), S = x.size(3), K = s.per_head;
+  // order[b]: the sequence's real key slots first (in order), then its padding slots
+  const at::Tensor order = std::get<1>(key_mask.logical_not().to(at::kInt).sort(/*stable=*/true, 1, false));
+  const at::Tensor count = key_mask.sum(1);  // [B]
+  if (count.max().item<int64_t>() > K)
+    throw Error(s.path() + ": " + std::to_string(count.max().item<int64_t>()) + " keys, more than the site's " +
+                std::to_string(K) + " (max_position_embeddings)");
+  const at::Tensor real = at::arange(S, key_mask.options().dtype(at::kLong)).view({1, S}) < count.view({B, 1});
+  at::Tensor by_key = x.gather(-1, order.view({B, 1, 1, S}).expand({B, H, T, S}))
+                          .masked_fill(real.logical_not().view({B, 1, 1, S}), fill);
+  by_key = S >= K ? by_key.narrow(-1, 0, K) : at::constant_pad_nd(by_key, {0, K - S}, fill);
+  const at::Tensor shown = by_key.permute({0, 2, 1, 3}).reshape({B, T, H * K});
+  const at::Tensor hooked = s.run(shown);
+  if (hooked.is_same(shown)) return at::Tensor();
+  at::Tensor back = hooked.view({B, T, H, K}).permute({0, 2, 1, 3});
+  back = S <= K ? back.narrow(-1, 0, S) : at::constant_pad_nd(back, {0, S - K}, fill);
+  const at::Tensor inverse = std::get<1>(order.sort(1));  // slot -> its place in order
+  return back.gather(-1, inverse.view({B, 1, 1, S}).expand({B, H, T, S}));
 }
 
 }  // namespace rig

@@ -124,13 +124,42 @@ struct KVCache {
   int64_t capacity = 0;  // 0 = no cache (a plain forward pass)
 };
 
+// The sites inside one attention module, named as TransformerLens's hooks (docs/FORMAT.md):
+// q, k, v (before rotary), q_rot, k_rot (after it; only where there is rotary), scores (scaled,
+// soft-capped, masked keys -inf), pattern (softmax), z (each head's output before the output
+// projection) and result (each head's term of the output projection, its bias excluded).
+// scores and pattern: [B, T, H * K], K = max_keys, key j = the sequence's j-th real key (its
+// token at position j), masked keys and j beyond the keys there are -inf (scores) or 0.
+// Nothing is computed for a site nobody listens to.
+class AttentionSites {
+ public:
+  AttentionSites(Module& attn, int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t hidden, int64_t max_keys,
+                 bool rotary);
+  // x: [B, T, n * Dh] (a projection's heads side by side) -> the same after the site's hooks
+  static at::Tensor flat(const std::shared_ptr<InnerSite>& s, const at::Tensor& x) {
+    return s && s->wanted() ? s->run(x) : x;
+  }
+  // x: [B, n, T, Dh] -> the same after the site's hooks
+  static at::Tensor heads(const std::shared_ptr<InnerSite>& s, const at::Tensor& x);
+  // y: the output projection's output, z: its input [B, T, H * Dh], w_o: its weight as a
+  // [H * Dh, D] matrix -> y, changed by whatever the result site's hooks change.
+  at::Tensor result_site(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w_o) const;
+  // scores or pattern x: [B, H, T, S] over cache slots -> the hooked values over slots, or an
+  // undefined tensor when the hooks left them unchanged.
+  at::Tensor keys_site(const InnerSite& s, const at::Tensor& x, const at::Tensor& key_mask, double fill) const;
+
+  std::shared_ptr<InnerSite> q, k, v, q_rot, k_rot, scores, pattern, z, result;
+};
+
 // Causal scaled-dot-product attention with a key mask and an optional cache.
 // q: [B, H, T, Dh]; k, v: [B, Hkv, T, Dh] for the new tokens; key_mask: [B, S] bool over all
 // keys (cache then new, S = cache->len + T), true = a real token.
 // Returns [B, T, H*Dh]. Appends k, v to the layer's cache when there is one. window > 0: a
 // query sees only the last `window` positions, itself included (sliding-window attention).
 // softcap > 0: scaled scores become softcap * tanh(scores / softcap) before the mask (Gemma 2).
+// sites: the scores, pattern and z sites run here.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
-                     double scale, KVCache* cache, int layer, int64_t window = 0, double softcap = 0);
+                     double scale, KVCache* cache, int layer, int64_t window = 0, double softcap = 0,
+                     const AttentionSites* sites = nullptr);
 
 }  // namespace rig

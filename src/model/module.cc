@@ -60,6 +60,12 @@ void Module::visit(const std::function<void(Module&)>& fn) {
   for (auto& [name, child] : children_) child->visit(fn);
 }
 
+void Module::visit_sites(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->visit_sites(fn);
+  for (auto& [name, site] : inner_sites_) site->visit_sites(fn);
+}
+
 void Module::finalize(SiteContext* ctx) {
   int next = 0;
   finalize_rec("", ctx, &next);
@@ -70,6 +76,7 @@ void Module::finalize_rec(const std::string& path, SiteContext* ctx, int* next_i
   ctx_ = ctx;
   site_id_ = (*next_id)++;
   for (auto& [name, child] : children_) child->finalize_rec(path.empty() ? name : path + "." + name, ctx, next_id);
+  for (auto& [name, site] : inner_sites_) site->finalize_rec(path + "." + name, ctx, next_id);
 }
 
 }  // namespace rig

@@ -142,6 +142,10 @@ void set_recording_attrs(hid_t ds, const ElectrodeSpec& e, size_t index) {
   h5::set_attr(ds, "layer", e.layer);
   if (!e.alias.empty()) h5::set_attr(ds, "alias", e.alias);
   if (!e.neurons.empty()) h5::set_attr(ds, "neurons", e.neurons);
+  if (e.heads > 0) {  // a site inside attention: site column h * (site_width / heads) + j is head h's j-th
+    h5::set_attr(ds, "heads", e.heads);
+    h5::set_attr(ds, "head_axis", e.head_axis);
+  }
   h5::set_attr(ds, "description", std::string(layout::kRecordingsDescription));
   // In HDF5's (C, h5py) order; MATLAB shows them reversed: [neuron, row].
   h5::set_attr(ds, "dimensions", std::vector<std::string>{"row", "neuron"});

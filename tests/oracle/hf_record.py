@@ -142,3 +142,116 @@ def record(model, tok, prompts, out_path, interventions=None, gen_prompt=None, m
                 for h in handles:
                     h.remove()
     hooks.remove()
+
+
+# --- sites inside attention (docs/FORMAT.md "Sites inside attention") ---------------------------
+
+ATTN_SITES = ("q", "k", "v", "q_rot", "k_rot", "scores", "pattern", "z", "result")
+
+
+def _attention_parts(model):
+    """(modeling module, [(attention path, its q/k/v source, output projection)]) per layer."""
+    import importlib
+    arch = model.config.model_type
+    mod = importlib.import_module(type(model).__module__)
+    parts = []
+    for name, m in model.named_modules():
+        cls = type(m).__name__
+        if not cls.endswith("Attention"):
+            continue
+        if arch == "gpt2":
+            parts.append((name, m.c_attn, m.c_proj, m.c_proj.weight))  # Conv1D: [H*Dh, D]
+        elif arch == "gpt_neox":
+            parts.append((name, m.query_key_value, m.dense, m.dense.weight.t()))
+        else:
+            parts.append((name, (m.q_proj, m.k_proj, m.v_proj), m.o_proj, m.o_proj.weight.t()))
+    return mod, parts
+
+
+@torch.no_grad()
+def attention_sites(model, ids):
+    """transformers' values at rig's attention sites for one sequence ids [1, T] (no cache), as
+    {"<attention path>.<site>": float32 [T, W]}. The model must use eager attention. q, k, v:
+    the projections' outputs (forward hooks), heads side by side; q_rot, k_rot: the query and
+    key that eager_attention_forward receives (after q_norm/k_norm and rotary); scores: its
+    q k^T * scaling, soft-capped, with the keys its mask excludes at -inf; pattern: its
+    attention weights (what output_attentions returns); z: the output projection's input
+    (a forward pre-hook); result: z's heads times their columns of W_O, bias excluded. The
+    key axis is padded to max_position_embeddings keys (scores -inf, pattern 0)."""
+    cfg = model.config
+    arch = cfg.model_type
+    H = cfg.num_attention_heads
+    K = getattr(cfg, "max_position_embeddings", None) or cfg.n_positions
+    mod, parts = _attention_parts(model)
+    T = ids.shape[1]
+    got, handles, order = {}, [], []
+
+    def keep(name, t):  # [1, T, W] -> [T, W]
+        got[name] = t[0].detach().float().reshape(T, -1).numpy()
+
+    for path, src, proj, w_o in parts:
+        if arch == "gpt2":
+            def qkv_hook(m, a, y, path=path):
+                for s, t in zip("qkv", y.split(y.shape[-1] // 3, dim=-1)):
+                    keep(f"{path}.{s}", t)
+            handles.append(src.register_forward_hook(qkv_hook))
+        elif arch == "gpt_neox":
+            def qkv_hook(m, a, y, path=path):
+                Dh = y.shape[-1] // (3 * H)
+                per_head = y.view(1, T, H, 3 * Dh)
+                for i, s in enumerate("qkv"):
+                    keep(f"{path}.{s}", per_head[..., i * Dh:(i + 1) * Dh])
+            handles.append(src.register_forward_hook(qkv_hook))
+        else:
+            for s, lin in zip("qkv", src):
+                handles.append(lin.register_forward_hook(lambda m, a, y, s=s, path=path: keep(f"{path}.{s}", y)))
+
+        def z_hook(m, a, path=path, w_o=w_o):
+            z = a[0]
+            keep(f"{path}.z", z)
+            zh = z[0].float().view(T, H, -1)
+            D = w_o.shape[1]
+            keep(f"{path}.result", torch.einsum("thd,hdo->tho", zh, w_o.float().view(H, -1, D)).reshape(1, T, -1))
+        handles.append(proj.register_forward_pre_hook(z_hook))
+        order.append(path)
+
+    original = mod.eager_attention_forward
+    calls = []
+
+    def probe(module, query, key, value, attention_mask, *args, **kwargs):
+        out = original(module, query, key, value, attention_mask, *args, **kwargs)
+        calls.append((module, query, key, attention_mask, kwargs.get("scaling", args[1] if len(args) > 1 else None),
+                      kwargs.get("softcap"), out[1]))
+        return out
+
+    mod.eager_attention_forward = probe
+    try:
+        model(ids, use_cache=False)
+    finally:
+        mod.eager_attention_forward = original
+        for h in handles:
+            h.remove()
+    assert len(calls) == len(order), "eager attention was not called once per layer (not eager?)"
+
+    def key_axis(x, fill):  # [1, H, T, S] -> [T, H*K]
+        x = x[0].float().permute(1, 0, 2)
+        pad = torch.full((T, H, K - x.shape[-1]), fill)
+        return torch.cat([x, pad], -1).reshape(T, -1).numpy()
+
+    for path, (module, query, key, mask, scaling, softcap, weights) in zip(order, calls):
+        if arch != "gpt2":
+            got[f"{path}.q_rot"] = query[0].float().transpose(0, 1).reshape(T, -1).numpy()
+            got[f"{path}.k_rot"] = key[0].float().transpose(0, 1).reshape(T, -1).numpy()
+        reps = getattr(module, "num_key_value_groups", 1)
+        k_all = key.repeat_interleave(reps, 1) if reps > 1 else key
+        if scaling is None:
+            scaling = query.shape[-1] ** -0.5
+        scores = torch.matmul(query, k_all.transpose(2, 3)) * scaling
+        if softcap is not None:
+            scores = torch.tanh(scores / softcap) * softcap
+        if mask is not None:
+            allowed = mask if mask.dtype == torch.bool else mask == 0
+            scores = scores.masked_fill(~allowed[..., :scores.shape[-1]], float("-inf"))
+        got[f"{path}.scores"] = key_axis(scores, float("-inf"))
+        got[f"{path}.pattern"] = key_axis(weights, 0.0)
+    return got

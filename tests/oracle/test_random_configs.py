@@ -16,7 +16,12 @@ the KV cache, and the four intervention kinds (hf_record.py). `rig run` on
 both directories must equal it: every site within 1e-4 (absolute or relative), generated ids
 equal. Then compute dtypes bfloat16 and float16 (tolerance below).
 
+The sites inside attention (P.q ... P.result, docs/FORMAT.md) are compared with transformers'
+eager attention (compare_attention) on the first 4 configs of each architecture, or on all with
+--attention-only (which compares nothing else).
+
 Usage: python test_random_configs.py [--n 12] [--arch NAME] [--summary out.json] [--device cuda]
+                                     [--attention-only]
 Exit 77 (skipped) where transformers is not installed: run it with scripts/venv.sh's python.
 """
 import argparse
@@ -325,7 +330,7 @@ def rig_run(model_dir, work, name, prompts, ivs, dtype="float32", max_new=MAX_NE
 
 class Tally:
     def __init__(self):
-        self.sites = self.tokens = self.values = 0
+        self.sites = self.tokens = self.values = self.attention_sites = 0
         self.worst = {}  # (arch, dtype) -> (error, where)
         self.worst_scaled = {}  # (arch, "float32") -> max |rig - HF| / (1e-4 + 1e-4 |HF|): the pass criterion, <= 1
 
@@ -419,6 +424,60 @@ def compare_fp32(arch, tag, f, ref, prompts, tally, failures, cfg5):
         tally.tokens += r1 - r0
 
 
+# --- sites inside attention -------------------------------------------------------------------
+# rig's P.q ... P.result (docs/FORMAT.md) against transformers with eager attention, hooks and a
+# probe around eager_attention_forward (hf_record.attention_sites). rig runs the prompts in a
+# left-padded batch of 3 and generates with the KV cache; transformers runs each trial's tokens
+# (prompt and generated, rig's) alone, without a cache: causal attention gives every row the
+# same values.
+
+def attention_electrodes(arch):
+    names = [s for s in hf_record.ATTN_SITES if arch != "gpt2" or not s.endswith("_rot")]
+    return [{"site": "**." + s, "side": "output"} for s in names]
+
+
+def compare_attention(arch, tag, model_dir, work, prompts, tally, failures):
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32,
+                                                              attn_implementation="eager")
+    model.eval()
+    cfg = {"name": "oracle-attn", "seed": 1, "model": {"path": model_dir, "dtype": "float32", "device": DEVICE},
+           "stimuli": [{"condition": "plain", "prompts": prompts}], "electrodes": attention_electrodes(arch),
+           "trials": {"batch_size": 3, "generate": {"max_new_tokens": 3}},
+           "recording": {"path": os.path.join(work, "rig-attn.h5")}}
+    path = os.path.join(work, "rig-attn.yaml")
+    json.dump(cfg, open(path, "w"))
+    p = subprocess.run([RIG, "run", path, "--quiet", "--force"], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        failures.append(f"{tag} attention sites: rig run exited {p.returncode}: {p.stderr[-400:]}")
+        return
+    key = (arch, "float32 attention")
+    with h5py.File(cfg["recording"]["path"], "r") as f:
+        T = f["trials"]
+        for i in range(len(T["row_start"])):
+            r0, r1 = int(T["row_start"][i]), int(T["row_stop"][i])
+            ids = torch.tensor(f["tokens/token_id"][r0:r1][None, :])
+            ref = hf_record.attention_sites(model, ids)
+            tally.tokens += r1 - r0
+            for site, want in ref.items():
+                if site not in f["recordings"]:
+                    failures.append(f"{tag} trial {i}: rig has no recording of {site}")
+                    continue
+                got = f["recordings"][site]["output"][r0:r1]
+                if got.shape != want.shape:
+                    failures.append(f"{tag} trial {i} {site}: shape {got.shape} != HF {want.shape}")
+                    continue
+                inf_w, inf_g = np.isneginf(want), np.isneginf(got)
+                if not np.array_equal(inf_w, inf_g):
+                    failures.append(f"{tag} trial {i} {site}: -inf (masked keys) at other places than HF's")
+                    continue
+                g, w = np.where(inf_g, 0, got), np.where(inf_w, 0, want)
+                e = excess(g, w)
+                tally.add(key, float(np.max(np.abs(g - w))), f"{tag} trial {i} {site}", w.size, scaled=e)
+                tally.attention_sites += 1
+                if e > 1.0:
+                    failures.append(f"{tag} trial {i} {site}: max scaled error {e:.3g}")
+
+
 # --- compute dtypes ---------------------------------------------------------------------------
 # rig at bfloat16/float16 against from_pretrained(torch_dtype=...) at the same dtype. At 16
 # bits neither implementation computes the float32 result, and two that round at different
@@ -487,6 +546,7 @@ def main():
     ap.add_argument("--arch", action="append", help="only these architectures")
     ap.add_argument("--summary", help="write the counts and worst errors here (JSON)")
     ap.add_argument("--keep", help="keep the models and recordings in this directory")
+    ap.add_argument("--attention-only", action="store_true", help="compare only the sites inside attention")
     ap.add_argument("--device", default="cpu", help="rig's device (cuda: a CUDA build on a GPU machine)")
     args = ap.parse_args()
     global DEVICE
@@ -508,6 +568,16 @@ def main():
             d5, d4, stored, cfg5 = make_model(arch, k, seed, work)
             ivs = interventions(arch, cfg5, random.Random(seed))
             prompts = PROMPTS + ([""] if arch in BOS_TOKENIZER else [])  # BOS alone: a valid stimulus
+            dynamic = (cfg5.get("rope_parameters") or {}).get("rope_type") == "dynamic"
+            if args.attention_only:
+                if not dynamic:
+                    compare_attention(arch, f"{arch}-{k}", d5, work, prompts, tally, failures)
+                    n_configs += 1
+                for name in os.listdir(work):
+                    path = os.path.join(work, name)
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+                print(f"{arch}-{k}: failures so far {len(failures)}", flush=True)
+                continue
             model, tok = hf_record.load(d5, "float32")
             ref_path = os.path.join(work, f"{arch}-{k}.hf.h5")
             hf_record.record(model, tok, prompts, ref_path, ivs, prompts[0], MAX_NEW)
@@ -520,13 +590,17 @@ def main():
             if same(getattr(c4, "rope_parameters", None)) != same(getattr(c5, "rope_parameters", None)):
                 failures.append(f"{d4}: transformers reads other rope parameters from the 4.x keys")
             # dynamic rope follows the batch's longest sequence in transformers too: unbatched
-            dynamic = (cfg5.get("rope_parameters") or {}).get("rope_type") == "dynamic"
             for tag, d, bs in ((f"{arch}-{k} ({stored}, 5.x config)", d5, 1 if dynamic else 1 + k % 2 * 3),
                                (f"{arch}-{k} ({stored}, 4.x config)", d4, 1)):
                 f = rig_run(d, work, f"rig-{arch}-{k}-{'4x' if d == d4 else '5x'}", prompts, ivs, batch_size=bs)
                 compare_fp32(arch, tag, f, ref, prompts, tally, failures, cfg5)
                 f.close()
             ref.close()
+            # Attention sites on the first 4 configs (about a minute for all seven architectures;
+            # --attention-only: all 12). Dynamic rope runs past max_position_embeddings, the key
+            # axis's length: not there.
+            if k < 4 and not dynamic:
+                compare_attention(arch, f"{arch}-{k}", d5, work, prompts, tally, failures)
             if k < 4:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)
                 compare_dtype(arch, ["bfloat16", "float16"][k % 2], d5, work, tally, failures, ratios)
             n_configs += 1
@@ -537,6 +611,7 @@ def main():
             print(f"{arch}-{k}: stored {stored}, {'tied' if cfg5.get('tie_word_embeddings') else 'untied'}, "
                   f"failures so far {len(failures)}", flush=True)
     summary = {"configs": n_configs, "architectures": archs, "sites_compared": tally.sites,
+               "attention_site_comparisons": tally.attention_sites,
                "tokens_compared": int(tally.tokens), "values_compared": int(tally.values),
                "seconds": round(time.time() - t0, 1),
                "worst": {f"{a} {d}": {"error": e, "where": w} for (a, d), (e, w) in sorted(tally.worst.items())},

@@ -9,6 +9,7 @@
 // attention computes it, its default sdpa attention ignores it (transformers 5.17 loads
 // Gemma 2 with sdpa; the oracle loads it with attn_implementation="eager", docs/ORACLE.md).
 #include <cmath>
+#include <optional>
 
 #include "model/architectures/architectures.h"
 
@@ -71,18 +72,24 @@ class Gemma2Attention : public Module {
         // transformers: query_pre_attn_scalar**-0.5, a Python float
         scale_(std::pow(c.query_pre_attn_scalar, -0.5)),
         softcap_(c.attn_logit_softcapping.value_or(0)),
-        window_(size_t(layer) < c.sliding_layers.size() && c.sliding_layers[size_t(layer)] ? c.sliding_window : 0) {}
+        window_(size_t(layer) < c.sliding_layers.size() && c.sliding_layers[size_t(layer)] ? c.sliding_window : 0) {
+    sites_.emplace(*this, c.num_heads, c.num_kv_heads, c.head_dim, c.hidden_size, c.max_positions, true);
+  }
 
   // x: [B, T, D] -> [B, T, D]
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
                      KVCache* cache) {
     const at::Tensor h = in(x);
     const int64_t B = h.size(0), T = h.size(1);
-    auto split = [&](const at::Tensor& t, int64_t n) { return t.view({B, T, n, head_dim_}).transpose(1, 2); };
-    const at::Tensor q = apply_rotary(split(q_proj->forward(h), heads_), cos, sin);
-    const at::Tensor k = apply_rotary(split(k_proj->forward(h), kv_heads_), cos, sin);
-    const at::Tensor v = split(v_proj->forward(h), kv_heads_);
-    return out(o_proj->forward(attention(q, k, v, key_mask, scale_, cache, layer_, window_, softcap_)));
+    auto split = [&](const at::Tensor& t, int64_t n, const std::shared_ptr<InnerSite>& site) {
+      return AttentionSites::flat(site, t).view({B, T, n, head_dim_}).transpose(1, 2);
+    };
+    const auto& s = *sites_;
+    const at::Tensor q = s.heads(s.q_rot, apply_rotary(split(q_proj->forward(h), heads_, s.q), cos, sin));
+    const at::Tensor k = s.heads(s.k_rot, apply_rotary(split(k_proj->forward(h), kv_heads_, s.k), cos, sin));
+    const at::Tensor v = split(v_proj->forward(h), kv_heads_, s.v);
+    const at::Tensor a = attention(q, k, v, key_mask, scale_, cache, layer_, window_, softcap_, &s);
+    return out(s.result_site(o_proj->forward(a), a, o_proj->weight.t()));
   }
 
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
@@ -93,6 +100,7 @@ class Gemma2Attention : public Module {
   double scale_;
   double softcap_;  // 0: none (config.json null)
   int64_t window_;  // 0: the layer sees every earlier position
+  std::optional<AttentionSites> sites_;  // made once the members above exist
 };
 
 class Gemma2MLP : public Module {

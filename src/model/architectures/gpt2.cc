@@ -19,7 +19,8 @@ class GPT2Attention : public Module {
         resid_dropout(add("resid_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         heads_(c.num_heads), head_dim_(c.head_dim), width_(c.hidden_size), layer_(layer),
         scale_((c.scale_attn_weights ? 1.0 / std::sqrt(double(c.head_dim)) : 1.0) /
-               (c.scale_attn_by_inverse_layer_idx ? double(layer + 1) : 1.0)) {}
+               (c.scale_attn_by_inverse_layer_idx ? double(layer + 1) : 1.0)),
+        sites_(*this, c.num_heads, c.num_heads, c.head_dim, c.hidden_size, c.max_positions, false) {}
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& key_mask, KVCache* cache) {  // [B, T, D] -> [B, T, D]
     const at::Tensor h = in(x);
@@ -28,8 +29,12 @@ class GPT2Attention : public Module {
     auto heads = [&](int64_t i) {
       return qkv.narrow(-1, i * width_, width_).view({B, T, heads_, head_dim_}).transpose(1, 2);
     };
-    const at::Tensor a = attention(heads(0), heads(1), heads(2), key_mask, scale_, cache, layer_);
-    return out(resid_dropout->forward(c_proj->forward(a)));
+    const auto& s = sites_;
+    const at::Tensor a =
+        attention(s.heads(s.q, heads(0)), s.heads(s.k, heads(1)), s.heads(s.v, heads(2)), key_mask, scale_, cache,
+                  layer_, 0, 0, &s);
+    // resid_dropout is the identity: the result site's heads sum to c_proj's output
+    return out(resid_dropout->forward(s.result_site(c_proj->forward(a), a, c_proj->weight)));
   }
 
   std::shared_ptr<Conv1D> c_attn, c_proj;
@@ -39,6 +44,7 @@ class GPT2Attention : public Module {
   int64_t heads_, head_dim_, width_;
   int layer_;
   double scale_;  // of the scores; reorder_and_upcast_attn changes nothing here (scores are float32)
+  AttentionSites sites_;
 };
 
 class GPT2MLP : public Module {

@@ -13,7 +13,8 @@ class GPTNeoXAttention : public Module {
       : Module("GPTNeoXAttention"),
         query_key_value(add("query_key_value", std::make_shared<Linear>(c.hidden_size, 3 * c.hidden_size, c.attention_bias))),
         dense(add("dense", std::make_shared<Linear>(c.hidden_size, c.hidden_size, c.attention_bias))),
-        heads_(c.num_heads), head_dim_(c.head_dim), layer_(layer) {}
+        heads_(c.num_heads), head_dim_(c.head_dim), layer_(layer),
+        sites_(*this, c.num_heads, c.num_heads, c.head_dim, c.hidden_size, c.max_positions, true) {}
 
   // x: [B, T, D] -> [B, T, D]
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
@@ -22,12 +23,13 @@ class GPTNeoXAttention : public Module {
     const int64_t B = h.size(0), T = h.size(1);
     // qkv: [B, T, H, 3*Dh] -> [B, H, T, 3*Dh], then q, k, v = the three Dh-wide slices per head
     const at::Tensor qkv = query_key_value->forward(h).view({B, T, heads_, 3 * head_dim_}).transpose(1, 2);
-    at::Tensor q = qkv.narrow(-1, 0, head_dim_), k = qkv.narrow(-1, head_dim_, head_dim_);
-    const at::Tensor v = qkv.narrow(-1, 2 * head_dim_, head_dim_).contiguous();
-    q = apply_rotary(q, cos, sin);
-    k = apply_rotary(k, cos, sin);
-    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_);
-    return out(dense->forward(a));
+    const auto& s = sites_;
+    at::Tensor q = s.heads(s.q, qkv.narrow(-1, 0, head_dim_)), k = s.heads(s.k, qkv.narrow(-1, head_dim_, head_dim_));
+    const at::Tensor v = s.heads(s.v, qkv.narrow(-1, 2 * head_dim_, head_dim_)).contiguous();
+    q = s.heads(s.q_rot, apply_rotary(q, cos, sin));
+    k = s.heads(s.k_rot, apply_rotary(k, cos, sin));
+    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_, 0, 0, &s);
+    return out(s.result_site(dense->forward(a), a, dense->weight.t()));
   }
 
   std::shared_ptr<Linear> query_key_value, dense;
@@ -35,6 +37,7 @@ class GPTNeoXAttention : public Module {
  private:
   int64_t heads_, head_dim_;
   int layer_;
+  AttentionSites sites_;
 };
 
 class GPTNeoXMLP : public Module {

@@ -2,6 +2,7 @@
 // grouped- and multi-query attention, tied or untied lm_head. The classes are shared with
 // the Llama family (llama_family.h), whose members change biases, norms and windows.
 #include <cmath>
+#include <optional>
 
 #include "model/architectures/llama_family.h"
 
@@ -23,6 +24,7 @@ class LlamaAttention : public Module {
       q_norm = add("q_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
       k_norm = add("k_norm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.head_dim, c.norm_eps));
     }
+    sites_.emplace(*this, c.num_heads, c.num_kv_heads, c.head_dim, c.hidden_size, c.max_positions, true);
   }
 
   // x: [B, T, D] -> [B, T, D]
@@ -31,15 +33,19 @@ class LlamaAttention : public Module {
     const at::Tensor h = in(x);
     const int64_t B = h.size(0), T = h.size(1);
     // [B, T, n*Dh] -> [B, n, T, Dh], after the per-head norm where there is one
-    auto split = [&](at::Tensor t, int64_t n, const std::shared_ptr<RMSNorm>& norm) {
+    auto split = [&](at::Tensor t, int64_t n, const std::shared_ptr<InnerSite>& site,
+                     const std::shared_ptr<RMSNorm>& norm) {
+      t = AttentionSites::flat(site, t);
       if (norm) t = norm->forward(t);
       return t.view({B, T, n, head_dim_}).transpose(1, 2);
     };
-    const at::Tensor q = apply_rotary(split(q_proj->forward(h), heads_, q_norm), cos, sin);
-    const at::Tensor k = apply_rotary(split(k_proj->forward(h), kv_heads_, k_norm), cos, sin);
-    const at::Tensor v = split(v_proj->forward(h), kv_heads_, nullptr);
-    const at::Tensor a = attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_, window_);
-    return out(o_proj->forward(a));
+    const auto& s = *sites_;
+    const at::Tensor q = s.heads(s.q_rot, apply_rotary(split(q_proj->forward(h), heads_, s.q, q_norm), cos, sin));
+    const at::Tensor k = s.heads(s.k_rot, apply_rotary(split(k_proj->forward(h), kv_heads_, s.k, k_norm), cos, sin));
+    const at::Tensor v = split(v_proj->forward(h), kv_heads_, s.v, nullptr);
+    const at::Tensor a =
+        attention(q, k, v, key_mask, 1.0 / std::sqrt(double(head_dim_)), cache, layer_, window_, 0, &s);
+    return out(s.result_site(o_proj->forward(a), a, o_proj->weight.t()));
   }
 
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
@@ -49,6 +55,7 @@ class LlamaAttention : public Module {
   int64_t heads_, kv_heads_, head_dim_;
   int layer_;
   int64_t window_;  // 0: the layer sees every earlier position
+  std::optional<AttentionSites> sites_;  // made once the members above exist
 };
 
 class LlamaMLP : public Module {

@@ -114,7 +114,10 @@ bool bits_equal(const at::Tensor& a, const at::Tensor& b) {
   return a.sizes() == b.sizes() && at::equal(a.contiguous().view(at::kInt), b.contiguous().view(at::kInt));
 }
 
-double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+// Equal values differ by 0, also the -inf of masked keys in attention scores (-inf - -inf is nan).
+double max_abs(const at::Tensor& a, const at::Tensor& b) {
+  return at::where(a == b, at::zeros_like(a), a - b).abs().max().item<double>();
+}
 // max over elements of |a - b| / (1e-4 + 1e-4 |b|): <= 1 means within 1e-4 abs or rel.
 double excess(const at::Tensor& ours, const at::Tensor& ref) {
   return ((ours - ref).abs() / (1e-4 + 1e-4 * ref.abs())).max().item<double>();
