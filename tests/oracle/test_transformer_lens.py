@@ -196,10 +196,16 @@ def compare(arch, tag, f, tl, tally, failures, attention):
         for a, b, cache in caches:
             ref = tl_rows(alias, cache[alias], b - a).float().numpy()
             ours = rec[a:b].astype(np.float32)
-            if alias.endswith(("hook_attn_scores", "hook_pattern")) and ours.shape[1] != ref.shape[1]:
-                failures.append(f"{tag}: {alias}: rig's row width {ours.shape[1]} vs TL's heads x keys "
-                                f"{ref.shape[1]}: compare the layouts (docs/FORMAT.md)")
-                break
+            if alias.endswith(("hook_attn_scores", "hook_pattern")):
+                # rig's key axis is max_position_embeddings wide per head (docs/FORMAT.md): the
+                # trial's first b - a keys are TL's, the rest of the row holds only masked keys.
+                heads, T = int(rec.attrs["heads"]), b - a
+                full = ours.reshape(T, heads, -1)
+                rest = full[:, :, T:]
+                if rest.size and not (np.all(rest == 0) if alias.endswith("hook_pattern") else np.all(np.isneginf(rest))):
+                    failures.append(f"{tag}: {alias}: keys beyond the trial's tokens are not masked")
+                    break
+                ours = np.ascontiguousarray(full[:, :, :T]).reshape(T, -1)
             if ours.shape != ref.shape:
                 failures.append(f"{tag}: {alias} ({site} {side}): rig {ours.shape} vs TransformerLens {ref.shape}")
                 break
