@@ -20,6 +20,10 @@ struct ElectrodeSpec {
   int64_t site_width = 0;          // the site's full width
   std::vector<int64_t> neurons;    // the recorded subset (sorted, unique); empty = all
   int64_t layer = -1;              // decoder layer holding the site (SiteInfo::layer); -1: none
+  // An SAE electrode (src/sae): the directory of its SAE. Its units are the SAE's latents,
+  // then one more, the reconstruction error's norm: site_width == d_sae + 1 (docs/FORMAT.md).
+  std::string sae;
+  std::map<std::string, std::string> sae_attrs;  // the SAE's description: the dataset's attributes
   int64_t width() const { return neurons.empty() ? site_width : int64_t(neurons.size()); }
   // Dataset path inside the file: /recordings/<site>/<side>
   std::string dataset_path() const { return "/recordings/" + site + "/" + side_name(side); }

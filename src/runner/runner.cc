@@ -166,6 +166,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
   for (const auto& s : model_.model->catalog())
     if (s.called && !s.name.empty()) called.push_back(s);
   plan_.electrodes = resolve_electrodes(config_, called);
+  bind_sae_electrodes(plan_.electrodes, saes_);
 
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
@@ -281,7 +282,9 @@ std::string Runner::describe() const {
   os << "electrodes " << plan_.electrodes.size() << "\n";
   int64_t width = 0;
   for (const auto& e : plan_.electrodes) {
-    os << "  " << e.site << " " << side_name(e.side) << "  " << e.module_type << "  " << e.width() << " neurons";
+    os << "  " << e.site << " " << side_name(e.side) << "  " << e.module_type << "  ";
+    if (!e.sae.empty()) os << e.width() - 1 << " SAE latents + |error| (" << e.sae << ")";
+    else os << e.width() << " neurons";
     if (!e.neurons.empty()) os << " of " << e.site_width;
     os << "\n";
     width += e.width();
@@ -317,7 +320,7 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     prompts.push_back(plan_.prompt_ids[size_t(t.stimulus)]);
     seeds.push_back(t.seed);
   }
-  Recorder recorder(*model_.model, plan_.electrodes);
+  Recorder recorder(*model_.model, plan_.electrodes, saes_);
   SiteHooks hooks(model_.model->n_sites());
   // Stimulation hooks first: the recorder then sees the stimulated values.
   std::unique_ptr<StimulationRun> stim;
@@ -391,6 +394,10 @@ std::vector<fs::path> Runner::inputs() const {
   for (const auto& e : fs::directory_iterator(model_.dir, ec)) in.push_back(e.path());
   for (const auto& set : config_.stimulus_sets)
     if (!set.file.empty()) in.push_back(set.file);
+  for (const auto& [dir, sae] : saes_) {
+    in.push_back(fs::path(dir) / "cfg.json");
+    in.push_back(fs::path(dir) / "sae_weights.safetensors");
+  }
   // Files the stimulation section names (vectors, source recordings): any scalar that is one.
   std::vector<YAML::Node> todo{config_.stimulation};
   while (!todo.empty()) {
