@@ -13,6 +13,7 @@ int cmd_tokenize(const Args& args);  // cmd_tokenize.cc: JSON Lines in, ids (or 
 int cmd_run(const Args& args);       // cmd_run.cc: run an experiment config
 int cmd_generate(const Args& args);  // cmd_generate.cc: one prompt, greedy/sampled text out
 int cmd_train(const Args& args);     // cmd_train.cc: train the bundled model organism
+int cmd_train_sae(const Args& args); // cmd_train.cc: train the organism's sparse autoencoder
 int cmd_merge(const Args& args);     // cmd_merge.cc: shard files of one experiment -> one recording
 int cmd_analyze(const Args& args);   // cmd_analyze.cc: PSTHs, selectivity, PCA, decoding of a recording
 int cmd_plot(const Args& args);      // cmd_plot.cc: figures (PNG/SVG) of analysis results or a recording

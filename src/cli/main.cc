@@ -25,6 +25,7 @@ const std::map<std::string, Command>& commands() {
       {"generate", {rig::cli::cmd_generate, "generate text from one prompt (no recording)"}},
       {"tokenize", {rig::cli::cmd_tokenize, "encode JSON Lines of text to ids, or decode ids"}},
       {"train", {rig::cli::cmd_train, "train the bundled model organism (data/models/sure-neox)"}},
+      {"train-sae", {rig::cli::cmd_train_sae, "train the organism's sparse autoencoder (data/models/sure-neox-sae)"}},
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
       {"plot", {rig::cli::cmd_plot, "draw figures (PNG/SVG) of analysis results or a recording"}},
