@@ -9,7 +9,7 @@ SAE.load_from_disk. rig records the sites' raw activations once, then each SAE's
 SAELens encodes the raw rows. Every latent must be within 1e-5 (absolute, or relative to the
 value), and the last column, |x - decode(encode(x))|, within 1e-5 of SAELens's.
 
-Usage: python test_sae_parity.py [--n 4] [--summary out.json]
+Usage: python test_sae_parity.py [--n 6] [--summary out.json]
 Exit 77 (skipped) where sae_lens is not installed: run it with scripts/venv.sh's python.
 """
 import argparse
@@ -62,16 +62,19 @@ def run_rig(tmp, name, electrodes):
 
 
 def random_sae(rng, case, d_in):
-    arch = ["standard", "jumprelu", "topk"][case % 3]
+    # The options cycle so that every architecture meets each of them: the i-th SAE of an
+    # architecture takes normalisation i % 3, b_dec on the input when i is even, and (topk)
+    # k = 8, 32, 1, ... with rescale_acts_by_decoder_norm from the fourth on.
+    arch, i = ["standard", "jumprelu", "topk"][case % 3], case // 3
     d_sae = rng.choice([64, 200, 1024, 4096])
-    common = dict(d_in=d_in, d_sae=d_sae, apply_b_dec_to_input=rng.random() < 0.5,
-                  normalize_activations=rng.choice(["none", "layer_norm", "constant_norm_rescale"]))
+    common = dict(d_in=d_in, d_sae=d_sae, apply_b_dec_to_input=i % 2 == 0,
+                  normalize_activations=["none", "layer_norm", "constant_norm_rescale"][i % 3])
     if arch == "standard":
         sae = StandardSAE(StandardSAEConfig(**common))
     elif arch == "jumprelu":
         sae = JumpReLUSAE(JumpReLUSAEConfig(**common))
     else:
-        sae = TopKSAE(TopKSAEConfig(k=rng.choice([1, 8, 32]), rescale_acts_by_decoder_norm=rng.random() < 0.5, **common))
+        sae = TopKSAE(TopKSAEConfig(k=[8, 32, 1][i % 3], rescale_acts_by_decoder_norm=(i // 3) % 2 == 1, **common))
     g = torch.Generator().manual_seed(rng.randrange(1 << 30))
     with torch.no_grad():
         sae.W_enc.copy_(torch.randn(sae.W_enc.shape, generator=g) / d_in ** 0.5)
@@ -85,7 +88,7 @@ def random_sae(rng, case, d_in):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=4, help="SAEs per architecture")
+    ap.add_argument("--n", type=int, default=6, help="SAEs per architecture")
     ap.add_argument("--summary", help="write the counts and largest differences here (JSON)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
@@ -102,7 +105,7 @@ def main():
             x = {s: f[f"recordings/{s}/output"][:n] for s in SITES}
         site_list = list(SITES)
         for case in range(3 * a.n):
-            site = site_list[case % len(site_list)]
+            site = site_list[(case + case // 3) % len(site_list)]  # each architecture on each site
             sae, arch, common = random_sae(rng, case, SITES[site])
             d = os.path.join(tmp, f"sae{case}")
             sae.save_model(d)
@@ -140,12 +143,13 @@ def main():
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     by_arch = {k: sum(c["arch"] == k for c in cases) for k in ("standard", "jumprelu", "topk")}
-    print(f"{len(cases) - failures} of {len(cases)} SAEs within {TOL} ({by_arch}); largest |diff|: "
+    values = sum(c["rows"] * (c["d_sae"] + 1) for c in cases)
+    print(f"{len(cases) - failures} of {len(cases)} SAEs within {TOL} ({by_arch}; {values} values); largest |diff|: "
           f"latents {worst['latents']:.3g}, error norm {worst['error_norm']:.3g}")
     if a.summary:
         os.makedirs(os.path.dirname(os.path.abspath(a.summary)), exist_ok=True)
         with open(a.summary, "w") as f:
-            json.dump(dict(cases=cases, failures=failures, by_arch=by_arch, worst=worst, tol=TOL), f, indent=1)
+            json.dump(dict(cases=cases, failures=failures, by_arch=by_arch, values=values, worst=worst, tol=TOL), f, indent=1)
     return 1 if failures else 0
 
 
