@@ -199,7 +199,7 @@ Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(
     plan_.prompt_ids.push_back(std::move(ids));
   }
   // Stimulation: checked against the model's sites before anything is written.
-  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids);
+  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids, &saes_);
   if (!stimulation_.empty()) {
     // Token-text events with in: prompt are known before generation: positions may use them.
     for (size_t s = 0; s < plan_.prompt_ids.size(); ++s) {

@@ -107,8 +107,10 @@ struct Ctx {
 }  // namespace
 
 Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& model,
-                                     const std::vector<std::vector<int64_t>>& prompt_ids) {
+                                     const std::vector<std::vector<int64_t>>& prompt_ids, SaeSet* saes) {
   Stimulation st;
+  SaeSet own;
+  if (!saes) saes = &own;
   Ctx c{cfg};
   st.seed_ = cfg.seed;
   st.n_stimuli_ = int64_t(cfg.stimuli.size());
@@ -191,7 +193,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         if (!ln.IsDefined()) c.fail(e, child(p, "latents"), "missing required key with 'sae' (the latents to set or scale)");
         proto.sae_dir = sel.sae;
         try {
-          proto.sae = Sae::load(sel.sae);
+          proto.sae = sae_for(*saes, sel.sae);
         } catch (const ModelError& err) {
           c.fail(get("sae"), child(p, "sae"), err.what());
         }

@@ -25,6 +25,7 @@
 #include "experiment/config.h"
 #include "model/causal_lm.h"
 #include "model/generate.h"
+#include "sae/electrodes.h"
 #include "sae/sae.h"
 #include "stimulation/rows.h"
 
@@ -67,8 +68,10 @@ class Stimulation {
   // model's sites: selectors, neurons, vector widths, recordings, patch sources, events.
   // Throws ConfigError ("FILE:LINE:COL: stimulation.N.KEY: expected ..., got ...").
   // prompt_ids: each stimulus' tokens (for response_onset).
+  // saes: SAEs already loaded (the runner's, for its SAE electrodes); those the entries name
+  // are added to it, so each SAE is loaded once. Null: loaded here.
   static Stimulation from_config(const ExperimentConfig& cfg, CausalLM& model,
-                                 const std::vector<std::vector<int64_t>>& prompt_ids);
+                                 const std::vector<std::vector<int64_t>>& prompt_ids, SaeSet* saes = nullptr);
 
   bool empty() const { return interventions_.empty(); }
   const std::vector<Intervention>& interventions() const { return interventions_; }
