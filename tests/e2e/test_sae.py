@@ -11,6 +11,7 @@
 - bad SAE configs exit 2 before any file exists, naming the key or cfg.json's key."""
 import json
 import os
+import shutil
 import struct
 
 import h5py
@@ -136,4 +137,5 @@ bad("e5", [{"site": SITE}], [{"site": SITE, "sae": SAE, "latents": [256], "op": 
     "stimulation.0.latents.0: expected a latent index in 0..255")
 bad("e6", [{"site": SITE}], [{"site": SITE, "sae": SAE, "latents": [1], "op": "add", "vector": [1]}],
     "stimulation.0.op: expected set or scale with 'sae'")
+shutil.rmtree(d)
 print("ok")
