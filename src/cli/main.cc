@@ -20,6 +20,7 @@ struct Command {
   int (*fn)(const rig::cli::Args&);  // null: the program `program`, beside rig
   const char* help;
   const char* program = nullptr;
+  const char* program_mode = nullptr;  // its first argument, when the program does several things
 };
 
 const std::map<std::string, Command>& commands() {
@@ -30,6 +31,7 @@ const std::map<std::string, Command>& commands() {
       {"generate", {rig::cli::cmd_generate, "generate text from one prompt (no recording)"}},
       {"tokenize", {rig::cli::cmd_tokenize, "encode JSON Lines of text to ids, or decode ids"}},
       {"train", {nullptr, "train the bundled model organism (data/models/sure-neox)", "rig-train"}},
+      {"train-sae", {nullptr, "train the organism's sparse autoencoder (data/models/sure-neox-sae)", "rig-train", "sae"}},
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
       {"export", {rig::cli::cmd_export, "write a recording as an NWB 2.x file (rig export --nwb REC.h5 OUT.nwb)"}},
@@ -49,11 +51,12 @@ void usage(std::FILE* out) {
 
 // The organism's recipe and the benchmark are programs of their own, so that the library
 // and rig stay free of them; rig runs the one installed or built beside it.
-int exec_beside(const char* command, const char* program, char** argv) {
+int exec_beside(const char* command, const char* program, const char* mode, char** argv) {
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   const auto path = (ec ? std::filesystem::path(".") : self.parent_path()) / program;
   std::vector<char*> args{const_cast<char*>(path.c_str())};
+  if (mode) args.push_back(const_cast<char*>(mode));
   for (char** a = argv; *a; ++a) args.push_back(*a);
   args.push_back(nullptr);
   execv(path.c_str(), args.data());
@@ -79,6 +82,6 @@ int main(int argc, char** argv) {
     usage(stderr);
     return rig::kExitConfig;
   }
-  if (it->second.program) return exec_beside(argv[1], it->second.program, argv + 2);
+  if (it->second.program) return exec_beside(argv[1], it->second.program, it->second.program_mode, argv + 2);
   return rig::cli::run_command(argv[1], it->second.fn, argc - 2, argv + 2);
 }

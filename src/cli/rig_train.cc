@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/loader.h"
 #include "train/recipe.h"
+#include "train/sae_recipe.h"
 
 namespace po = boost::program_options;
 
@@ -87,7 +88,44 @@ int cmd_train(const Args& args) {
   return 0;
 }
 
+// rig train-sae --out DIR: the organism's SAE (data/models/sure-neox-sae), docs/TRAIN.md.
+int cmd_train_sae(const Args& args) {
+  train::SaeRecipeOptions o;
+  std::string out, model = o.model.string();
+  po::options_description desc(
+      "usage: rig train-sae --out DIR [options]\n\n"
+      "Trains a TopK sparse autoencoder on one site's output of the model organism, over the\n"
+      "activations of documents of its training corpus, and writes it in SAELens's format\n"
+      "(cfg.json, sae_weights.safetensors) with training_report.json.\n\noptions");
+  desc.add_options()("help,h", "show this help")
+      ("out,o", po::value(&out)->required(), "SAE directory to write")
+      ("model", po::value(&model)->default_value(model), "the organism's model directory")
+      ("site", po::value(&o.site)->default_value(o.site), "site whose output the SAE reads")
+      ("seed", po::value(&o.seed)->default_value(o.seed), "seeds the corpus, the initial weights and the batches")
+      ("threads", po::value(&o.threads)->default_value(o.threads), "CPU threads")
+      ("documents", po::value(&o.documents)->default_value(o.documents), "corpus documents to take activations from")
+      ("d-sae", po::value(&o.d_sae)->default_value(o.d_sae), "latents")
+      ("k", po::value(&o.k)->default_value(o.k), "active latents per row (TopK)")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "optimizer steps")
+      ("batch-size", po::value(&o.batch_size)->default_value(o.batch_size), "rows per step")
+      ("lr", po::value(&o.lr)->default_value(o.lr, shown(o.lr)), "peak learning rate (cosine decay to a tenth)");
+  const auto vm = parse(args, desc, {});
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  o.out = out;
+  o.model = model;
+  train::run_sae_recipe(o, [](const std::string& line) { std::cout << line << std::endl; });
+  return 0;
+}
+
 }  // namespace rig::cli
 
-// rig-train: its own program beside the library (`rig train` runs it).
-int main(int argc, char** argv) { return rig::cli::run_command("train", rig::cli::cmd_train, argc - 1, argv + 1); }
+// rig-train: its own program beside the library. `rig train` runs it, `rig train-sae` runs
+// `rig-train sae`.
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "sae")
+    return rig::cli::run_command("train-sae", rig::cli::cmd_train_sae, argc - 2, argv + 2);
+  return rig::cli::run_command("train", rig::cli::cmd_train, argc - 1, argv + 1);
+}

@@ -25,6 +25,10 @@ struct ElectrodeSpec {
   std::string alias;               // the TransformerLens name the config used for it; "" = none
   int64_t heads = 0;               // sites inside attention: the site's width is heads x per head
   std::string head_axis;           // what a head's columns are (SiteInfo::axis); "" elsewhere
+  // An SAE electrode (src/sae): the directory of its SAE. Its units are the SAE's latents,
+  // then one more, the reconstruction error's norm: site_width == d_sae + 1 (docs/FORMAT.md).
+  std::string sae;
+  std::map<std::string, std::string> sae_attrs;  // the SAE's description: the dataset's attributes
   int64_t width() const { return neurons.empty() ? site_width : int64_t(neurons.size()); }
   // Dataset path inside the file: /recordings/<site>/<side>
   std::string dataset_path() const { return "/recordings/" + site + "/" + side_name(side); }

@@ -623,8 +623,18 @@ void fields(V& v, ElectrodeSelector& e) {
   v("side", e.side, EnumRule<Side>{{{"output", Side::kOutput}, {"input", Side::kInput}}});
   v("neurons", e.neurons, neuron_list());
   v.origin_of("neurons", e.neurons_origin);
+  v("sae", e.sae, text());
+  v.origin_of("sae", e.sae_origin);
   v.validate([&](Decoder& d) {
     e.side_given = d.has("side");
+    if (d.has("sae")) {
+      if (!std::filesystem::exists(std::filesystem::path(e.sae) / "cfg.json"))
+        d.fail_at("sae", "expected a directory holding an SAE in SAELens's format (cfg.json and "
+                         "sae_weights.safetensors), got '" + e.sae + "', which has no cfg.json");
+      if (d.has("neurons"))
+        d.fail_at("neurons", "does not apply with 'sae' (an SAE electrode records all of its latents, stored "
+                             "compressed; a stimulation picks them with 'latents')");
+    }
     const std::string& s = e.site;
     if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
       e.match = SiteMatch::kRegex;

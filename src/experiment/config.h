@@ -85,6 +85,10 @@ struct ElectrodeSelector {
   std::vector<std::pair<int64_t, int64_t>> neurons;
   ConfigOrigin origin;          // of `site`
   ConfigOrigin neurons_origin;  // of `neurons` (== origin when absent)
+  // A sparse autoencoder in SAELens's format (a directory with cfg.json): the electrode
+  // records its latents instead of the site's neurons (src/sae, docs/FORMAT.md). "" = none.
+  std::string sae;
+  ConfigOrigin sae_origin;      // of `sae` (== origin when absent)
 };
 
 struct GenerateConfig {

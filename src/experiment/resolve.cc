@@ -81,6 +81,8 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
     bool all = false;
     std::set<int64_t> neurons;
     std::string alias;  // the first alias that selected it
+    std::string sae;                // the SAE whose latents it records ("" = the neurons)
+    const ElectrodeSelector* by = nullptr;  // the first electrode that picked it
   };
   std::map<std::pair<size_t, int>, Pick> picks;  // (catalog index, 0 input / 1 output)
   std::map<std::string, size_t> index;           // site name -> catalog index
@@ -184,6 +186,15 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
       const int64_t width = input ? s.in_width : s.out_width;
       Pick& pick = picks[{h.site, input ? 0 : 1}];
       if (pick.alias.empty()) pick.alias = h.alias;
+      // One dataset per (site, side): its neurons or one SAE's latents, not both.
+      if (pick.by && pick.sae != e.sae) {
+        auto what = [](const std::string& sae) { return sae.empty() ? std::string("its neurons") : "the latents of SAE " + sae; };
+        throw ConfigError(e.origin.error("site '" + s.name + "' " + side_name(h.side) + " is recorded as " +
+                                         what(pick.sae) + " by " + pick.by->origin.prefix + ", and as " + what(e.sae) +
+                                         " here; an electrode records one of them per site and side"));
+      }
+      if (!pick.by) pick.by = &e;
+      pick.sae = e.sae;
       if (e.neurons.empty()) {
         pick.all = true;
         continue;
@@ -213,6 +224,7 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
     spec.heads = s.heads;
     spec.head_axis = s.axis;
     spec.site_width = spec.side == Side::kInput ? s.in_width : s.out_width;
+    spec.sae = pick.sae;  // its width becomes the SAE's when the SAE is loaded (src/sae)
     if (!pick.all && int64_t(pick.neurons.size()) < spec.site_width)
       spec.neurons.assign(pick.neurons.begin(), pick.neurons.end());
     out.push_back(std::move(spec));

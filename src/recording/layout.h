@@ -104,5 +104,8 @@ inline constexpr Column kElectrodeColumns[] = {
 };
 inline constexpr const char* kRecordingsDescription =
     "activations of one electrode: row r is row r of /tokens, column j neuron j (or neurons[j])";
+inline constexpr const char* kSaeRecordingsDescription =
+    "SAE latents of one electrode (attribute sae): row r is row r of /tokens, column j < site_width - 1 latent j, "
+    "the last column the norm of the reconstruction error |x - decode(encode(x))|";
 
 }  // namespace rig::layout

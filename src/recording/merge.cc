@@ -43,7 +43,7 @@ struct Shard {
 };
 
 std::string describe_electrode(const ElectrodeSpec& e) {
-  return e.dataset_path() + " (" + std::to_string(e.width()) + " neurons)";
+  return e.dataset_path() + " (" + std::to_string(e.width()) + (e.sae.empty() ? " neurons)" : " units of SAE " + e.sae + ")");
 }
 
 // Throws DataError unless b belongs to a's experiment.

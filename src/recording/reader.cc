@@ -203,6 +203,9 @@ struct RecordingReader::Impl {
         if (width == 0) throw bad(top + site + "/" + side + " has no neurons (width 0)");
         e.side = side == "input" ? Side::kInput : Side::kOutput;
         if (h5::has_attr(ds, "module_type")) e.module_type = h5::get_string_attr(ds, "module_type");
+        if (h5::has_attr(ds, "sae")) e.sae = h5::get_string_attr(ds, "sae");
+        for (const char* k : {"sae_architecture", "sae_weights_sha256", "sae_hook_name"})
+          if (h5::has_attr(ds, k)) e.sae_attrs[k] = h5::get_string_attr(ds, k);
         if (h5::has_attr(ds, "neurons")) e.neurons = h5::get_int_vector_attr(ds, "neurons");
         if (h5::has_attr(ds, "layer")) e.layer = h5::get_int_attr(ds, "layer");
         if (h5::has_attr(ds, "alias")) e.alias = h5::get_string_attr(ds, "alias");

@@ -146,7 +146,11 @@ void set_recording_attrs(hid_t ds, const ElectrodeSpec& e, size_t index) {
     h5::set_attr(ds, "heads", e.heads);
     h5::set_attr(ds, "head_axis", e.head_axis);
   }
-  h5::set_attr(ds, "description", std::string(layout::kRecordingsDescription));
+  if (!e.sae.empty()) {
+    h5::set_attr(ds, "sae", e.sae);
+    for (const auto& [k, v] : e.sae_attrs) h5::set_attr(ds, k, v);
+  }
+  h5::set_attr(ds, "description", std::string(e.sae.empty() ? layout::kRecordingsDescription : layout::kSaeRecordingsDescription));
   // In HDF5's (C, h5py) order; MATLAB shows them reversed: [neuron, row].
   h5::set_attr(ds, "dimensions", std::vector<std::string>{"row", "neuron"});
 }

@@ -4,7 +4,7 @@
 
 namespace rig {
 
-Recorder::Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& electrodes) {
+Recorder::Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& electrodes, const SaeSet& saes) {
   for (const auto& e : electrodes) {
     Stream s;
     const auto id = model.find_site(e.site);
@@ -12,6 +12,11 @@ Recorder::Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& elec
     s.site = *id;
     s.side = e.side;
     if (!e.neurons.empty()) s.neurons = at::tensor(e.neurons, at::kLong);
+    if (!e.sae.empty()) {
+      const auto it = saes.find(e.sae);
+      if (it == saes.end()) throw Error("recorder: the SAE of electrode " + e.dataset_path() + " is not loaded");
+      s.sae = it->second;
+    }
     streams_.push_back(std::move(s));
   }
 }
@@ -20,6 +25,18 @@ void Recorder::attach(SiteHooks& hooks) {
   for (auto& s : streams_) {
     if (s.neurons.defined() && s.neurons.numel()) s.neurons = s.neurons.to(at::kCPU);
     Stream* sp = &s;
+    if (s.sae) {
+      hooks.add(s.site, s.side, [sp](const at::Tensor& x) {
+        // x: [B, T, D] -> [B, T, S + 1]: the latents, then |x - decode(latents)| (float32).
+        if (sp->sae->W_dec().device() != x.device()) sp->sae = sp->sae->to(x.device());
+        Sae::Norm norm;
+        const at::Tensor a = sp->sae->encode(x, &norm);
+        const at::Tensor err = (x.to(at::kFloat) - sp->sae->decode(a, norm)).norm(2, {-1}, true);
+        sp->captured.push_back(at::cat({a, err}, -1).to(at::kCPU));
+        return x;
+      });
+      continue;
+    }
     hooks.add(s.site, s.side, [sp](const at::Tensor& x) {
       // x: [B, T, W] -> keep the subset, in float32 on the CPU. A float32 CPU tensor is kept
       // as it is, not copied: no module or hook changes an activation in place (rows() copies

@@ -9,13 +9,15 @@
 #include "model/causal_lm.h"
 #include "model/generate.h"
 #include "core/trial.h"
+#include "sae/electrodes.h"
 
 namespace rig {
 
 class Recorder {
  public:
-  // electrodes: what to record; site ids come from the model (aliases allowed).
-  Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& electrodes);
+  // electrodes: what to record; site ids come from the model (aliases allowed). saes holds
+  // the SAE of every SAE electrode (bind_sae_electrodes).
+  Recorder(const CausalLM& model, const std::vector<ElectrodeSpec>& electrodes, const SaeSet& saes = {});
 
   // Adds one recording hook per electrode to hooks (after any stimulation hooks, so the
   // recording shows what the rest of the network sees).
@@ -31,6 +33,7 @@ class Recorder {
     int site = -1;
     Side side = Side::kOutput;
     at::Tensor neurons;                // int64 indices, undefined = all
+    std::shared_ptr<const Sae> sae;    // records [latents, |error|] instead (null = the neurons)
     std::vector<at::Tensor> captured;  // one [B, T, width] float32 CPU tensor per forward call
   };
   std::vector<Stream> streams_;

@@ -185,6 +185,7 @@ void Runner::prepare() {
   for (const auto& s : model_.model->catalog())
     if (s.called && !s.name.empty()) called.push_back(s);
   plan_.electrodes = resolve_electrodes(config_, called, hook_aliases(model_.model->config()));
+  bind_sae_electrodes(plan_.electrodes, saes_);
 
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
@@ -217,7 +218,7 @@ void Runner::prepare() {
     plan_.prompt_ids.push_back(std::move(ids));
   }
   // Stimulation: checked against the model's sites before anything is written.
-  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids);
+  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids, &saes_);
   if (!stimulation_.empty()) {
     // Token-text events with in: prompt are known before generation: positions may use them.
     for (size_t s = 0; s < plan_.prompt_ids.size(); ++s) {
@@ -303,7 +304,9 @@ std::string Runner::describe() const {
   int64_t width = 0;
   for (const auto& e : plan_.electrodes) {
     os << "  " << e.site << " " << side_name(e.side) << (e.alias.empty() ? "" : " (" + e.alias + ")") << "  "
-       << e.module_type << "  " << e.width() << " neurons";
+       << e.module_type << "  ";
+    if (!e.sae.empty()) os << e.width() - 1 << " SAE latents + |error| (" << e.sae << ")";
+    else os << e.width() << " neurons";
     if (!e.neurons.empty()) os << " of " << e.site_width;
     os << "\n";
     width += e.width();
@@ -348,7 +351,7 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     prompts.push_back(plan_.prompt_ids[size_t(t.stimulus)]);
     seeds.push_back(t.seed);
   }
-  Recorder recorder(*model_.model, plan_.electrodes);
+  Recorder recorder(*model_.model, plan_.electrodes, saes_);
   SiteHooks hooks(model_.model->n_sites());
   // Stimulation hooks first: the recorder then sees the stimulated values.
   std::unique_ptr<StimulationRun> stim;
@@ -422,6 +425,10 @@ std::vector<fs::path> Runner::inputs() const {
   for (const auto& e : fs::directory_iterator(model_.dir, ec)) in.push_back(e.path());
   for (const auto& set : config_.stimulus_sets)
     if (!set.file.empty()) in.push_back(set.file);
+  for (const auto& [dir, sae] : saes_) {
+    in.push_back(fs::path(dir) / "cfg.json");
+    in.push_back(fs::path(dir) / "sae_weights.safetensors");
+  }
   // Files the stimulation section names (vectors, source recordings): any scalar that is one.
   std::vector<YAML::Node> todo{config_.stimulation};
   while (!todo.empty()) {

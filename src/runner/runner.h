@@ -12,6 +12,7 @@
 #include "model/loader.h"
 #include "model/provenance.h"
 #include "recording/sink.h"
+#include "sae/electrodes.h"
 #include "stimulation/stimulation.h"
 
 namespace rig {
@@ -84,6 +85,7 @@ class Runner {
   ModelProvenance provenance_;  // sha256 of the model's files: root attributes
   RunPlan plan_;
   Stimulation stimulation_;  // `stimulation:`, checked against the model
+  SaeSet saes_;              // the SAEs of SAE electrodes, by directory
 };
 
 }  // namespace rig

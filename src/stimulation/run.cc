@@ -190,6 +190,21 @@ at::Tensor StimulationRun::apply(Site& s, const at::Tensor& x) {
     }
     if (!mask.any().item<bool>()) continue;
     const at::Tensor m = mask.to(x.device()).unsqueeze(-1);  // [B, T, 1]
+    if (iv.sae) {
+      // a = encode(y); a'_k = value | factor * a_k on the masked rows; y += decode(a') - decode(a).
+      auto& sae = device_saes_[i];
+      if (!sae || sae->W_dec().device() != x.device()) sae = iv.sae->to(x.device());
+      at::Tensor& k = device_neurons_[i];
+      if (!k.defined() || k.device() != x.device()) k = at::tensor(iv.latents, at::kLong).to(x.device());
+      Sae::Norm norm;
+      const at::Tensor a = sae->encode(y, &norm);  // [B, T, S] float32
+      const at::Tensor ak = a.index_select(-1, k);
+      const at::Tensor target = iv.op == StimOp::kSet ? at::full_like(ak, iv.value) : ak * iv.factor;
+      const at::Tensor dk = at::where(m, target - ak, at::zeros_like(ak));
+      const at::Tensor delta = sae->decode_delta(at::zeros_like(a).index_copy(-1, k, dk), norm);  // [B, T, D]
+      y = (y.to(at::kFloat) + delta).to(y.scalar_type());
+      continue;
+    }
     at::Tensor idx;
     if (!iv.neurons.empty()) {
       at::Tensor& n = device_neurons_[i];

@@ -34,7 +34,8 @@ using cfg::KeyPath;
 using cfg::child;
 
 const char* const kEntryKeys[] = {"name", "site", "side", "neurons", "positions", "op",
-                                  "value", "factor", "vector", "scale", "mean", "source"};
+                                  "value", "factor", "vector", "scale", "mean", "source",
+                                  "sae", "latents"};
 
 // Which op-specific keys each op takes (required first).
 struct OpKeys {
@@ -107,8 +108,10 @@ struct Ctx {
 }  // namespace
 
 Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& model,
-                                     const std::vector<std::vector<int64_t>>& prompt_ids) {
+                                     const std::vector<std::vector<int64_t>>& prompt_ids, SaeSet* saes) {
   Stimulation st;
+  SaeSet own;
+  if (!saes) saes = &own;
   Ctx c{cfg};
   st.seed_ = cfg.seed;
   st.n_stimuli_ = int64_t(cfg.stimuli.size());
@@ -182,6 +185,36 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
       one.electrodes = {sel};
       const std::vector<ElectrodeSpec> sites = resolve_electrodes(one, called, aliases);
 
+      // sae + latents: set or scale SAE latents (a decoder delta on the site).
+      if (get("latents").IsDefined() && sel.sae.empty())
+        c.fail(get("latents"), child(p, "latents"), "only applies with 'sae' (the SAE whose latents these are)");
+      if (!sel.sae.empty()) {
+        if (proto.op != StimOp::kSet && proto.op != StimOp::kScale)
+          c.fail(opn, child(p, "op"), std::string("expected set or scale with 'sae' (latents are set or scaled), got ") + ok->name);
+        const YAML::Node ln = get("latents");
+        if (!ln.IsDefined()) c.fail(e, child(p, "latents"), "missing required key with 'sae' (the latents to set or scale)");
+        proto.sae_dir = sel.sae;
+        try {
+          proto.sae = sae_for(*saes, sel.sae);
+        } catch (const ModelError& err) {
+          c.fail(get("sae"), child(p, "sae"), err.what());
+        }
+        const int64_t S = proto.sae->config().d_sae;
+        std::set<int64_t> ks;
+        const std::vector<YAML::Node> items = ln.IsSequence() ? std::vector<YAML::Node>(ln.begin(), ln.end())
+                                                              : std::vector<YAML::Node>{ln};
+        for (size_t j = 0; j < items.size(); ++j) {
+          int64_t k = -1;
+          if (!items[j].IsScalar() || !cfg::parse_int(items[j].Scalar(), k) || k < 0 || k >= S)
+            c.fail(items[j], ln.IsSequence() ? child(child(p, "latents"), std::to_string(j)) : child(p, "latents"),
+                   "expected a latent index in 0.." + std::to_string(S - 1) + " (d_sae " + std::to_string(S) + " in " +
+                       (proto.sae->dir() / "cfg.json").string() + "), got " + cfg::describe(items[j]));
+          ks.insert(k);
+        }
+        if (ks.empty()) c.fail(ln, child(p, "latents"), "expected at least one latent index, got " + cfg::describe(ln));
+        proto.latents.assign(ks.begin(), ks.end());
+      }
+
       // Op values that do not depend on the site.
       double vscale = 1;
       if (proto.op == StimOp::kSet) proto.value = c.number(get("value"), child(p, "value"));
@@ -229,6 +262,11 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         const auto id = model.find_site(es.site);
         if (!id) throw ConfigError(proto.origin + ": site '" + es.site + "' is not a site of " + model.type());
         iv.site_id = *id;
+        if (iv.sae && iv.sae->config().d_in != iv.site_width)
+          c.fail(get("sae"), child(p, "sae"), (iv.sae->dir() / "cfg.json").string() + ": d_in is " +
+                                                  std::to_string(iv.sae->config().d_in) + ", expected " +
+                                                  std::to_string(iv.site_width) + " (the " + side_name(iv.side) +
+                                                  " width of " + iv.site + ")");
         const std::string what = "the " + std::string(side_name(iv.side)) + " width of " + iv.site +
                                  (iv.neurons.empty() ? "" : ", " + std::to_string(iv.width()) + " neurons selected");
         if (proto.op == StimOp::kAdd) {
@@ -320,7 +358,8 @@ std::string Stimulation::describe() const {
   std::ostringstream os;
   for (const auto& iv : interventions_) {
     os << "  " << iv.name << ": " << stim_op_name(iv.op) << " " << iv.site << " " << side_name(iv.side) << ", ";
-    if (iv.neurons.empty()) os << "all " << iv.site_width << " neurons";
+    if (iv.sae) os << iv.latents.size() << " latent(s) of SAE " << iv.sae_dir << " (decoder delta)";
+    else if (iv.neurons.empty()) os << "all " << iv.site_width << " neurons";
     else os << iv.neurons.size() << " of " << iv.site_width << " neurons";
     os << ", positions " << iv.positions.text;
     switch (iv.op) {

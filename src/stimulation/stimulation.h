@@ -11,6 +11,9 @@
 //   scale        x = factor * x
 //   add          x = x + scale * vector[n]    (activation addition, steering)
 //   patch        x = source[t, n]             (the same site of another stimulus' trial)
+// With `sae:`, set and scale act on the SAE's latents a = encode(x) instead, and reach the
+// site as a decoder delta, so the SAE's reconstruction error stays in x:
+//   x = x + decode(a') - decode(a)             (= x + sum_k (a'_k - a_k) W_dec[k] without normalisation)
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -22,6 +25,8 @@
 #include "experiment/config.h"
 #include "model/causal_lm.h"
 #include "model/generate.h"
+#include "sae/electrodes.h"
+#include "sae/sae.h"
 #include "stimulation/rows.h"
 
 namespace rig {
@@ -49,6 +54,9 @@ struct Intervention {
   int64_t source_stimulus = -1;   // patch: a fixed source stimulus, or -1 ...
   std::string source_condition;   // ... the k-th stimulus of this condition for a target that is the k-th of its own
   std::string origin;             // "FILE:LINE:COL: stimulation.N" for messages
+  std::shared_ptr<const Sae> sae;  // set / scale the SAE's `latents` instead of neurons (null: neurons)
+  std::string sae_dir;             // as the config names it
+  std::vector<int64_t> latents;    // sorted, unique
 
   int64_t width() const { return neurons.empty() ? site_width : int64_t(neurons.size()); }
 };
@@ -60,8 +68,10 @@ class Stimulation {
   // model's sites: selectors, neurons, vector widths, recordings, patch sources, events.
   // Throws ConfigError ("FILE:LINE:COL: stimulation.N.KEY: expected ..., got ...").
   // prompt_ids: each stimulus' tokens (for response_onset).
+  // saes: SAEs already loaded (the runner's, for its SAE electrodes); those the entries name
+  // are added to it, so each SAE is loaded once. Null: loaded here.
   static Stimulation from_config(const ExperimentConfig& cfg, CausalLM& model,
-                                 const std::vector<std::vector<int64_t>>& prompt_ids);
+                                 const std::vector<std::vector<int64_t>>& prompt_ids, SaeSet* saes = nullptr);
 
   bool empty() const { return interventions_.empty(); }
   const std::vector<Intervention>& interventions() const { return interventions_; }
@@ -135,6 +145,7 @@ class StimulationRun {
   std::map<size_t, at::Tensor> values_;  // add / mean-ablate vectors (float32, CPU)
   // Per intervention, moved to the activations' device and dtype on first use.
   std::map<size_t, at::Tensor> device_values_, device_neurons_;
+  std::map<size_t, std::shared_ptr<const Sae>> device_saes_;
   // Patch: per intervention, per sequence, the source's rows [R, W] (undefined = none).
   std::map<size_t, std::vector<at::Tensor>> sources_;
 };

@@ -467,3 +467,21 @@ TEST_CASE("expand_trials", "[experiment]") {
     CHECK(pairs.size() == 6);
   }
 }
+
+TEST_CASE("electrodes: sae (an SAE's latents as the units)", "[experiment]") {
+  const SiteCatalog cat = fake_catalog();
+  const std::string sae = "data/models/sure-neox-sae";  // the bundled organism's SAE
+  auto e = resolve_electrodes(with_electrodes("  - {site: gpt_neox.layers.1, sae: " + sae + "}\n"), cat);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].sae == sae);
+  auto msg = [&](const std::string& yaml) { return error_of([&] { resolve_electrodes(with_electrodes(yaml), cat); }); };
+  CHECK(msg("  - {site: gpt_neox.layers.1, sae: no/such/dir}\n") ==
+        "x.yaml:5:36: electrodes.0.sae: expected a directory holding an SAE in SAELens's format (cfg.json and "
+        "sae_weights.safetensors), got 'no/such/dir', which has no cfg.json");
+  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + ", neurons: [3]}\n").find(
+            "x.yaml:5:72: electrodes.0.neurons: does not apply with 'sae'") == 0);
+  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + "}\n  - {site: gpt_neox.layers.*}\n").find(
+            "x.yaml:6:12: electrodes.1.site: site 'gpt_neox.layers.1' output is recorded as the latents of SAE " + sae +
+            " by x.yaml:5:12: "
+            "electrodes.0.site, and as its neurons here") == 0);
+}
