@@ -136,35 +136,9 @@ Anova anova_from_moments(const std::vector<Moments>& groups) {
 }
 
 Anova anova_oneway(const std::vector<std::vector<double>>& groups) {
-  Anova r{kNaN, kNaN, kNaN, 0, 0};
-  int64_t n = 0, k = 0;
-  double sum = 0;
-  for (const auto& g : groups) {
-    if (g.empty()) continue;
-    ++k;
-    n += int64_t(g.size());
-    for (double x : g) sum += x;
-  }
-  if (k < 2 || n <= k) return r;
-  const double grand = sum / double(n);
-  double ssb = 0, ssw = 0;
-  for (const auto& g : groups) {
-    if (g.empty()) continue;
-    const Moments m = moments(g.data(), g.size());
-    ssb += double(g.size()) * (m.mean - grand) * (m.mean - grand);
-    for (double x : g) ssw += (x - m.mean) * (x - m.mean);
-  }
-  r.df_between = k - 1;
-  r.df_within = n - k;
-  const double sst = ssb + ssw;
-  r.eta2 = sst > 0 ? ssb / sst : kNaN;
-  if (ssw > 0) {
-    r.f = (ssb / double(r.df_between)) / (ssw / double(r.df_within));
-  } else {
-    r.f = ssb > 0 ? std::numeric_limits<double>::infinity() : kNaN;
-  }
-  r.p = f_sf(r.f, double(r.df_between), double(r.df_within));
-  return r;
+  std::vector<Moments> m;
+  for (const auto& g : groups) m.push_back(g.empty() ? Moments{} : moments(g.data(), g.size()));
+  return anova_from_moments(m);
 }
 
 std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k,
