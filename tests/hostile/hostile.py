@@ -369,9 +369,11 @@ def race(d, force, delay):
     time.sleep(delay)
     b_started = time.monotonic()
     b = start(args, d)
-    ra = finish(a)
+    # Two 1000-trial runs share 2 cores with the rest of the suite: a minute can pass on a
+    # loaded machine, so only a run still going after 5 minutes counts as a hang.
+    ra = finish(a, timeout=300)
     a_ended = time.monotonic()
-    rb = finish(b)
+    rb = finish(b, timeout=300)
     for r in (ra, rb):
         if r.timed_out:
             raise Verdict("hang", "a racing run did not end")

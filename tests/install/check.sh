@@ -9,9 +9,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/rig-install-XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
+# The LibTorch rig was built with: its Torch_DIR, and the build's prefix path, which for the
+# wheel's LibTorch is the torch directory (else Debian's libtorch may be found first).
 torch_dir="$(sed -n 's/^Torch_DIR:PATH=//p' "$build/CMakeCache.txt")"
+prefix_path="$(sed -n 's/^CMAKE_PREFIX_PATH:[A-Z]*=//p' "$build/CMakeCache.txt")"
 cmake -S "$here" -B "$tmp/b" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$tmp/prefix;$torch_dir" > "$tmp/configure.log" || { cat "$tmp/configure.log"; exit 1; }
+  -DCMAKE_PREFIX_PATH="$tmp/prefix;$prefix_path;$torch_dir" > "$tmp/configure.log" || { cat "$tmp/configure.log"; exit 1; }
 cmake --build "$tmp/b" > "$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
 site=gpt_neox.layers.1.mlp
 prompt="Can you help me bake bread?"

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h since LibTorch 2)
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -248,7 +249,8 @@ TEST_CASE("patching a site's full activations from trial A into trial B makes B'
     if (!ra.defined() || ra.dim() != 2) continue;
     INFO("site " << site);
     if (down) {
-      CHECK(max_abs(ra, rb) <= 1e-5);
+      // Equal up to float32 rounding of different batch rows (the organism's logits reach ~20).
+      CHECK(max_abs(ra, rb) <= 1e-5 * std::max(1.0, double(ra.abs().max().item<float>())));
       ++downstream;
     } else if (site.rfind("gpt_neox.layers.0", 0) == 0 && max_abs(ra, rb) > 1e-3) {
       ++upstream_differs;  // B is still B upstream of the patch
