@@ -85,7 +85,7 @@ int cmd_inspect(const Args& args) {
     const auto al = alias_of.find(s.name);
     // Sites inside attention: out = heads x per_head (head_dim, key or hidden), heads side by side
     const std::string shape =
-        s.inner ? "  (" + std::to_string(s.heads) + " heads x " + std::to_string(s.per_head) + " " + s.axis + ")" : "";
+        s.inner && s.heads > 0 ? "  (" + std::to_string(s.heads) + " heads x " + std::to_string(s.per_head) + " " + s.axis + ")" : "";
     std::printf("%-56s %-*s %9s %9s%s%s%s\n", s.name.c_str(), type_width, s.module_type.c_str(),
                 width(s.has_input, s.in_width).c_str(), width(s.called, s.out_width).c_str(),
                 s.called ? "" : "  (not called)", shape.c_str(), al == alias_of.end() ? "" : ("  " + al->second).c_str());

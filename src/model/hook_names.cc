@@ -9,6 +9,8 @@
 //   mlp.hook_pre        the activation function's input (gated MLPs: the gate's pre-activation)
 //   mlp.hook_pre_linear gated MLPs: the up projection;  mlp.hook_post: what the down projection reads
 //   unembed.hook_in     the final norm's output;  unembed.hook_out: the head's (the logits)
+//   ln*.hook_normalized a norm's input over its scale, before its weight (and bias): the norm
+//                       module's inner site `normalized` (ln_final: the final norm's)
 //   attn.hook_*         the sites inside attention (q, k, v before rotary; q_rot, k_rot after;
 //                       scores, pattern, z, result), under the attention module.
 #include "model/hook_names.h"
@@ -27,14 +29,6 @@ struct Row {
   const char* unavailable = nullptr;  // the name exists in TL, not as a tensor of this model: why
   bool sequential_only = false;       // GPT-NeoX: absent with use_parallel_residual
 };
-
-// TransformerLens's ln_final.hook_normalized is the final norm's input divided by its scale,
-// before the weight (and bias) multiply it; HF's norm module returns the product, and nothing
-// in HF's module tree returns the quotient, so the name is refused rather than bent.
-constexpr const char* kNormalized =
-    "TransformerLens's ln_final.hook_normalized is the final norm's input over its scale, before the "
-    "norm's weight and bias; no HF module returns that tensor. The final norm's output (TransformerLens's "
-    "unembed.hook_in) is the site ";
 
 // Sites inside attention, under the attention module {a}.
 struct AttnRow {
@@ -73,6 +67,8 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.hook_mlp_out", "gpt_neox.layers.{i}.mlp", kOut},
            {"blocks.{i}.mlp.hook_pre", "gpt_neox.layers.{i}.mlp.act", kIn},
            {"blocks.{i}.mlp.hook_post", "gpt_neox.layers.{i}.mlp.act", kOut},
+           {"blocks.{i}.ln1.hook_normalized", "gpt_neox.layers.{i}.input_layernorm.normalized", kOut},
+           {"blocks.{i}.ln2.hook_normalized", "gpt_neox.layers.{i}.post_attention_layernorm.normalized", kOut},
        }},
       {{"gpt2"}, "transformer.h.{i}.attn", "transformer.ln_f", "lm_head", false,
        {
@@ -85,6 +81,8 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.hook_mlp_out", "transformer.h.{i}.mlp", kOut},
            {"blocks.{i}.mlp.hook_pre", "transformer.h.{i}.mlp.act", kIn},
            {"blocks.{i}.mlp.hook_post", "transformer.h.{i}.mlp.act", kOut},
+           {"blocks.{i}.ln1.hook_normalized", "transformer.h.{i}.ln_1.normalized", kOut},
+           {"blocks.{i}.ln2.hook_normalized", "transformer.h.{i}.ln_2.normalized", kOut},
        }},
       {{"llama", "qwen2", "qwen3", "mistral"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
        {
@@ -97,6 +95,8 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.mlp.hook_pre", "model.layers.{i}.mlp.act_fn", kIn},
            {"blocks.{i}.mlp.hook_pre_linear", "model.layers.{i}.mlp.up_proj", kOut},
            {"blocks.{i}.mlp.hook_post", "model.layers.{i}.mlp.down_proj", kIn},
+           {"blocks.{i}.ln1.hook_normalized", "model.layers.{i}.input_layernorm.normalized", kOut},
+           {"blocks.{i}.ln2.hook_normalized", "model.layers.{i}.post_attention_layernorm.normalized", kOut},
        }},
       {{"gemma2"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
        {
@@ -109,6 +109,10 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.mlp.hook_pre", "model.layers.{i}.mlp.act_fn", kIn},
            {"blocks.{i}.mlp.hook_pre_linear", "model.layers.{i}.mlp.up_proj", kOut},
            {"blocks.{i}.mlp.hook_post", "model.layers.{i}.mlp.down_proj", kIn},
+           {"blocks.{i}.ln1.hook_normalized", "model.layers.{i}.input_layernorm.normalized", kOut},
+           {"blocks.{i}.ln1_post.hook_normalized", "model.layers.{i}.post_attention_layernorm.normalized", kOut},
+           {"blocks.{i}.ln2.hook_normalized", "model.layers.{i}.pre_feedforward_layernorm.normalized", kOut},
+           {"blocks.{i}.ln2_post.hook_normalized", "model.layers.{i}.post_feedforward_layernorm.normalized", kOut},
        }},
   };
   return t;
@@ -158,8 +162,7 @@ SiteAliases hook_aliases(const ModelConfig& c) {
     }
   add("unembed.hook_in", t->final_norm, kOut, "");
   add("unembed.hook_out", t->head, kOut, "");
-  add("ln_final.hook_normalized", "", kOut,
-      std::string(kNormalized) + "'" + t->final_norm + "' (side: output)");
+  add("ln_final.hook_normalized", std::string(t->final_norm) + ".normalized", kOut, "");
   return out;
 }
 

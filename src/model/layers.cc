@@ -58,22 +58,30 @@ Embedding::Embedding(int64_t n, int64_t d) : Module("Embedding"), weight(param("
 
 at::Tensor Embedding::forward(const at::Tensor& ids) const { return out(at::embedding(weight, ids)); }
 
+std::shared_ptr<InnerSite> normalized_site(Module& norm, int64_t dim) {
+  return norm.add_site("normalized", std::make_shared<InnerSite>("NormalizedSite", 0, dim, "hidden"));
+}
+
 LayerNorm::LayerNorm(int64_t d, double e)
-    : Module("LayerNorm"), weight(param("weight", {d})), bias(param("bias", {d})), dim(d), eps(e) {}
+    : Module("LayerNorm"), weight(param("weight", {d})), bias(param("bias", {d})), dim(d), eps(e),
+      normalized(normalized_site(*this, d)) {}
 
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
-  return out(at::layer_norm(in(x), {dim}, weight, bias, eps));
+  const at::Tensor h = in(x);
+  if (!normalized->wanted()) return out(at::layer_norm(h, {dim}, weight, bias, eps));
+  return out(normalized->run(at::layer_norm(h, {dim}, {}, {}, eps)) * weight + bias);
 }
 
 RMSNorm::RMSNorm(std::string type, int64_t d, double e)
-    : Module(std::move(type)), weight(param("weight", {d})), dim(d), eps(e) {}
+    : Module(std::move(type)), weight(param("weight", {d})), dim(d), eps(e), normalized(normalized_site(*this, d)) {}
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
   // [..., n*dim] -> [..., n, dim]: a per-head norm (Qwen3's q_norm) sees its heads side by side.
   const at::Tensor h32 = h.to(at::kFloat).unflatten(-1, {-1, dim});
-  const at::Tensor normed = h32 * at::rsqrt(h32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return out((weight * normed.to(h.scalar_type())).flatten(-2));
+  at::Tensor normed = (h32 * at::rsqrt(h32.pow(2).mean(-1, /*keepdim=*/true) + eps)).to(h.scalar_type());
+  if (normalized->wanted()) normed = normalized->run(normed.flatten(-2)).unflatten(-1, {-1, dim});
+  return out((weight * normed).flatten(-2));
 }
 
 namespace {

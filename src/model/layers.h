@@ -49,6 +49,7 @@ class LayerNorm : public Module {
   at::Tensor& bias;
   int64_t dim;
   double eps;
+  std::shared_ptr<InnerSite> normalized;  // (x - mean) / scale, before weight and bias (TL's hook_normalized)
 };
 
 // LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 as HF does, over
@@ -61,7 +62,12 @@ class RMSNorm : public Module {
   at::Tensor& weight;
   int64_t dim;
   double eps;
+  std::shared_ptr<InnerSite> normalized;  // x / scale, before the weight (TL's hook_normalized)
 };
+
+// The site `normalized` of a norm module: its input over its scale, before the weight (and
+// bias) multiply it, as TransformerLens's hook_normalized; HF's norms return only the product.
+std::shared_ptr<InnerSite> normalized_site(Module& norm, int64_t dim);
 
 // Dropout is the identity at inference; it exists so that the tree and the sites match HF's.
 class Dropout : public Module {

@@ -71,7 +71,7 @@ cases = [
     ({"site": "blocks.0.hook_resid_prre"}, "electrodes.0.site: expected a site of the model, got "
      "'blocks.0.hook_resid_prre'; did you mean 'blocks.0.hook_resid_pre'?"),
     ({"site": "blocks.1.hook_resid_mid"}, "names no tensor of this model: GPT-NeoX with use_parallel_residual"),
-    ({"site": "ln_final.hook_normalized"}, "'gpt_neox.final_layer_norm' (side: output)"),
+    ({"site": "ln_final.hook_normalized", "side": "input"}, "not its input"),
     ({"site": "blocks.0.hook_resid_pre", "side": "output"}, "is the input of 'gpt_neox.layers.0', not its output"),
     ({"site": "blocks.9.hook_resid_pre"}, "did you mean"),
 ]

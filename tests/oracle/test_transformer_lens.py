@@ -148,7 +148,8 @@ def has_attention_sites(model_dir):
 
 
 def rig_run(model_dir, work, attention):
-    sites = ["hook_*", "blocks.*.hook_*", "blocks.*.mlp.hook_*", "unembed.hook_*"]
+    sites = ["hook_*", "blocks.*.hook_*", "blocks.*.mlp.hook_*", "unembed.hook_*", "ln_final.hook_normalized",
+             "blocks.*.ln*.hook_normalized"]
     if attention:
         sites.append("blocks.*.attn.hook_*")
     cfg = {"name": "tl", "seed": 1, "model": {"path": model_dir, "dtype": "float32"},

@@ -20,12 +20,14 @@ namespace {
 // (Llama casts before the weight; Gemma multiplies in float32, transformers PR 29402).
 class Gemma2RMSNorm : public Module {
  public:
-  Gemma2RMSNorm(int64_t d, double e) : Module("Gemma2RMSNorm"), weight(param("weight", {d})), dim(d), eps(e) {}
+  Gemma2RMSNorm(int64_t d, double e)
+      : Module("Gemma2RMSNorm"), weight(param("weight", {d})), dim(d), eps(e), normalized(normalized_site(*this, d)) {}
 
   at::Tensor forward(const at::Tensor& x) const {
     const at::Tensor h = in(x);
     const at::Tensor h32 = h.to(at::kFloat);
-    const at::Tensor normed = h32 * at::rsqrt(h32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    at::Tensor normed = h32 * at::rsqrt(h32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    if (normalized->wanted()) normed = normalized->run(normed);  // float32, as the product that follows
     return out((normed * (weight.to(at::kFloat) + 1.0)).to(h.scalar_type()));
   }
   std::string extra_repr() const override { return "(" + std::to_string(dim) + ",), eps=" + py_float(eps); }
@@ -33,6 +35,7 @@ class Gemma2RMSNorm : public Module {
   at::Tensor& weight;
   int64_t dim;
   double eps;
+  std::shared_ptr<InnerSite> normalized;  // x / scale, before (1 + w) (TL's hook_normalized)
 };
 
 // Gemma2TextScaledWordEmbedding: the embedding times sqrt(hidden_size), where the factor is

@@ -104,7 +104,8 @@ TEST_CASE("hook names: every architecture, every layer, at sites of the width th
                              "blocks.{i}.mlp.hook_post", "blocks.{i}.attn.hook_q", "blocks.{i}.attn.hook_k",
                              "blocks.{i}.attn.hook_v", "blocks.{i}.attn.hook_z", "blocks.{i}.attn.hook_pattern",
                              "blocks.{i}.attn.hook_attn_scores", "blocks.{i}.attn.hook_result",
-                             "blocks.{i}.attn.hook_rot_q", "blocks.{i}.attn.hook_rot_k"})
+                             "blocks.{i}.attn.hook_rot_q", "blocks.{i}.attn.hook_rot_k", "blocks.{i}.ln1.hook_normalized",
+                             "blocks.{i}.ln2.hook_normalized"})
       CHECK(per_name[name] == kL);
     for (const char* name : {"hook_embed", "unembed.hook_in", "unembed.hook_out", "ln_final.hook_normalized"})
       CHECK(per_name[name] == 1);
@@ -125,7 +126,7 @@ TEST_CASE("hook names a model lacks are refused with the reason", "[model]") {
   CHECK(find(neox, "blocks.1.hook_resid_mid").unavailable.find("use_parallel_residual") != std::string::npos);
   CHECK(find(neox, "blocks.1.hook_resid_pre").site == "gpt_neox.layers.1");
   CHECK(find(neox, "blocks.1.attn.hook_z").site == "gpt_neox.layers.1.attention.z");
-  CHECK(find(neox, "ln_final.hook_normalized").unavailable.find("'gpt_neox.final_layer_norm'") != std::string::npos);
+  CHECK(find(neox, "ln_final.hook_normalized").site == "gpt_neox.final_layer_norm.normalized");
   CHECK(find(gpt2, "blocks.0.attn.hook_rot_q").unavailable.find("no rotary") != std::string::npos);
   CHECK(find(gpt2, "blocks.0.hook_resid_mid").site == "transformer.h.0.ln_2");
   CHECK(find(gpt2, "blocks.0.hook_resid_mid").side == rig::Side::kInput);
