@@ -63,6 +63,26 @@ def scaled_diff(a, b, tol=1e-5):
     return float(np.max(np.abs(a - b) / (tol + tol * np.abs(b)))) if b.size else 0.0
 
 
+def read_safetensors(path):
+    """A float32 .safetensors file as {name: numpy array}, without torch: an 8-byte header
+    length, a JSON header, the bytes."""
+    import json
+    import struct
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        assert v["dtype"] == "F32", f"{path}: {k} is {v['dtype']}, not F32"
+        a, b = v["data_offsets"]
+        out[k] = np.frombuffer(data[a:b], np.float32).reshape(v["shape"])
+    return out
+
+
 def tmpdir():
     return tempfile.mkdtemp(prefix="rig-e2e-")
 

@@ -12,7 +12,6 @@
 import json
 import os
 import shutil
-import struct
 
 import h5py
 import numpy as np
@@ -31,19 +30,8 @@ def lines(path, n):
 
 
 def load_sae(dirname):
-    """sae_weights.safetensors with numpy: an 8-byte header length, a JSON header, the bytes."""
-    with open(os.path.join(dirname, "sae_weights.safetensors"), "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        assert v["dtype"] == "F32", v
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], np.float32).reshape(v["shape"])
-    return out, json.load(open(os.path.join(dirname, "cfg.json")))
+    return (rt.read_safetensors(os.path.join(dirname, "sae_weights.safetensors")),
+            json.load(open(os.path.join(dirname, "cfg.json"))))
 
 
 def config(name, stimuli, electrodes, stimulation=None, analysis=None, compression="none"):

@@ -56,6 +56,33 @@ with rt.open_h5(merged) as f:
     assert f["recordings/gpt_neox.layers.2/input"].attrs["alias"] == "blocks.2.hook_resid_pre"
 print("merged shards keep the aliases")
 
+# ln_final.hook_normalized: the final norm's input over its scale, before weight and bias.
+# Its output is normalized * weight + bias, and zeroing the normalized site leaves the bias.
+cfg = {"name": "norm", "seed": 0, "model": {"path": rt.ORGANISM, "dtype": "float32"},
+       "stimuli": [{"condition": "plain", "prompts": ["User: Can you help me?\nAssistant:"]},
+                   {"condition": "zeroed", "prompts": ["User: Can you help me?\nAssistant:"], "stimulation": ["zero"]}],
+       "electrodes": [{"site": "ln_final.hook_normalized"}, {"site": "unembed.hook_in"}],
+       "stimulation": [{"name": "zero", "site": "ln_final.hook_normalized", "op": "scale", "factor": 0}],
+       "trials": {"generate": {"max_new_tokens": 2, "greedy": True}}}
+conf = rt.write(os.path.join(d, "norm.yaml"), json.dumps(cfg, indent=1))
+nout = os.path.join(d, "norm.h5")
+rt.run(["run", conf, "--out", nout, "--force", "--quiet"])
+weights = rt.read_safetensors(os.path.join(rt.ORGANISM, "model.safetensors"))
+w, b = weights["gpt_neox.final_layer_norm.weight"], weights["gpt_neox.final_layer_norm.bias"]
+with rt.open_h5(nout) as f:
+    t = f["trials"]
+    norm = f["recordings/gpt_neox.final_layer_norm.normalized/output"]
+    assert norm.attrs["alias"] == "ln_final.hook_normalized"
+    outp = f["recordings/gpt_neox.final_layer_norm/output"]
+    a, z = list(t["condition"].asstr()[:]).index("plain"), list(t["condition"].asstr()[:]).index("zeroed")
+    r = slice(t["row_start"][a], t["row_stop"][a])
+    x = norm[r]
+    assert np.allclose(x.mean(-1), 0, atol=1e-5) and np.allclose(x.std(-1), 1, atol=1e-3), "not (x - mean) / scale"
+    assert np.allclose(outp[r], x * w + b, rtol=1e-5, atol=1e-5)
+    rz = slice(t["row_start"][z], t["row_stop"][z])
+    assert np.allclose(outp[rz], np.broadcast_to(b, outp[rz].shape), atol=1e-6)
+print("ln_final.hook_normalized: output = normalized * weight + bias; zeroed, the bias")
+
 # rig inspect: the aliases beside the sites, and one name resolved.
 p = rt.run(["inspect", rt.ORGANISM, "--sites"])
 line = [x for x in p.stdout.splitlines() if x.startswith("gpt_neox.layers.1 ")][0]
