@@ -155,7 +155,7 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
     if (in_file) {
       if (auto it = from_group.find(t.index); it != from_group.end()) row = it->second;
     } else {
-      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
       if (auto it = b.find(cfg.event); it != b.end()) row = t.row_start + it->second;
     }
     if (row < t.row_start || row >= t.row_stop) row = -1;

@@ -87,7 +87,7 @@ Results analyze_statistics(const RecordingReader& rec, const AnalysisConfig& cfg
     r.trial_index.push_back(t.index);
     r.trial_condition.push_back(t.condition);
     TrialResult tr;
-    tr.n_prompt_tokens = t.n_prompt_tokens, tr.n_generated = t.n_generated, tr.finish_reason = t.finish_reason;
+    static_cast<TrialFields&>(tr) = t;
     int64_t ev = -1;
     if (is_builtin_event(bins.event)) {
       ev = statistics_event_row(bins, tr);

@@ -50,7 +50,34 @@ struct TokenRow {
   bool generated = false;
 };
 
-struct TrialResult {
+// Why a trial's generation stopped. /trials/finish_reason holds finish_reason_name()'s text.
+enum class FinishReason { kPromptOnly, kLength, kEos };
+
+inline const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kPromptOnly: return "prompt_only";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kEos: return "eos";
+  }
+  return "?";
+}
+inline constexpr const char* kFinishReasonList = "prompt_only, length or eos";  // for messages
+
+// The reason named `name`; false (and *out unchanged) for another text.
+inline bool parse_finish_reason(const std::string& name, FinishReason* out) {
+  for (FinishReason r : {FinishReason::kPromptOnly, FinishReason::kLength, FinishReason::kEos})
+    if (name == finish_reason_name(r)) {
+      *out = r;
+      return true;
+    }
+  return false;
+}
+
+// A trial's own values, one /trials column each. recording/layout.h's kTrialColumns names
+// them, with their types and descriptions, and every copy of a trial (the writer, the writer
+// process's socket, the reader, merge) goes through that list: a field added here needs its
+// entry there, and nowhere else.
+struct TrialFields {
   int64_t index = 0;         // trial index in the experiment's full trial list
   int64_t stimulus = 0;      // index into the stimuli table
   std::string condition;
@@ -61,7 +88,18 @@ struct TrialResult {
   std::string response;      // decoded generated text
   int64_t n_prompt_tokens = 0;
   int64_t n_generated = 0;
-  std::string finish_reason; // "prompt_only" | "length" | "eos"
+  FinishReason finish_reason = FinishReason::kPromptOnly;
+};
+
+// Where a trial's rows lie in a recording: rows [row_start, row_stop) of /tokens and of every
+// recording. The writer assigns them as it appends the trial.
+struct TrialSpan {
+  int64_t row_start = 0;
+  int64_t row_stop = 0;
+  int64_t n_rows() const { return row_stop - row_start; }
+};
+
+struct TrialResult : TrialFields {
   std::vector<TokenRow> tokens;                  // one per row
   std::map<std::string, int64_t> events;         // event name -> row within the trial
   // One matrix per electrode, in RecordingHeader::electrodes order:

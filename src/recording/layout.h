@@ -1,7 +1,11 @@
 #pragma once
 // The recording file's fixed names (docs/FORMAT.md), shared by the writer and the reader.
 #include <cstdint>
+#include <iterator>
+#include <string>
+#include <variant>
 
+#include "core/trial.h"
 #include "io/hdf5.h"
 
 namespace rig::layout {
@@ -45,23 +49,63 @@ struct Column {
   const char* description;
 };
 
-// /trials/<column>, one row per trial, in this order.
-inline constexpr const char* kTrialsDescription = "one row per trial, in the order the trials were committed";
-inline constexpr Column kTrialColumns[] = {
-    {"index", h5::Dtype::kInt64, "the trial's index in the experiment's full trial list"},
-    {"stimulus", h5::Dtype::kInt64, "row of /stimuli the trial presented"},
-    {"condition", h5::Dtype::kString, "the stimulus's condition"},
-    {"repetition", h5::Dtype::kInt64, "repetition of the stimulus, from 0"},
-    {"seed", h5::Dtype::kUInt64, "seed of the trial's sampling"},
-    {"stimulation", h5::Dtype::kString, "name of the stimulation the trial got; empty: none"},
-    {"prompt", h5::Dtype::kString, "the prompt text"},
-    {"response", h5::Dtype::kString, "the generated tokens, decoded"},
-    {"n_prompt_tokens", h5::Dtype::kInt64, "tokens of the prompt (its first rows)"},
-    {"n_generated", h5::Dtype::kInt64, "generated tokens (the rows after the prompt's)"},
-    {"row_start", h5::Dtype::kInt64, "first row of the trial in /tokens and every recording (0-based)"},
-    {"row_stop", h5::Dtype::kInt64, "one past the trial's last row (0-based, exclusive)"},
-    {"finish_reason", h5::Dtype::kString, "why generation stopped: prompt_only, length or eos"},
+// Where a /trials column's value is: a member of the trial (TrialFields, as the runner made
+// it), or of its TrialSpan, which the writer computes (where it appends the trial's rows).
+using TrialMember = std::variant<int64_t TrialFields::*, uint64_t TrialFields::*, std::string TrialFields::*,
+                                 FinishReason TrialFields::*, int64_t TrialSpan::*>;
+
+// A /trials column: its name, description and member; its element type follows from the
+// member's (a FinishReason is stored as its name, a string).
+struct TrialColumn {
+  const char* name;
+  h5::Dtype type;
+  const char* description;
+  TrialMember member;
+  constexpr TrialColumn(const char* n, TrialMember m, const char* d)
+      : name(n), type(dtype_of(m)), description(d), member(m) {}
+  // row_start and row_stop: the writer's, not the trial's (the writer process does not carry them).
+  constexpr bool computed() const { return std::holds_alternative<int64_t TrialSpan::*>(member); }
+
+ private:
+  static constexpr h5::Dtype dtype_of(const TrialMember& m) {
+    switch (m.index()) {
+      case 0: case 4: return h5::Dtype::kInt64;
+      case 1: return h5::Dtype::kUInt64;
+      case 2: case 3: return h5::Dtype::kString;
+    }
+    throw "a TrialMember alternative without an HDF5 type";  // in kTrialColumns: a compile error
+  }
 };
+
+// /trials/<column>, one row per trial, in this order: the one list of a trial's values. The
+// writer, the writer process's socket, the reader, merge and docs/FORMAT.md's table
+// (tests/unit/recording/test_trial_columns.cc) all go through it.
+inline constexpr const char* kTrialsDescription = "one row per trial, in the order the trials were committed";
+inline constexpr TrialColumn kTrialColumns[] = {
+    {"index", &TrialFields::index, "the trial's index in the experiment's full trial list"},
+    {"stimulus", &TrialFields::stimulus, "row of /stimuli the trial presented"},
+    {"condition", &TrialFields::condition, "the stimulus's condition"},
+    {"repetition", &TrialFields::repetition, "repetition of the stimulus, from 0"},
+    {"seed", &TrialFields::seed, "seed of the trial's sampling"},
+    {"stimulation", &TrialFields::stimulation, "name of the stimulation the trial got; empty: none"},
+    {"prompt", &TrialFields::prompt, "the prompt text"},
+    {"response", &TrialFields::response, "the generated tokens, decoded"},
+    {"n_prompt_tokens", &TrialFields::n_prompt_tokens, "tokens of the prompt (its first rows)"},
+    {"n_generated", &TrialFields::n_generated, "generated tokens (the rows after the prompt's)"},
+    {"row_start", &TrialSpan::row_start, "first row of the trial in /tokens and every recording (0-based)"},
+    {"row_stop", &TrialSpan::row_stop, "one past the trial's last row (0-based, exclusive)"},
+    {"finish_reason", &TrialFields::finish_reason, "why generation stopped: prompt_only, length or eos"},
+};
+
+// The position of column `name` in kTrialColumns (a compile-time lookup: a typo fails to build).
+constexpr size_t trial_column(const char* name) {
+  for (size_t i = 0; i < std::size(kTrialColumns); ++i) {
+    const char *a = kTrialColumns[i].name, *b = name;
+    while (*a && *a == *b) ++a, ++b;
+    if (*a == *b) return i;
+  }
+  throw "no such /trials column";
+}
 
 // /tokens/<column>, one row per time step.
 inline constexpr const char* kTokensDescription =

@@ -357,20 +357,10 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
   int64_t offset = 0, n_trials = 0;
   for (const Shard* s : shards) {
     const auto& t = s->r->trials();
-    std::vector<int64_t> index, stimulus, repetition, n_prompt, n_gen, start, stop;
-    std::vector<uint64_t> seed;
-    std::vector<std::string> condition, stimulation, prompt, response, finish;
-    for (const TrialRow& r : t) {
-      index.push_back(r.index), stimulus.push_back(r.stimulus), condition.push_back(r.condition);
-      repetition.push_back(r.repetition), seed.push_back(r.seed), stimulation.push_back(r.stimulation);
-      prompt.push_back(r.prompt), response.push_back(r.response), n_prompt.push_back(r.n_prompt_tokens);
-      n_gen.push_back(r.n_generated), start.push_back(r.row_start + offset), stop.push_back(r.row_stop + offset);
-      finish.push_back(r.finish_reason);
-    }
-    h5::append(tc[0], index), h5::append(tc[1], stimulus), h5::append(tc[2], condition);
-    h5::append(tc[3], repetition), h5::append(tc[4], seed), h5::append(tc[5], stimulation);
-    h5::append(tc[6], prompt), h5::append(tc[7], response), h5::append(tc[8], n_prompt);
-    h5::append(tc[9], n_gen), h5::append(tc[10], start), h5::append(tc[11], stop), h5::append(tc[12], finish);
+    TrialColumnsBlock table;
+    for (const TrialRow& r : t) table.add(r, TrialSpan{r.row_start + offset, r.row_stop + offset});
+    table.append_to(tc);
+    const auto& stimulus = table.values<int64_t>(layout::trial_column("stimulus"));
     for (size_t k = 0; k < fields.size(); ++k) append_fields(fc[k], fields[k], header.stimuli, stimulus);
     for (size_t e = 0; e < header.events.size(); ++e) {
       std::vector<int64_t> trial, row;

@@ -3,6 +3,8 @@
 #include <optional>
 
 #include <algorithm>
+#include <type_traits>
+#include <variant>
 
 #include "core/error.h"
 #include "core/limits.h"
@@ -101,29 +103,21 @@ struct RecordingReader::Impl {
         throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::n_rows(c.back())) +
                   " rows; " + std::to_string(n) + " trials are committed");
     }
-    auto index = h5::read_int64(c[0], 0, n), stimulus = h5::read_int64(c[1], 0, n),
-         repetition = h5::read_int64(c[3], 0, n), n_prompt = h5::read_int64(c[8], 0, n),
-         n_gen = h5::read_int64(c[9], 0, n), start = h5::read_int64(c[10], 0, n),
-         stop = h5::read_int64(c[11], 0, n);
-    auto seed = h5::read_uint64(c[4], 0, n);
-    auto condition = h5::read_strings(c[2], 0, n), stimulation = h5::read_strings(c[5], 0, n),
-         prompt = h5::read_strings(c[6], 0, n), response = h5::read_strings(c[7], 0, n),
-         finish = h5::read_strings(c[12], 0, n);
     trials.resize(n);
+    for (size_t k = 0; k < c.size(); ++k) read_trial_column(layout::kTrialColumns[k], c[k], n);
     int64_t prev_stop = 0;
     for (size_t i = 0; i < n; ++i) {
-      trials[i] = TrialRow{index[i],    stimulus[i], condition[i], repetition[i], seed[i],
-                           stimulation[i], prompt[i], response[i], n_prompt[i],   n_gen[i],
-                           start[i],    stop[i],     finish[i]};
+      const TrialRow& t = trials[i];
+      const int64_t start = t.row_start, stop = t.row_stop, n_prompt = t.n_prompt_tokens, n_gen = t.n_generated;
       // Rows are what readers index recordings with: a trial's rows follow the previous
       // trial's, and its token counts fit in them.
-      if (start[i] < prev_stop || stop[i] < start[i] || n_prompt[i] < 0 || n_gen[i] < 0 ||
-          n_prompt[i] > stop[i] - start[i] || n_gen[i] > stop[i] - start[i] - n_prompt[i])
-        throw bad("/trials row " + std::to_string(i) + ": rows [" + std::to_string(start[i]) + ", " +
-                  std::to_string(stop[i]) + ") with " + std::to_string(n_prompt[i]) + " prompt and " +
-                  std::to_string(n_gen[i]) + " generated tokens; expected rows after the previous trial's (" +
+      if (start < prev_stop || stop < start || n_prompt < 0 || n_gen < 0 || n_prompt > stop - start ||
+          n_gen > stop - start - n_prompt)
+        throw bad("/trials row " + std::to_string(i) + ": rows [" + std::to_string(start) + ", " +
+                  std::to_string(stop) + ") with " + std::to_string(n_prompt) + " prompt and " +
+                  std::to_string(n_gen) + " generated tokens; expected rows after the previous trial's (" +
                   std::to_string(prev_stop) + ") that hold its tokens");
-      prev_stop = stop[i];
+      prev_stop = stop;
     }
     n_rows = trials.empty() ? 0 : trials.back().row_stop;
     Id tok = group("tokens");
@@ -134,6 +128,33 @@ struct RecordingReader::Impl {
                   std::to_string(h5::n_rows(ds)) + " rows; expected a column of at least " + std::to_string(n_rows) +
                   " rows (the committed trials')");
     }
+  }
+
+  // Rows [0, n) of `column` into its member of every trial.
+  void read_trial_column(const layout::TrialColumn& col, hid_t column, hsize_t n) {
+    auto put = [&](const auto& values, auto m) {
+      for (size_t i = 0; i < n; ++i) trials[i].*m = values[i];
+    };
+    std::visit(
+        [&](auto m) {
+          using M = decltype(m);
+          if constexpr (std::is_same_v<M, uint64_t TrialFields::*>) {
+            put(h5::read_uint64(column, 0, n), m);
+          } else if constexpr (std::is_same_v<M, std::string TrialFields::*>) {
+            put(h5::read_strings(column, 0, n), m);
+          } else if constexpr (std::is_same_v<M, FinishReason TrialFields::*>) {
+            const std::vector<std::string> names = h5::read_strings(column, 0, n);
+            for (size_t i = 0; i < n; ++i)
+              if (!parse_finish_reason(names[i], &(trials[i].*m)))
+                throw bad(std::string("/trials/") + col.name + " row " + std::to_string(i) + " is '" + names[i] +
+                          "'; expected " + kFinishReasonList);
+          } else {
+            static_assert(std::is_same_v<M, int64_t TrialFields::*> || std::is_same_v<M, int64_t TrialSpan::*>,
+                          "a /trials member the reader cannot read");
+            put(h5::read_int64(column, 0, n), m);
+          }
+        },
+        col.member);
   }
 
   void read_stimuli() {
@@ -346,17 +367,7 @@ size_t RecordingReader::electrode_index(const std::string& site, Side side) cons
 TrialResult RecordingReader::trial(size_t i) const {
   const TrialRow& r = impl_->trials.at(i);
   TrialResult t;
-  t.index = r.index;
-  t.stimulus = r.stimulus;
-  t.condition = r.condition;
-  t.repetition = r.repetition;
-  t.seed = r.seed;
-  t.stimulation = r.stimulation;
-  t.prompt = r.prompt;
-  t.response = r.response;
-  t.n_prompt_tokens = r.n_prompt_tokens;
-  t.n_generated = r.n_generated;
-  t.finish_reason = r.finish_reason;
+  static_cast<TrialFields&>(t) = r;
   t.tokens = tokens(r.row_start, r.row_stop);
   if (!impl_->events_by_trial) {
     impl_->events_by_trial.emplace();

@@ -16,23 +16,8 @@
 
 namespace rig {
 
-// One row of /trials.
-struct TrialRow {
-  int64_t index = 0;
-  int64_t stimulus = 0;
-  std::string condition;
-  int64_t repetition = 0;
-  uint64_t seed = 0;
-  std::string stimulation;
-  std::string prompt;
-  std::string response;
-  int64_t n_prompt_tokens = 0;
-  int64_t n_generated = 0;
-  int64_t row_start = 0;  // rows [row_start, row_stop) of /tokens and every recording
-  int64_t row_stop = 0;
-  std::string finish_reason;
-  int64_t n_rows() const { return row_stop - row_start; }
-};
+// One row of /trials: the trial's values and where its rows lie.
+struct TrialRow : TrialFields, TrialSpan {};
 
 // One row of /events/<name>: the event happened at absolute row `row`, in trial `trial`.
 struct EventRow {

@@ -9,14 +9,47 @@
 namespace rig {
 namespace {
 
-template <size_t N>
-std::vector<h5::ColumnDoc> docs(const layout::Column (&cols)[N]) {
+template <typename Column, size_t N>
+std::vector<h5::ColumnDoc> docs(const Column (&cols)[N]) {
   std::vector<h5::ColumnDoc> out;
   for (const auto& c : cols) out.push_back({c.name, c.description});
   return out;
 }
 
+// A /trials column's value as stored (a FinishReason as its name).
+int64_t stored(const TrialFields& t, const TrialSpan&, int64_t TrialFields::*m) { return t.*m; }
+uint64_t stored(const TrialFields& t, const TrialSpan&, uint64_t TrialFields::*m) { return t.*m; }
+std::string stored(const TrialFields& t, const TrialSpan&, std::string TrialFields::*m) { return t.*m; }
+std::string stored(const TrialFields& t, const TrialSpan&, FinishReason TrialFields::*m) {
+  return finish_reason_name(t.*m);
+}
+int64_t stored(const TrialFields&, const TrialSpan& s, int64_t TrialSpan::*m) { return s.*m; }
+
 }  // namespace
+
+TrialColumnsBlock::TrialColumnsBlock() {
+  for (const auto& c : layout::kTrialColumns)
+    std::visit(
+        [&](auto m) {
+          using V = decltype(stored(TrialFields{}, TrialSpan{}, m));
+          values_.emplace_back(std::vector<V>());
+        },
+        c.member);
+}
+
+void TrialColumnsBlock::add(const TrialFields& t, const TrialSpan& rows) {
+  for (size_t i = 0; i < values_.size(); ++i)
+    std::visit(
+        [&](auto m) {
+          auto v = stored(t, rows, m);
+          std::get<std::vector<decltype(v)>>(values_[i]).push_back(std::move(v));
+        },
+        layout::kTrialColumns[i].member);
+}
+
+void TrialColumnsBlock::append_to(const std::vector<h5::Id>& columns) const {
+  for (size_t i = 0; i < values_.size(); ++i) std::visit([&](const auto& v) { h5::append(columns.at(i), v); }, values_[i]);
+}
 
 h5::Dtype column_type(FieldType t) {
   switch (t) {

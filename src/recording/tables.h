@@ -3,10 +3,12 @@
 // tables (/stimuli, /electrodes), the recordings' attributes, and the self-description of
 // every table (docs/FORMAT.md, "Tables").
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "io/hdf5.h"
 #include "core/trial.h"
+#include "recording/layout.h"
 
 namespace rig {
 
@@ -25,6 +27,24 @@ std::vector<h5::Id> create_trial_fields(hid_t trials, const std::vector<FieldCol
 // Appends field f of stimuli[rows[i]] for each i to `column`.
 void append_fields(hid_t column, const FieldColumn& f, const std::vector<StimulusRow>& stimuli,
                    const std::vector<int64_t>& rows);
+
+// /trials's own columns (layout::kTrialColumns) for a block of trials, gathered a trial at a
+// time and appended together: how the writer and merge write a trial's values.
+class TrialColumnsBlock {
+ public:
+  TrialColumnsBlock();
+  void add(const TrialFields& t, const TrialSpan& rows);
+  // Appends every column's values to its dataset: columns[i] is kTrialColumns[i]'s.
+  void append_to(const std::vector<h5::Id>& columns) const;
+  // Column i's values (V: its member's type as stored: int64_t, uint64_t or std::string).
+  template <typename V>
+  const std::vector<V>& values(size_t i) const {
+    return std::get<std::vector<V>>(values_.at(i));
+  }
+
+ private:
+  std::vector<std::variant<std::vector<int64_t>, std::vector<uint64_t>, std::vector<std::string>>> values_;
+};
 
 // /stimuli: index, condition, prompt, then one typed column per extra field, described.
 // ConfigError for an extra field named like a built-in column.

@@ -60,6 +60,10 @@ std::string first_difference(const std::string& a, const std::string& b) {
   }
 }
 
+// The /trials columns the writer reads back or needs beside the table (trial_cols[i]).
+constexpr size_t kIndexColumn = layout::trial_column("index");
+constexpr size_t kStimulusColumn = layout::trial_column("stimulus");
+constexpr size_t kRowStopColumn = layout::trial_column("row_stop");
 constexpr hsize_t kTableChunk = 4096;   // rows per chunk of /trials and /stimuli columns
 constexpr hsize_t kTokenChunk = 16384;  // rows per chunk of /tokens and /events columns
 
@@ -282,7 +286,7 @@ struct RecordingWriter::Impl {
       if (!h5::exists(g, f.name)) missing.push_back(f);
     if (!missing.empty()) {  // filled from the stimulus column; cut with the others
       std::vector<Id> made = create_trial_fields(g, missing, chunked(kTableChunk));
-      const std::vector<int64_t> stim = h5::read_int64(trial_cols[1]);
+      const std::vector<int64_t> stim = h5::read_int64(trial_cols[kStimulusColumn]);
       for (size_t k = 0; k < missing.size(); ++k) append_fields(made[k], missing[k], header.stimuli, stim);
       made.clear();
       describe_tables(root, header.events, fields);
@@ -416,14 +420,14 @@ struct RecordingWriter::Impl {
   // Cuts every dataset to the committed trials (rows a killed writer left behind).
   void cut_to_committed() {
     n_trials = h5::get_int_attr(root, layout::kAttrTrialsCommitted);
-    const hsize_t rows_in_table = h5::n_rows(trial_cols[0]);
+    const hsize_t rows_in_table = h5::n_rows(trial_cols[kIndexColumn]);
     if (hsize_t(n_trials) > rows_in_table)
       throw DataError(path.string() + " is damaged: " + std::to_string(n_trials) +
                       " trials committed but the trials table has " +
                       std::to_string(rows_in_table) + " rows");
-    std::vector<int64_t> stops = h5::read_int64(trial_cols[11], 0, hsize_t(n_trials));
+    std::vector<int64_t> stops = h5::read_int64(trial_cols[kRowStopColumn], 0, hsize_t(n_trials));
     n_rows = stops.empty() ? 0 : stops.back();
-    committed = h5::read_int64(trial_cols[0], 0, hsize_t(n_trials));
+    committed = h5::read_int64(trial_cols[kIndexColumn], 0, hsize_t(n_trials));
     accepted.insert(committed.begin(), committed.end());
     // String columns are cleaned beyond the cut (see h5::cut_rows_clean); numbers are simply
     // overwritten by the next appends.
@@ -458,10 +462,7 @@ struct RecordingWriter::Impl {
 
   void write_batch(const std::vector<TrialResult>& batch, const RowSource& rows) {
     const size_t nt = batch.size();
-    std::vector<int64_t> index(nt), stimulus(nt), repetition(nt), n_prompt(nt), n_gen(nt),
-        row_start(nt), row_stop(nt);
-    std::vector<uint64_t> seed(nt);
-    std::vector<std::string> condition(nt), stimulation(nt), prompt(nt), response(nt), finish(nt);
+    TrialColumnsBlock table;
     std::vector<int64_t> tok_trial, tok_pos, tok_id;
     std::vector<std::string> tok_text;
     std::vector<uint8_t> tok_gen;
@@ -469,19 +470,8 @@ struct RecordingWriter::Impl {
     int64_t row = n_rows;
     for (size_t i = 0; i < nt; ++i) {
       const TrialResult& t = batch[i];
-      index[i] = t.index;
-      stimulus[i] = t.stimulus;
-      condition[i] = t.condition;
-      repetition[i] = t.repetition;
-      seed[i] = t.seed;
-      stimulation[i] = t.stimulation;
-      prompt[i] = t.prompt;
-      response[i] = t.response;
-      n_prompt[i] = t.n_prompt_tokens;
-      n_gen[i] = t.n_generated;
-      finish[i] = t.finish_reason;
-      row_start[i] = row;
-      row_stop[i] = row + int64_t(t.tokens.size());
+      const TrialSpan span{row, row + int64_t(t.tokens.size())};
+      table.add(t, span);
       for (const TokenRow& k : t.tokens) {
         tok_trial.push_back(t.index);
         tok_pos.push_back(k.position);
@@ -495,7 +485,7 @@ struct RecordingWriter::Impl {
         ev_trial[e].push_back(t.index);
         ev_row[e].push_back(row + it->second);
       }
-      row = row_stop[i];
+      row = span.row_stop;
     }
     if (stats && opt.statistics.empty()) accumulate(batch, rows);
     // Recordings first (the bulk): one append per electrode for the whole batch.
@@ -513,20 +503,8 @@ struct RecordingWriter::Impl {
       h5::append(event_cols[e].first, ev_trial[e]);
       h5::append(event_cols[e].second, ev_row[e]);
     }
-    // Same order as layout::kTrialColumns.
-    h5::append(trial_cols[0], index);
-    h5::append(trial_cols[1], stimulus);
-    h5::append(trial_cols[2], condition);
-    h5::append(trial_cols[3], repetition);
-    h5::append(trial_cols[4], seed);
-    h5::append(trial_cols[5], stimulation);
-    h5::append(trial_cols[6], prompt);
-    h5::append(trial_cols[7], response);
-    h5::append(trial_cols[8], n_prompt);
-    h5::append(trial_cols[9], n_gen);
-    h5::append(trial_cols[10], row_start);
-    h5::append(trial_cols[11], row_stop);
-    h5::append(trial_cols[12], finish);
+    table.append_to(trial_cols);
+    const auto& stimulus = table.values<int64_t>(kStimulusColumn);
     for (size_t k = 0; k < fields.size(); ++k) append_fields(field_cols[k], fields[k], header.stimuli, stimulus);
 
     // Commit: data on disk first, then the marker that makes it count.
@@ -557,6 +535,7 @@ struct RecordingWriter::Impl {
     n_rows = row;
     check_in_place();
     std::lock_guard<std::mutex> lock(mu);
+    const auto& index = table.values<int64_t>(kIndexColumn);
     committed.insert(committed.end(), index.begin(), index.end());
   }
 

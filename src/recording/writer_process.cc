@@ -15,8 +15,11 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <type_traits>
+#include <variant>
 
 #include "core/error.h"
+#include "recording/layout.h"
 
 namespace rig {
 namespace {
@@ -174,6 +177,73 @@ uint64_t recording_bytes(const std::vector<TrialResult>& batch) {
   return n;
 }
 
+// A trial but its recordings' floats (their sizes only): its /trials values in
+// layout::kTrialColumns order (those the writer computes excepted), tokens, events.
+void put_trial(Out& o, const TrialResult& t) {
+  for (const auto& c : layout::kTrialColumns)
+    std::visit(
+        [&](auto m) {
+          using M = decltype(m);
+          if constexpr (std::is_same_v<M, int64_t TrialFields::*>) o.i64(t.*m);
+          else if constexpr (std::is_same_v<M, uint64_t TrialFields::*>) o.u64(t.*m);
+          else if constexpr (std::is_same_v<M, std::string TrialFields::*>) o.str(t.*m);
+          else if constexpr (std::is_same_v<M, FinishReason TrialFields::*>) o.u32(uint32_t(t.*m));
+          else static_assert(std::is_same_v<M, int64_t TrialSpan::*>, "a /trials member without an encoding");
+        },
+        c.member);
+  o.u64(t.tokens.size());
+  for (const TokenRow& k : t.tokens) {
+    o.i64(k.position);
+    o.i64(k.token_id);
+    o.str(k.text);
+    o.u32(k.generated ? 1 : 0);
+  }
+  o.u64(t.events.size());
+  for (const auto& [name, row] : t.events) {
+    o.str(name);
+    o.i64(row);
+  }
+  o.u64(t.recordings.size());
+  for (const auto& r : t.recordings) o.u64(r.size());
+}
+
+// put_trial's inverse; the recordings' sizes (floats) into *sizes.
+void get_trial(In& in, TrialResult* t, std::vector<size_t>* sizes) {
+  for (const auto& c : layout::kTrialColumns)
+    std::visit(
+        [&](auto m) {
+          using M = decltype(m);
+          if constexpr (std::is_same_v<M, int64_t TrialFields::*>) {
+            t->*m = in.i64();
+          } else if constexpr (std::is_same_v<M, uint64_t TrialFields::*>) {
+            t->*m = in.u64();
+          } else if constexpr (std::is_same_v<M, std::string TrialFields::*>) {
+            t->*m = in.str();
+          } else if constexpr (std::is_same_v<M, FinishReason TrialFields::*>) {
+            const uint32_t r = in.u32();
+            if (r > uint32_t(FinishReason::kEos)) throw Error("recording writer process: a message is damaged");
+            t->*m = FinishReason(r);
+          } else {
+            static_assert(std::is_same_v<M, int64_t TrialSpan::*>, "a /trials member without a decoding");
+          }
+        },
+        c.member);
+  t->tokens.resize(in.u64());
+  for (TokenRow& k : t->tokens) {
+    k.position = in.i64();
+    k.token_id = in.i64();
+    k.text = in.str();
+    k.generated = in.u32() != 0;
+  }
+  const uint64_t n_events = in.u64();
+  for (uint64_t e = 0; e < n_events; ++e) {
+    std::string name = in.str();
+    t->events[name] = in.i64();
+  }
+  sizes->resize(in.u64());
+  for (auto& n : *sizes) n = in.u64();
+}
+
 // A batch: everything but the recordings as one block; then every recording's floats as they
 // lie in memory (trial by trial, electrode by electrode), either in the frame (sent without a
 // copy in this process) or, when shared_at != kInline, copied to shared + shared_at.
@@ -183,34 +253,8 @@ void send_batch(int fd, const std::vector<TrialResult>& batch, char* shared, uin
   o.u64(batch.size());
   uint64_t float_bytes = 0;
   for (const TrialResult& t : batch) {
-    o.i64(t.index);
-    o.i64(t.stimulus);
-    o.str(t.condition);
-    o.i64(t.repetition);
-    o.u64(t.seed);
-    o.str(t.stimulation);
-    o.str(t.prompt);
-    o.str(t.response);
-    o.i64(t.n_prompt_tokens);
-    o.i64(t.n_generated);
-    o.str(t.finish_reason);
-    o.u64(t.tokens.size());
-    for (const TokenRow& k : t.tokens) {
-      o.i64(k.position);
-      o.i64(k.token_id);
-      o.str(k.text);
-      o.u32(k.generated ? 1 : 0);
-    }
-    o.u64(t.events.size());
-    for (const auto& [name, row] : t.events) {
-      o.str(name);
-      o.i64(row);
-    }
-    o.u64(t.recordings.size());
-    for (const auto& r : t.recordings) {
-      o.u64(r.size());
-      float_bytes += r.size() * sizeof(float);
-    }
+    put_trial(o, t);
+    for (const auto& r : t.recordings) float_bytes += r.size() * sizeof(float);
   }
   if (shared_at != kInline) {
     char* to = shared + shared_at;
@@ -250,31 +294,8 @@ bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
   *from_shared = shared_at != kInline;
   batch->resize(in.u64());
   for (TrialResult& t : *batch) {
-    t.index = in.i64();
-    t.stimulus = in.i64();
-    t.condition = in.str();
-    t.repetition = in.i64();
-    t.seed = in.u64();
-    t.stimulation = in.str();
-    t.prompt = in.str();
-    t.response = in.str();
-    t.n_prompt_tokens = in.i64();
-    t.n_generated = in.i64();
-    t.finish_reason = in.str();
-    t.tokens.resize(in.u64());
-    for (TokenRow& k : t.tokens) {
-      k.position = in.i64();
-      k.token_id = in.i64();
-      k.text = in.str();
-      k.generated = in.u32() != 0;
-    }
-    const uint64_t n_events = in.u64();
-    for (uint64_t e = 0; e < n_events; ++e) {
-      std::string name = in.str();
-      t.events[name] = in.i64();
-    }
-    sizes->emplace_back(in.u64());
-    for (auto& n : sizes->back()) n = in.u64();
+    sizes->emplace_back();
+    get_trial(in, &t, &sizes->back());
   }
   rows->assign(batch->size(), {});
   if (*from_shared) {
@@ -399,6 +420,19 @@ int child_main(int fd, const char* shared, WriterProcess::Mode mode, const std::
 }
 
 }  // namespace
+
+std::string encode_trial(const TrialResult& t) {
+  Out o;
+  put_trial(o, t);
+  return o.bytes();
+}
+
+TrialResult decode_trial(const std::string& bytes, std::vector<size_t>* recording_sizes) {
+  In in(bytes);
+  TrialResult t;
+  get_trial(in, &t, recording_sizes);
+  return t;
+}
 
 std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesystem::path& path,
                                                     const RecordingHeader& header, bool force,

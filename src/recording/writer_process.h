@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -35,6 +36,11 @@
 #include "recording/writer.h"
 
 namespace rig {
+
+// A trial as the socket carries it: all but its recordings' floats, whose sizes it holds
+// (decode_trial puts them in *recording_sizes). For tests: the socket's own encoding.
+std::string encode_trial(const TrialResult& t);
+TrialResult decode_trial(const std::string& bytes, std::vector<size_t>* recording_sizes);
 
 class WriterProcess {
  public:

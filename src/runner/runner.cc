@@ -126,7 +126,7 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
   std::map<std::string, int64_t> ev;
   for (const auto& e : specs) {
     if (e.builtin) {
-      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
       if (auto it = b.find(e.name); it != b.end()) ev[e.name] = it->second;
       continue;
     }
@@ -380,7 +380,8 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     t.prompt = config_.stimuli[size_t(spec.stimulus)].prompt;
     t.n_prompt_tokens = int64_t(prompts[b].size());
     t.n_generated = int64_t(results[b].new_ids.size());
-    t.finish_reason = results[b].finish_reason;
+    if (!parse_finish_reason(results[b].finish_reason, &t.finish_reason))
+      throw Error("generate: finish reason '" + results[b].finish_reason + "'; expected " + kFinishReasonList);
     t.response = tok.decode(results[b].new_ids, /*skip_special_tokens=*/true);
     int64_t pos = 0;
     for (int64_t id : prompts[b]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});

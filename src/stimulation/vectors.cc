@@ -93,7 +93,7 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
   for (const TrialRow& t : r.trials()) {
     if (t.condition != condition) continue;
     ++of_condition;
-    std::map<std::string, int64_t> ev = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == "eos");
+    std::map<std::string, int64_t> ev = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
     if (auto it = events.find(t.index); it != events.end())
       for (const auto& [name, row] : it->second) ev[name] = row - t.row_start;
     auto [lo, hi] = rows.resolve(t.n_prompt_tokens, ev);

@@ -54,7 +54,7 @@ TrialResult make_trial(const RecordingHeader& h, int64_t i) {
   t.n_prompt_tokens = 4 + i % 5;
   t.n_generated = (i * 7) % 13;
   t.response = std::string(size_t(t.n_generated), 'x');
-  t.finish_reason = t.n_generated ? "length" : "prompt_only";
+  t.finish_reason = t.n_generated ? FinishReason::kLength : FinishReason::kPromptOnly;
   const int64_t rows = t.n_prompt_tokens + t.n_generated;
   for (int64_t r = 0; r < rows; ++r)
     t.tokens.push_back({r, (i * 31 + r) % 50000, "t" + std::to_string(r), r >= t.n_prompt_tokens});

@@ -20,6 +20,7 @@
 #include "recording/reader.h"
 #include "recording/sink.h"
 #include "recording/writer.h"
+#include "trial_text.h"
 
 namespace fs = std::filesystem;
 using namespace rig;
@@ -76,7 +77,7 @@ TrialResult make_trial(const RecordingHeader& h, int64_t i) {
   t.n_prompt_tokens = 2 + i % 3;
   t.n_generated = i % 4;
   t.response = t.n_generated ? "out" + std::to_string(i) : "";
-  t.finish_reason = t.n_generated ? "length" : "prompt_only";
+  t.finish_reason = t.n_generated ? FinishReason::kLength : FinishReason::kPromptOnly;
   const int64_t rows = t.n_prompt_tokens + t.n_generated;
   for (int64_t r = 0; r < rows; ++r)
     t.tokens.push_back({r, 100 * i + r, "tok" + std::to_string(r) + (r % 2 ? "é" : ""),
@@ -100,17 +101,10 @@ std::vector<TrialResult> make_batch(const RecordingHeader& h, int64_t first, int
 }
 
 void require_same(const TrialResult& a, const TrialResult& b) {
-  REQUIRE(a.index == b.index);
-  REQUIRE(a.stimulus == b.stimulus);
-  REQUIRE(a.condition == b.condition);
-  REQUIRE(a.repetition == b.repetition);
-  REQUIRE(a.seed == b.seed);
-  REQUIRE(a.stimulation == b.stimulation);
-  REQUIRE(a.prompt == b.prompt);
-  REQUIRE(a.response == b.response);
-  REQUIRE(a.n_prompt_tokens == b.n_prompt_tokens);
-  REQUIRE(a.n_generated == b.n_generated);
-  REQUIRE(a.finish_reason == b.finish_reason);
+  for (const auto& c : layout::kTrialColumns) {
+    INFO("/trials/" << c.name);
+    REQUIRE(test::column_text(c, a) == test::column_text(c, b));
+  }
   REQUIRE(a.tokens.size() == b.tokens.size());
   for (size_t r = 0; r < a.tokens.size(); ++r) {
     REQUIRE(a.tokens[r].position == b.tokens[r].position);

@@ -106,7 +106,7 @@ TEST_CASE("bin_trial: bin means of the rows inside the trial, edges masked", "[s
   CHECK(out[1] == 1.5);
   CHECK(out[2] == 3.0);
   TrialResult t;
-  t.n_prompt_tokens = 3, t.n_generated = 0, t.finish_reason = "prompt_only";
+  t.n_prompt_tokens = 3, t.n_generated = 0, t.finish_reason = FinishReason::kPromptOnly;
   s.event = "response_onset";
   CHECK(statistics_event_row(s, t) == -1);  // nothing generated: no response onset
   t.n_generated = 2;
@@ -138,7 +138,7 @@ TEST_CASE("a statistics recording: written, read back, resumed, rows refused", "
     t.prompt = h.stimuli[size_t(i % 3)].prompt;
     t.n_prompt_tokens = 2;
     t.n_generated = i % 2;  // 2 or 3 rows: bin 2 only in odd trials
-    t.finish_reason = t.n_generated ? "length" : "prompt_only";
+    t.finish_reason = t.n_generated ? FinishReason::kLength : FinishReason::kPromptOnly;
     for (int64_t r = 0; r < t.n_prompt_tokens + t.n_generated; ++r) t.tokens.push_back({r, r, "t", r >= 2});
     for (const auto& e : h.electrodes) {
       std::vector<float> m;

@@ -423,7 +423,7 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
       t.condition = i == 2 ? "b" : "a";
       t.n_prompt_tokens = 3;
       t.n_generated = 2 + i;
-      t.finish_reason = "length";
+      t.finish_reason = rig::FinishReason::kLength;
       std::vector<float> rows;
       for (int r = 0; r < 5 + i; ++r) {
         t.tokens.push_back({r, 1, "x", r >= 3});
