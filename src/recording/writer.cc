@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "core/uuid.h"
 #include "io/hdf5.h"
+#include "recording/batch_queue.h"
 #include "recording/layout.h"
 #include "recording/reader.h"
 #include "recording/statistics.h"
@@ -222,14 +223,11 @@ struct RecordingWriter::Impl {
                   "path (was a second run started with --force on the same output?)");
   }
 
-  std::thread thread;
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::vector<TrialResult>> queue;
-  std::exception_ptr error;
-  bool closing = false, closed = false;
+  // The batches on their way to the file, and the thread that writes them (made by start()).
+  std::unique_ptr<BatchQueue> queue;
+  mutable std::mutex mu;            // guards committed
+  bool closed = false;
   std::vector<int64_t> committed;   // trial indices, in file order
-  std::set<int64_t> accepted;       // committed or queued
   const CommitCallback* on_committed = nullptr;
 
   // gzip level of the datasets while recording (see WriterOptions::compress_on_close).
@@ -428,7 +426,6 @@ struct RecordingWriter::Impl {
     std::vector<int64_t> stops = h5::read_int64(trial_cols[kRowStopColumn], 0, hsize_t(n_trials));
     n_rows = stops.empty() ? 0 : stops.back();
     committed = h5::read_int64(trial_cols[kIndexColumn], 0, hsize_t(n_trials));
-    accepted.insert(committed.begin(), committed.end());
     // String columns are cleaned beyond the cut (see h5::cut_rows_clean); numbers are simply
     // overwritten by the next appends.
     auto cut = [](const Id& c, Dtype type, hsize_t rows) {
@@ -539,39 +536,20 @@ struct RecordingWriter::Impl {
     committed.insert(committed.end(), index.begin(), index.end());
   }
 
-  void run() {
-    for (;;) {
-      std::vector<TrialResult> batch;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return !queue.empty() || closing; });
-        if (queue.empty()) return;
-        batch = std::move(queue.front());
-        queue.pop_front();
-        cv.notify_all();  // room in the queue
-      }
-      try {
-        write_batch(batch, [&](size_t i, size_t e) {
-          return e < batch[i].recordings.size() ? batch[i].recordings[e].data() : nullptr;
-        });
-        if (on_committed && *on_committed) {
-          std::vector<int64_t> indices;
-          for (const auto& t : batch) indices.push_back(t.index);
-          (*on_committed)(indices);
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        error = std::current_exception();
-        queue.clear();
-        cv.notify_all();
-        return;
-      }
-    }
-  }
-
   void start(const CommitCallback* cb) {
     on_committed = cb;
-    thread = std::thread([this] { run(); });
+    queue = std::make_unique<BatchQueue>(opt.max_queued_batches, path.string());
+    queue->accept(committed);
+    queue->start([this](std::vector<TrialResult>& batch) {
+      write_batch(batch, [&](size_t i, size_t e) {
+        return e < batch[i].recordings.size() ? batch[i].recordings[e].data() : nullptr;
+      });
+      if (on_committed && *on_committed) {
+        std::vector<int64_t> indices;
+        for (const auto& t : batch) indices.push_back(t.index);
+        (*on_committed)(indices);
+      }
+    });
   }
 };
 
@@ -715,25 +693,14 @@ void RecordingWriter::append(std::vector<TrialResult> batch) {
   Impl& m = *impl_;
   if (m.opt.statistics.empty())  // else rig merge's trials, without rows (WriterOptions::statistics)
     for (const auto& t : batch) check_trial(m.header, t);
-  std::unique_lock<std::mutex> lock(m.mu);
-  if (m.error) std::rethrow_exception(m.error);
-  if (m.closing) throw Error("RecordingWriter::append after close (" + m.path.string() + ")");
-  const std::set<int64_t> in_batch = new_trial_indices(batch, m.accepted, m.path.string());
-  m.cv.wait(lock, [&] { return m.queue.size() < m.opt.max_queued_batches || m.error; });
-  if (m.error) std::rethrow_exception(m.error);
-  m.accepted.insert(in_batch.begin(), in_batch.end());
-  m.queue.push_back(std::move(batch));
-  m.cv.notify_all();
+  m.queue->push(std::move(batch));
 }
 
 void RecordingWriter::write_now(const std::vector<TrialResult>& batch, const RowSource& rows) {
   if (process_) throw Error("RecordingWriter::write_now: only for a writer in this process");
   Impl& m = *impl_;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    if (m.error) std::rethrow_exception(m.error);
-    if (m.closing) throw Error("RecordingWriter::write_now after close (" + m.path.string() + ")");
-  }
+  m.queue->rethrow_if_failed();
+  if (m.queue->finished()) throw Error("RecordingWriter::write_now after close (" + m.path.string() + ")");
   m.write_batch(batch, rows);
   if (on_committed_) {
     std::vector<int64_t> indices;
@@ -745,15 +712,9 @@ void RecordingWriter::write_now(const std::vector<TrialResult>& batch, const Row
 void RecordingWriter::close() {
   if (process_) return process_->close();
   Impl& m = *impl_;
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    if (m.closed) return;
-    m.closing = true;
-    m.cv.notify_all();
-  }
-  if (m.thread.joinable()) m.thread.join();
+  if (m.closed) return;
+  std::exception_ptr error = m.queue->finish();
   m.closed = true;
-  std::exception_ptr error = m.error;
   try {
     if (!error) m.check_in_place();
   } catch (...) {

@@ -1,9 +1,11 @@
 #pragma once
-// Writes a recording (docs/FORMAT.md) to one HDF5 file. A background thread appends each
-// batch to every table and recording, flushes, and only then marks the batch committed (root
-// attribute n_trials_committed) and calls the on_committed callback. A file whose writer was
-// killed at any moment opens with all committed trials; resume() cuts whatever a killed
-// writer left beyond them.
+// Writes a recording (docs/FORMAT.md) to one HDF5 file. Batches wait in one bounded queue
+// (recording/batch_queue.h) for a thread that appends each to every table and recording,
+// flushes, and only then marks the batch committed (root attribute n_trials_committed) and
+// calls the on_committed callback; by default that writing happens in a child process
+// (recording/writer_process.h), the same queue feeding the thread that sends batches to it.
+// A file whose writer was killed at any moment opens with all committed trials; resume()
+// cuts whatever a killed writer left beyond them.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

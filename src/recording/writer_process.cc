@@ -506,10 +506,10 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
     std::rethrow_exception(decode_error(payload));
   }
   p->committed_ = decode_indices(payload);
-  p->accepted_.insert(p->committed_.begin(), p->committed_.end());
-  p->max_queued_ = std::max<size_t>(1, opt.max_queued_batches);
+  p->queue_ = std::make_unique<BatchQueue>(opt.max_queued_batches, path.string());
+  p->queue_->accept(p->committed_);
   p->replies_ = std::thread([q = p.get()] { q->read_replies(); });
-  p->sender_ = std::thread([q = p.get()] { q->send_batches(); });
+  p->queue_->start([q = p.get()](std::vector<TrialResult>& batch) { q->send(batch); });
   return p;
 }
 
@@ -533,17 +533,14 @@ void WriterProcess::read_replies() {
       try {
         if (cb && *cb) (*cb)(idx);
       } catch (...) {  // surfaces on the next append or close, as with the writer thread
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!error_) error_ = std::current_exception();
+        fail(std::current_exception());
       }
     } else if (type == kReleased) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!shared_used_.empty()) shared_used_.pop_front();
       cv_.notify_all();
     } else if (type == kFailed) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = decode_error(payload);
-      cv_.notify_all();
+      fail(decode_error(payload));
     } else if (type == kClosed) {
       const int64_t kb = In(payload).i64();
       for (int64_t seen = g_peak_private_rss_kb.load(); kb > seen;)
@@ -552,11 +549,20 @@ void WriterProcess::read_replies() {
       child_closed_ = true;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!child_closed_ && !error_)
-    error_ = std::make_exception_ptr(
-        Error("the recording writer process (pid " + std::to_string(pid_) + ") ended unexpectedly"));
-  cv_.notify_all();  // a sender waiting for shared memory
+  bool closed = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed = child_closed_;
+  }
+  if (!closed)
+    fail(std::make_exception_ptr(
+        Error("the recording writer process (pid " + std::to_string(pid_) + ") ended unexpectedly")));
+}
+
+void WriterProcess::fail(std::exception_ptr error) {
+  queue_->fail(std::move(error));
+  { std::lock_guard<std::mutex> lock(mu_); }  // a sender between its check and its wait sees it
+  cv_.notify_all();
 }
 
 size_t WriterProcess::shared_take(size_t n) const {
@@ -580,77 +586,44 @@ void WriterProcess::unmap_shared() {
   shared_ = nullptr;
 }
 
-void WriterProcess::rethrow_if_failed() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (error_) std::rethrow_exception(error_);
-}
-
 void WriterProcess::set_on_committed(const CommitCallback* cb) {
   std::lock_guard<std::mutex> lock(mu_);
   on_committed_ = cb;
 }
 
-void WriterProcess::send_batches() {
-  for (;;) {
-    std::vector<TrialResult> batch;
-    {
+void WriterProcess::send(std::vector<TrialResult>& batch) {
+  try {
+    uint64_t at = kInline;
+    const uint64_t bytes = recording_bytes(batch);
+    if (shared_ && bytes > 0 && bytes <= shared_bytes_) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || sending_done_; });
-      if (queue_.empty()) return;
-      batch = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [&] { return (at = shared_take(bytes)) != std::string::npos || queue_->error(); });
+      if (queue_->error()) return;  // the child is gone: append and close report it
+      shared_used_.emplace_back(at, bytes);
     }
-    cv_.notify_all();  // room in the queue
-    try {
-      uint64_t at = kInline;
-      const uint64_t bytes = recording_bytes(batch);
-      if (shared_ && bytes > 0 && bytes <= shared_bytes_) {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return (at = shared_take(bytes)) != std::string::npos || error_; });
-        if (error_) return;  // the child is gone: append and close report it
-        shared_used_.emplace_back(at, bytes);
-      }
-      send_batch(sock_, batch, shared_, at);
-    } catch (...) {
-      const std::exception_ptr e = std::current_exception();
-      if (replies_.joinable()) replies_.join();  // the child's own error, if it sent one, wins
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = e;
-      queue_.clear();
-      cv_.notify_all();
-      return;
-    }
+    send_batch(sock_, batch, shared_, at);
+  } catch (...) {
+    if (replies_.joinable()) replies_.join();  // the child's own error, if it sent one, wins
+    throw;
   }
 }
 
 void WriterProcess::append(std::vector<TrialResult> batch) {
-  rethrow_if_failed();
   if (closed_) throw Error("RecordingWriter::append after close (" + path_.string() + ")");
-  const std::set<int64_t> in_batch = new_trial_indices(batch, accepted_, path_.string());
-  accepted_.insert(in_batch.begin(), in_batch.end());
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return queue_.size() < max_queued_ || error_; });
-  if (error_) std::rethrow_exception(error_);
-  queue_.push_back(std::move(batch));
-  cv_.notify_all();
+  queue_->push(std::move(batch));
 }
 
 void WriterProcess::close() {
   if (closed_) return;
   closed_ = true;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sending_done_ = true;
-  }
-  cv_.notify_all();
-  if (sender_.joinable()) sender_.join();
+  std::exception_ptr error = queue_->finish();  // everything queued is sent (or failed)
   ::shutdown(sock_, SHUT_WR);  // the child writes what it has, closes the file, says so
   if (replies_.joinable()) replies_.join();
   ::close(sock_);
   int status = 0;
   ::waitpid(pid_, &status, 0);
   unmap_shared();
-  rethrow_if_failed();
+  if ((error = queue_->error())) std::rethrow_exception(error);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the recording writer process exited with status " + std::to_string(status));
 }

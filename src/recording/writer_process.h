@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "recording/batch_queue.h"
 #include "recording/sink.h"
 #include "core/trial.h"
 #include "recording/writer.h"
@@ -71,26 +72,23 @@ class WriterProcess {
  private:
   WriterProcess() = default;
   void read_replies();  // the reader thread
-  void send_batches();  // the sender thread: copying rows out overlaps rig's forward passes
-  void rethrow_if_failed();
+  // The queue's consumer (the sender thread): copying rows out overlaps rig's forward passes.
+  void send(std::vector<TrialResult>& batch);
+  void fail(std::exception_ptr error);  // the queue's first error; wakes a sender waiting for memory
   // Offset of n free bytes in the shared memory, or npos while there is none; under mu_.
   size_t shared_take(size_t n) const;
   void unmap_shared();
 
   std::filesystem::path path_;
   RecordingHeader header_;
-  std::set<int64_t> accepted_;  // committed or sent
+  std::unique_ptr<BatchQueue> queue_;  // to the sender thread; holds the first error of any thread
   int sock_ = -1;
   pid_t pid_ = -1;
   const CommitCallback* on_committed_ = nullptr;
-  std::thread replies_, sender_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::vector<TrialResult>> queue_;
-  size_t max_queued_ = 4;
-  bool sending_done_ = false;
+  std::thread replies_;
+  mutable std::mutex mu_;       // guards what follows
+  std::condition_variable cv_;  // shared memory released, or a failure
   std::vector<int64_t> committed_;
-  std::exception_ptr error_;
   bool child_closed_ = false;  // the child reported a clean close
   bool closed_ = false;
   char* shared_ = nullptr;  // the shared memory, at the same address in rig and the child

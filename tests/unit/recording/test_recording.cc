@@ -429,8 +429,10 @@ TEST_CASE("append blocks while the queue is full", "[recording]") {
       ++appended;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  REQUIRE(appended.load() == 3);  // one in the (stuck) writer, two queued
+  // One in the (stuck) writer, two queued: reached soon (20 s at most on a loaded machine) ...
+  for (int i = 0; i < 2000 && appended.load() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(appended.load() == 3);  // ... and not passed
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
