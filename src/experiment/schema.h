@@ -257,8 +257,10 @@ class Decoder {
   }
   void origin(ConfigOrigin& o) { o.prefix = src_.where(node_, path_); }
   void origin_of(const char* key, ConfigOrigin& o) { o.prefix = where(key); }
+  // Cross-field checks, once the fields are decoded (and the required ones present).
   template <class F>
   void validate(F&& check) {
+    check_missing();
     check(*this);
   }
 
@@ -266,11 +268,9 @@ class Decoder {
     for (const auto& kv : node_) {
       const std::string& k = kv.first.Scalar();
       if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
-      std::string msg = "unknown key";
-      if (std::string c = closest(k, known_); !c.empty()) msg += "; did you mean '" + c + "'?";
-      msg += " (known keys: " + join_names() + ")";
-      fail(src_, kv.first, child(path_, k), msg);
+      unknown(kv.first, closest(k, known_));
     }
+    check_missing();
   }
 
  private:
@@ -278,9 +278,25 @@ class Decoder {
   YAML::Node take(const char* key, int flags) {
     known_.push_back(key);
     YAML::Node n = get(key);
-    if (!n.IsDefined() && (flags & kRequired))
-      fail(src_, node_, child(path_, key), "missing required key");
+    if (!n.IsDefined() && (flags & kRequired)) missing_.push_back(key);
     return n;
+  }
+  [[noreturn]] void unknown(const YAML::Node& key, const std::string& close) const {
+    std::string msg = "unknown key";
+    if (!close.empty()) msg += "; did you mean '" + close + "'?";
+    fail(src_, key, child(path_, key.Scalar()), msg + " (known keys: " + join_names() + ")");
+  }
+  // A required key that is absent: a misspelling of it is reported as such ("windw: unknown
+  // key; did you mean 'window'?"), else the key as missing.
+  void check_missing() const {
+    if (missing_.empty()) return;
+    for (const auto& kv : node_) {
+      const std::string& k = kv.first.Scalar();
+      if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
+      for (const auto& m : missing_)
+        if (closest(k, {m}) == m) unknown(kv.first, m);
+    }
+    fail(src_, node_, child(path_, missing_.front()), "missing required key");
   }
   std::string join_names() const {
     std::string s;
@@ -292,6 +308,7 @@ class Decoder {
   YAML::Node node_;
   KeyPath path_;
   std::vector<std::string> known_;
+  std::vector<std::string> missing_;  // required keys not given
 };
 
 // ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ units 0..18 carry a small A-vs-B difference after the response onset, unit 19 is
 on the training folds only) it recovers the signal. Every number is recomputed from the raw rows
 with rig's folds (/trials/fold)."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -114,9 +115,12 @@ def close(name, got, want, rtol=1e-9, atol=1e-12):
 
 def run(tmp, rec, name, body):
     y = os.path.join(tmp, name + ".yaml")
+    # body's keys replace the defaults' (a key written twice is an error).
+    base = {"event": "response_onset", "pre": PRE, "post": POST, "folds": 5, "seed": 4, "window": "[0, 3]",
+            "permutations": 199}
+    given = set(re.findall(r"^  (\w+):", body, re.M))
     with open(y, "w") as f:
-        f.write("analysis:\n  event: response_onset\n" f"  pre: {PRE}\n  post: {POST}\n  folds: 5\n  seed: 4\n"
-                "  window: [0, 3]\n  permutations: 199\n" + body)
+        f.write("analysis:\n" + "".join(f"  {k}: {v}\n" for k, v in base.items() if k not in given) + body)
     out = os.path.join(tmp, name + ".h5")
     rig("analyze", rec, "-c", y, "-o", out)
     return out
