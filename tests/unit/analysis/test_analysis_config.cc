@@ -119,6 +119,13 @@ TEST_CASE("analysis: errors have the experiment config's form", "[analysis][conf
   e = error("analysis:\n  pre: 1\n  pre: 2\n");
   INFO(e);
   CHECK(matches(e, "^a\\.yaml:3:3: analysis\\.pre: duplicate key \\(first at line 2\\)$"));
+  // A required key misspelt: the misspelling, not the absence, is reported.
+  e = error("analysis:\n  baseline: {windw: [-1, 0]}\n");
+  INFO(e);
+  CHECK(matches(e, "^a\\.yaml:2:14: analysis\\.baseline\\.windw: unknown key; did you mean 'window'\\?"));
+  e = error("analysis:\n  baseline: {mode: zscore}\n");
+  INFO(e);
+  CHECK(matches(e, "^a\\.yaml:2:13: analysis\\.baseline\\.window: missing required key$"));
   e = error("analysis: [1]\n");
   INFO(e);
   CHECK(matches(e, "^a\\.yaml:1:11: analysis: expected a mapping of analysis keys, got a sequence$"));
