@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "experiment/schema.h"
 #include "analysis/alignment.h"
 #include "core/events.h"
 #include "recording/reader.h"
@@ -14,119 +15,13 @@
 namespace rig::analysis {
 namespace {
 
-const std::vector<std::string> kKeys = {
-    "sites", "conditions", "group_by", "event", "pre", "post", "bin", "smoothing", "window", "baseline",
-    "contrast", "permutations", "time_resolved", "cluster_alpha", "seed", "fdr_alpha", "pca_components", "pca_center", "normalize",
-    "folds", "cv_repeats", "decode_permutations", "generalization", "top", "chunk_rows", "threads"};
+using cfg::Codec;
+using cfg::Decoder;
+using cfg::EnumRule;
+using cfg::KeyPath;
+using cfg::child;
 
-// Decoding context: the file and the key path of the mapping being read.
-struct Ctx {
-  std::string file;
-  std::string prefix;  // "analysis" or ""
-
-  std::string path(const std::string& key) const { return prefix.empty() ? key : prefix + "." + key; }
-  Where where(const YAML::Node& n, const std::string& key) const {
-    std::string s = file;
-    if (n.IsDefined() && !n.Mark().is_null())
-      s += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
-    return Where{s + ": " + path(key)};
-  }
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& what) const {
-    throw ConfigError(where(n, key).error(what));
-  }
-};
-
-std::string describe(const YAML::Node& n) {
-  if (!n.IsDefined() || n.IsNull()) return "nothing";
-  if (n.IsMap()) return "a mapping";
-  if (n.IsSequence()) return "a sequence";
-  return "'" + n.Scalar() + "'";
-}
-
-int64_t get_int(const Ctx& c, const YAML::Node& n, const std::string& key, int64_t lo, int64_t hi) {
-  const std::string s = n.IsScalar() ? n.Scalar() : "";
-  size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (!n.IsScalar() || used != s.size() || s.empty())
-    c.fail(n, key, "expected an integer, got " + describe(n));
-  if (v < lo || v > hi)
-    c.fail(n, key, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                       "], got " + s);
-  return v;
-}
-
-double get_double(const Ctx& c, const YAML::Node& n, const std::string& key, double lo, double hi) {
-  const std::string s = n.IsScalar() ? n.Scalar() : "";
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (!n.IsScalar() || used != s.size() || s.empty() || !std::isfinite(v))
-    c.fail(n, key, "expected a number, got " + describe(n));
-  if (v < lo || v > hi) {
-    std::ostringstream o;
-    o << "expected a number in [" << lo << ", " << hi << "], got " << s;
-    c.fail(n, key, o.str());
-  }
-  return v;
-}
-
-std::string get_string(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  if (!n.IsScalar() || n.Scalar().empty()) c.fail(n, key, "expected a non-empty string, got " + describe(n));
-  return n.Scalar();
-}
-
-std::vector<std::string> get_strings(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  std::vector<std::string> out;
-  if (n.IsScalar()) return {get_string(c, n, key)};
-  if (!n.IsSequence()) c.fail(n, key, "expected a list of names, got " + describe(n));
-  for (size_t i = 0; i < n.size(); ++i) out.push_back(get_string(c, n[i], key + "." + std::to_string(i)));
-  return out;
-}
-
-bool get_bool(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  const std::string s = n.IsScalar() ? n.Scalar() : "";
-  if (s == "true") return true;
-  if (s == "false") return false;
-  c.fail(n, key, "expected true or false, got " + describe(n));
-}
-
-// [start, stop]: row offsets from the event, inclusive.
-std::pair<int64_t, int64_t> get_range(const Ctx& c, const YAML::Node& n, const std::string& key) {
-  if (!n.IsSequence() || n.size() != 2)
-    c.fail(n, key, "expected [start, stop] (row offsets from the event, inclusive), got " + describe(n));
-  const int64_t a = get_int(c, n[0], key + ".0", -(1 << 20), 1 << 20);
-  const int64_t b = get_int(c, n[1], key + ".1", -(1 << 20), 1 << 20);
-  if (b < a) c.fail(n, key, "expected start <= stop, got [" + std::to_string(a) + ", " + std::to_string(b) + "]");
-  return {a, b};
-}
-
-// A mapping's keys must be among `known` (with "did you mean").
-void check_keys(const Ctx& c, const YAML::Node& n, const std::string& key, const std::vector<std::string>& known);
-
-// Edit distance, for "did you mean" on unknown keys.
-size_t distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> d(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t prev = d[0];
-    d[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cur = d[j];
-      d[j] = std::min({d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1])});
-      prev = cur;
-    }
-  }
-  return d[b.size()];
-}
+constexpr int64_t kRows = 1 << 20;  // bound on row offsets and counts
 
 std::string list(const std::vector<std::string>& names) {
   std::string s;
@@ -134,20 +29,229 @@ std::string list(const std::vector<std::string>& names) {
   return s.empty() ? "none" : s;
 }
 
-void check_keys(const Ctx& c, const YAML::Node& n, const std::string& key, const std::vector<std::string>& known) {
-  for (const auto& kv : n) {
-    const std::string k = kv.first.Scalar();
-    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    std::string best;
-    size_t bd = 3;
-    for (const auto& x : known)
-      if (size_t d = distance(k, x); d < bd) bd = d, best = x;
-    c.fail(kv.first, (key.empty() ? "" : key + ".") + k,
-           "unknown key" + (best.empty() ? " (known: " + list(known) + ")" : " (did you mean '" + best + "'?)"));
-  }
+// One name or a list of names.
+Codec<std::vector<std::string>> names() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            auto one = [&](const YAML::Node& e, const KeyPath& ep) {
+              if (!e.IsScalar() || e.Scalar().empty())
+                cfg::fail(d.source(), e, ep, "expected a non-empty string, got " + cfg::describe(e));
+              return e.Scalar();
+            };
+            if (n.IsScalar()) return std::vector<std::string>{one(n, p)};
+            if (!n.IsSequence()) cfg::fail(d.source(), n, p, "expected a list of names, got " + cfg::describe(n));
+            std::vector<std::string> out;
+            for (size_t i = 0; i < n.size(); ++i) out.push_back(one(n[i], child(p, std::to_string(i))));
+            return out;
+          },
+          [](const std::vector<std::string>& v) {
+            YAML::Node n;
+            for (const auto& s : v) n.push_back(s);
+            return n;
+          }};
+}
+
+// [start, stop]: row offsets from the event, inclusive.
+using Range = std::pair<int64_t, int64_t>;
+Codec<Range> row_range() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            if (!n.IsSequence() || n.size() != 2)
+              cfg::fail(d.source(), n, p,
+                        "expected [start, stop] (row offsets from the event, inclusive), got " + cfg::describe(n));
+            int64_t ab[2];
+            for (size_t i = 0; i < 2; ++i)
+              if (!n[i].IsScalar() || !cfg::parse_int(n[i].Scalar(), ab[i]) || ab[i] < -kRows || ab[i] > kRows)
+                cfg::fail(d.source(), n[i], child(p, std::to_string(i)),
+                          "expected an integer from " + std::to_string(-kRows) + " to " + std::to_string(kRows) +
+                              ", got " + cfg::describe(n[i]));
+            if (ab[1] < ab[0])
+              cfg::fail(d.source(), n, p,
+                        "expected start <= stop, got [" + std::to_string(ab[0]) + ", " + std::to_string(ab[1]) + "]");
+            return Range{ab[0], ab[1]};
+          },
+          [](const Range& r) {
+            YAML::Node n;
+            n.push_back(r.first);
+            n.push_back(r.second);
+            return n;
+          }};
+}
+
+// A value written as a NAME or as a mapping {kind: NAME, ...} (smoothing, normalize) or
+// [start, stop] or {window: [start, stop], ...} (baseline): the short form is the first
+// field of the mapping.
+template <class T>
+Codec<T> short_or_mapping(const char* what, std::function<void(const Decoder&, const YAML::Node&, const KeyPath&, T&)> short_form) {
+  return {[what, short_form](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            T t;
+            if (n.IsMap()) {
+              Decoder m(d.source(), n, p, what);
+              fields(m, t);
+              m.finish();
+            } else {
+              short_form(d, n, p, t);
+            }
+            return t;
+          },
+          {}};
+}
+
+const EnumRule<Smoothing> kSmoothing{{{"none", Smoothing::kNone}, {"boxcar", Smoothing::kBoxcar}, {"gaussian", Smoothing::kGaussian}}};
+const EnumRule<Normalize> kNormalize{{{"none", Normalize::kNone}, {"zscore", Normalize::kZscore}, {"soft", Normalize::kSoft}}};
+const EnumRule<Baseline> kBaselineMode{{{"subtract", Baseline::kSubtract}, {"zscore", Baseline::kZscore}}};
+const EnumRule<PcaCenter> kPcaCenter{{{"mean", PcaCenter::kMean}, {"cross_condition", PcaCenter::kCrossCondition}}};
+const EnumRule<Side> kSide{{{"output", Side::kOutput}, {"input", Side::kInput}}};
+
+struct SmoothingSpec {
+  Smoothing kind = Smoothing::kNone;
+  double width = 3;
+};
+template <class V>
+void fields(V& v, SmoothingSpec& s) {
+  v("kind", s.kind, kSmoothing, cfg::kRequired);
+  v("width", s.width, cfg::num_between(0.1, 65536));
+  v.validate([&](Decoder& d) {
+    if (s.kind == Smoothing::kBoxcar && d.has("width") && s.width != std::floor(s.width))
+      d.fail_at("width", "expected a whole number of rows for boxcar, got " + cfg::describe(d.get("width")));
+  });
+}
+
+struct NormalizeSpec {
+  Normalize kind = Normalize::kNone;
+  double c = 5;
+};
+template <class V>
+void fields(V& v, NormalizeSpec& s) {
+  v("kind", s.kind, kNormalize, cfg::kRequired);
+  v("c", s.c, cfg::num_at_least(0));
+  v.validate([&](Decoder& d) {
+    if (d.has("c") && s.kind != Normalize::kSoft)
+      d.fail_at("c", std::string("c applies to kind soft only, got kind ") + normalize_name(s.kind));
+  });
+}
+
+struct BaselineSpec {
+  Range window;
+  Baseline mode = Baseline::kSubtract;
+  Where where;  // of the window
+};
+template <class V>
+void fields(V& v, BaselineSpec& b) {
+  v("window", b.window, row_range(), cfg::kRequired);
+  v("mode", b.mode, kBaselineMode);
+  v.validate([&](Decoder& d) { b.where.prefix = d.where("window"); });
 }
 
 }  // namespace
+
+// One site: NAME or {site: NAME, side: input | output}.
+template <class V>
+void fields(V& v, SiteSelector& s) {
+  v("site", s.site, cfg::text(), cfg::kRequired);
+  v("side", s.side, kSide);
+  v.validate([&](Decoder& d) { s.any_side = !d.has("side"); });
+}
+
+namespace {
+
+Codec<std::vector<SiteSelector>> site_list() {
+  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            if (!n.IsSequence()) cfg::fail(d.source(), n, p, "expected a list of sites, got " + cfg::describe(n));
+            std::vector<SiteSelector> out;
+            for (size_t i = 0; i < n.size(); ++i) {
+              const KeyPath ip = child(p, std::to_string(i));
+              SiteSelector s;
+              s.where.prefix = d.source().where(n[i], ip);
+              if (n[i].IsMap()) {
+                Decoder m(d.source(), n[i], ip, "a mapping (site, side)");
+                fields(m, s);
+                m.finish();
+              } else if (n[i].IsScalar() && !n[i].Scalar().empty()) {
+                s.site = n[i].Scalar();
+              } else {
+                cfg::fail(d.source(), n[i], ip, "expected a site name or {site: NAME, side: input | output}, got " +
+                                                    cfg::describe(n[i]));
+              }
+              out.push_back(s);
+            }
+            return out;
+          },
+          {}};
+}
+
+}  // namespace
+
+// The one list of the analysis keys (docs/ANALYSIS.md).
+template <class V>
+void fields(V& v, AnalysisConfig& a) {
+  v("sites", a.sites, site_list());
+  v("conditions", a.conditions, names());
+  v("group_by", a.group_by, names());
+  v("event", a.event, cfg::text());
+  v("pre", a.pre, cfg::int_between(0, kRows));
+  v("post", a.post, cfg::int_between(0, kRows));
+  v("bin", a.bin, cfg::int_between(1, kRows));
+  SmoothingSpec sm{a.smoothing, a.smooth_width};
+  v("smoothing", sm, short_or_mapping<SmoothingSpec>("a mapping (kind, width)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, SmoothingSpec& s) {
+      s.kind = kSmoothing.decode(d.source(), n, p);
+    }));
+  a.smoothing = sm.kind;
+  a.smooth_width = sm.width;
+  Range window{a.window_start, a.window_stop};
+  v("window", window, row_range());
+  a.window_start = window.first;
+  a.window_stop = window.second;
+  BaselineSpec bl;
+  v("baseline", bl, short_or_mapping<BaselineSpec>("a mapping (window, mode)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, BaselineSpec& b) {
+      b.window = row_range().decode(d, n, p);
+      b.where.prefix = d.source().where(n, p);
+    }));
+  v("contrast", a.contrast, names());
+  v("permutations", a.permutations, cfg::int_between(0, 1000000));
+  v("time_resolved", a.time_resolved);
+  v("cluster_alpha", a.cluster_alpha, cfg::num_inside(0, 1));
+  v("seed", a.seed, cfg::int_at_least(0));
+  v("fdr_alpha", a.fdr_alpha, cfg::num_between(1e-12, 1));
+  v("pca_components", a.pca_components, cfg::int_between(0, 4096));
+  v("pca_center", a.pca_center, kPcaCenter);
+  NormalizeSpec nz{a.normalize, a.soft_c};
+  v("normalize", nz, short_or_mapping<NormalizeSpec>("a mapping (kind, c)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, NormalizeSpec& s) {
+      s.kind = kNormalize.decode(d.source(), n, p);
+    }));
+  a.normalize = nz.kind;
+  a.soft_c = nz.c;
+  v("folds", a.folds, cfg::int_between(0, 1000));
+  v("cv_repeats", a.cv_repeats, cfg::int_between(1, 1000));
+  v("decode_permutations", a.decode_permutations, cfg::int_between(0, 1000000));
+  v("generalization", a.generalization);
+  v("top", a.top, cfg::int_between(0, 1 << 30));
+  v("chunk_rows", a.chunk_rows, cfg::int_between(1, 1 << 30));
+  v("threads", a.threads, cfg::int_between(0, 1024));
+  v.validate([&](Decoder& d) {
+    for (auto [key, where] : {std::pair<const char*, Where*>{"sites", &a.sites_where}, {"conditions", &a.conditions_where},
+                              {"group_by", &a.group_by_where}, {"event", &a.event_where}, {"contrast", &a.contrast_where}})
+      if (d.has(key)) where->prefix = d.where(key);
+    if (d.has("group_by") && (a.group_by.empty() || a.group_by.size() > 2 ||
+                              (a.group_by.size() == 2 && a.group_by[0] == a.group_by[1])))
+      d.fail_at("group_by", "expected a stimulus field or two different ones [FIELD1, FIELD2], got " +
+                                cfg::describe(d.get("group_by")));
+    if (d.has("contrast") && (a.contrast.size() != 2 || a.contrast[0] == a.contrast[1]))
+      d.fail_at("contrast", "expected two different conditions [A, B], got " + cfg::describe(d.get("contrast")));
+    if (a.folds == 1) d.fail_at("folds", "expected 0 (no decoding) or at least 2 folds, got 1");
+    const std::string rows = "the aligned rows [-pre, post] = [" + std::to_string(-a.pre) + ", " + std::to_string(a.post) + "]";
+    a.window_set = d.has("window");
+    if (a.window_set && (a.window_start < -a.pre || a.window_stop > a.post))
+      d.fail_at("window", "expected a window inside " + rows + ", got [" + std::to_string(a.window_start) + ", " +
+                              std::to_string(a.window_stop) + "]");
+    if (d.has("baseline")) {
+      a.baseline = bl.mode;
+      a.baseline_start = bl.window.first;
+      a.baseline_stop = bl.window.second;
+      if (a.baseline_start < -a.pre || a.baseline_stop > a.post)
+        throw ConfigError(bl.where.error("expected a baseline inside " + rows + ", got [" +
+                                         std::to_string(a.baseline_start) + ", " + std::to_string(a.baseline_stop) + "]"));
+    }
+  });
+}
 
 const char* normalize_name(Normalize n) {
   switch (n) {
@@ -182,161 +286,18 @@ const char* smoothing_name(Smoothing s) {
 
 AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
                               const std::string& key_prefix) {
-  AnalysisConfig cfg;
-  cfg.file = file;
-  Ctx c{file, key_prefix};
-  if (!node.IsDefined() || node.IsNull()) return cfg;
-  if (!node.IsMap()) throw ConfigError(c.where(node, "").prefix + ": expected a mapping, got " + describe(node));
-  {
-    YAML::Emitter e;
-    e << node;
-    cfg.yaml = e.c_str();
-  }
-  check_keys(c, node, "", kKeys);
-  if (auto n = node["sites"]) {
-    cfg.sites_where = c.where(n, "sites");
-    if (!n.IsSequence()) c.fail(n, "sites", "expected a list of sites, got " + describe(n));
-    for (size_t i = 0; i < n.size(); ++i) {
-      const std::string key = "sites." + std::to_string(i);
-      SiteSelector s;
-      s.where = c.where(n[i], key);
-      if (n[i].IsMap()) {
-        for (const auto& kv : n[i])
-          if (kv.first.Scalar() != "site" && kv.first.Scalar() != "side")
-            c.fail(kv.first, key + "." + kv.first.Scalar(), "unknown key (known: site, side)");
-        s.site = get_string(c, n[i]["site"], key + ".site");
-        if (auto sd = n[i]["side"]) {
-          const std::string v = get_string(c, sd, key + ".side");
-          if (v != "input" && v != "output") c.fail(sd, key + ".side", "expected input or output, got '" + v + "'");
-          s.any_side = false;
-          s.side = v == "input" ? Side::kInput : Side::kOutput;
-        }
-      } else {
-        s.site = get_string(c, n[i], key);
-      }
-      cfg.sites.push_back(s);
-    }
-  }
-  if (auto n = node["conditions"]) {
-    cfg.conditions_where = c.where(n, "conditions");
-    cfg.conditions = get_strings(c, n, "conditions");
-  }
-  if (auto n = node["group_by"]) {
-    cfg.group_by_where = c.where(n, "group_by");
-    cfg.group_by = get_strings(c, n, "group_by");
-    if (cfg.group_by.empty() || cfg.group_by.size() > 2 ||
-        (cfg.group_by.size() == 2 && cfg.group_by[0] == cfg.group_by[1]))
-      c.fail(n, "group_by", "expected a stimulus field or two different ones [FIELD1, FIELD2], got " + describe(n));
-  }
-  if (auto n = node["event"]) {
-    cfg.event_where = c.where(n, "event");
-    cfg.event = get_string(c, n, "event");
-  }
-  if (auto n = node["pre"]) cfg.pre = get_int(c, n, "pre", 0, 1 << 20);
-  if (auto n = node["post"]) cfg.post = get_int(c, n, "post", 0, 1 << 20);
-  if (auto n = node["bin"]) cfg.bin = get_int(c, n, "bin", 1, 1 << 20);
-  if (auto n = node["smoothing"]) {
-    YAML::Node kind = n.IsMap() ? n["kind"] : n;
-    if (n.IsMap())
-      for (const auto& kv : n)
-        if (kv.first.Scalar() != "kind" && kv.first.Scalar() != "width")
-          c.fail(kv.first, "smoothing." + kv.first.Scalar(), "unknown key (known: kind, width)");
-    const std::string k = get_string(c, kind, n.IsMap() ? "smoothing.kind" : "smoothing");
-    if (k == "none") cfg.smoothing = Smoothing::kNone;
-    else if (k == "boxcar") cfg.smoothing = Smoothing::kBoxcar;
-    else if (k == "gaussian") cfg.smoothing = Smoothing::kGaussian;
-    else c.fail(kind, "smoothing.kind", "expected none, boxcar or gaussian, got '" + k + "'");
-    if (n.IsMap() && n["width"]) {
-      cfg.smooth_width = get_double(c, n["width"], "smoothing.width", 0.1, 1 << 16);
-      if (cfg.smoothing == Smoothing::kBoxcar && cfg.smooth_width != std::floor(cfg.smooth_width))
-        c.fail(n["width"], "smoothing.width", "expected a whole number of rows for boxcar, got " +
-                                                   n["width"].Scalar());
-    }
-  }
-  if (auto n = node["window"]) {
-    if (!n.IsSequence() || n.size() != 2)
-      c.fail(n, "window", "expected [start, stop] (row offsets from the event, inclusive), got " + describe(n));
-    cfg.window_start = get_int(c, n[0], "window.0", -(1 << 20), 1 << 20);
-    cfg.window_stop = get_int(c, n[1], "window.1", -(1 << 20), 1 << 20);
-    cfg.window_set = true;
-    if (cfg.window_stop < cfg.window_start)
-      c.fail(n, "window", "expected start <= stop, got [" + std::to_string(cfg.window_start) + ", " +
-                              std::to_string(cfg.window_stop) + "]");
-  }
-  if (auto n = node["baseline"]) {
-    // [start, stop] (subtract) or {window: [start, stop], mode: subtract | zscore}.
-    YAML::Node w = n;
-    cfg.baseline = Baseline::kSubtract;
-    if (n.IsMap()) {
-      check_keys(c, n, "baseline", {"window", "mode"});
-      w.reset(n["window"]);  // reset, not =: assigning a Node writes through to n
-      if (!w) c.fail(n, "baseline.window", "expected [start, stop] (row offsets from the event, inclusive), got nothing");
-      if (auto m = n["mode"]) {
-        const std::string v = get_string(c, m, "baseline.mode");
-        if (v == "zscore") cfg.baseline = Baseline::kZscore;
-        else if (v != "subtract") c.fail(m, "baseline.mode", "expected subtract or zscore, got '" + v + "'");
-      }
-    }
-    const auto [a, b] = get_range(c, w, n.IsMap() ? "baseline.window" : "baseline");
-    cfg.baseline_start = a;
-    cfg.baseline_stop = b;
-    if (a < -cfg.pre || b > cfg.post)
-      c.fail(w, n.IsMap() ? "baseline.window" : "baseline",
-             "expected a baseline inside the aligned rows [-pre, post] = [" + std::to_string(-cfg.pre) + ", " +
-                 std::to_string(cfg.post) + "], got [" + std::to_string(a) + ", " + std::to_string(b) + "]");
-  }
-  if (auto n = node["contrast"]) {
-    cfg.contrast_where = c.where(n, "contrast");
-    cfg.contrast = get_strings(c, n, "contrast");
-    if (cfg.contrast.size() != 2 || cfg.contrast[0] == cfg.contrast[1])
-      c.fail(n, "contrast", "expected two different conditions [A, B], got " + describe(n));
-  }
-  if (auto n = node["permutations"]) cfg.permutations = get_int(c, n, "permutations", 0, 1000000);
-  if (auto n = node["seed"]) cfg.seed = uint64_t(get_int(c, n, "seed", 0, INT64_MAX));
-  if (auto n = node["fdr_alpha"]) cfg.fdr_alpha = get_double(c, n, "fdr_alpha", 1e-12, 1);
-  if (auto n = node["pca_components"]) cfg.pca_components = get_int(c, n, "pca_components", 0, 4096);
-  if (auto n = node["pca_center"]) {
-    const std::string v = get_string(c, n, "pca_center");
-    if (v == "cross_condition") cfg.pca_center = PcaCenter::kCrossCondition;
-    else if (v != "mean") c.fail(n, "pca_center", "expected mean or cross_condition, got '" + v + "'");
-  }
-  if (auto n = node["normalize"]) {
-    // none | zscore | soft, or {kind: soft, c: 5}.
-    YAML::Node kind = n.IsMap() ? n["kind"] : n;
-    if (n.IsMap()) check_keys(c, n, "normalize", {"kind", "c"});
-    const std::string k = get_string(c, kind, n.IsMap() ? "normalize.kind" : "normalize");
-    if (k == "none") cfg.normalize = Normalize::kNone;
-    else if (k == "zscore") cfg.normalize = Normalize::kZscore;
-    else if (k == "soft") cfg.normalize = Normalize::kSoft;
-    else c.fail(kind, n.IsMap() ? "normalize.kind" : "normalize", "expected none, zscore or soft, got '" + k + "'");
-    if (n.IsMap() && n["c"]) {
-      if (cfg.normalize != Normalize::kSoft)
-        c.fail(n["c"], "normalize.c", "c applies to kind soft only, got kind " + k);
-      cfg.soft_c = get_double(c, n["c"], "normalize.c", 0, 1e300);
-    }
-  }
-  if (auto n = node["time_resolved"]) cfg.time_resolved = get_bool(c, n, "time_resolved");
-  if (auto n = node["cluster_alpha"]) {
-    cfg.cluster_alpha = get_double(c, n, "cluster_alpha", 0, 1);
-    if (cfg.cluster_alpha <= 0 || cfg.cluster_alpha >= 1)
-      c.fail(n, "cluster_alpha", "expected a number in (0, 1), got " + n.Scalar());
-  }
-  if (auto n = node["cv_repeats"]) cfg.cv_repeats = get_int(c, n, "cv_repeats", 1, 1000);
-  if (auto n = node["decode_permutations"]) cfg.decode_permutations = get_int(c, n, "decode_permutations", 0, 1000000);
-  if (auto n = node["generalization"]) cfg.generalization = get_bool(c, n, "generalization");
-  if (auto n = node["folds"]) {
-    cfg.folds = get_int(c, n, "folds", 0, 1000);
-    if (cfg.folds == 1) c.fail(n, "folds", "expected 0 (no decoding) or at least 2 folds, got 1");
-  }
-  if (auto n = node["top"]) cfg.top = get_int(c, n, "top", 0, 1 << 30);
-  if (auto n = node["chunk_rows"]) cfg.chunk_rows = get_int(c, n, "chunk_rows", 1, 1 << 30);
-  if (auto n = node["threads"]) cfg.threads = get_int(c, n, "threads", 0, 1024);
-  if (cfg.window_set && (cfg.window_start < -cfg.pre || cfg.window_stop > cfg.post))
-    c.fail(node["window"], "window",
-           "expected a window inside the aligned rows [-pre, post] = [" + std::to_string(-cfg.pre) +
-               ", " + std::to_string(cfg.post) + "], got [" + std::to_string(cfg.window_start) + ", " +
-               std::to_string(cfg.window_stop) + "]");
-  return cfg;
+  AnalysisConfig a;
+  a.file = file;
+  if (!node.IsDefined() || node.IsNull()) return a;
+  ConfigSource src;
+  src.file = file;
+  Decoder d(src, node, key_prefix.empty() ? KeyPath{} : KeyPath{key_prefix}, "a mapping of analysis keys");
+  fields(d, a);
+  d.finish();
+  YAML::Emitter e;
+  e << node;
+  a.yaml = e.c_str();
+  return a;
 }
 
 AnalysisConfig load_analysis_file(const std::string& path) {

@@ -204,12 +204,6 @@ std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg,
                                               const SiteCatalog& catalog, const SiteAliases& aliases = {});
 
-// Decodes `site`, `side` and `neurons` of a mapping that holds other keys too (a
-// `stimulation:` entry), with the electrodes' syntax and checks; the caller checks the other
-// keys. key_path names the mapping (e.g. {"stimulation", "0"}). Throws ConfigError.
-ElectrodeSelector decode_site_selector(const ConfigSource& src, const YAML::Node& node,
-                                       const std::vector<std::string>& key_path);
-
 // One trial to run.
 struct TrialSpec {
   int64_t index = 0;       // position in presentation order (0..N-1)

@@ -4,13 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/events.h"
-#include "experiment/yaml_util.h"
+#include "experiment/schema.h"
 #include "model/hook_names.h"
 #include "stimulation/vectors.h"
 
@@ -33,10 +32,6 @@ namespace {
 using cfg::KeyPath;
 using cfg::child;
 
-const char* const kEntryKeys[] = {"name", "site", "side", "neurons", "positions", "op",
-                                  "value", "factor", "vector", "scale", "mean", "source",
-                                  "sae", "latents"};
-
 // Which op-specific keys each op takes (required first).
 struct OpKeys {
   StimOp op;
@@ -54,56 +49,116 @@ const std::vector<OpKeys>& op_table() {
   return t;
 }
 
-// Decoding helpers bound to one config: messages start with FILE:LINE:COL: KEY.PATH.
-struct Ctx {
-  const ExperimentConfig& cfg;
-  [[noreturn]] void fail(const YAML::Node& n, const KeyPath& p, const std::string& what) const {
-    cfg::fail(cfg.source, n, p, what);
-  }
-  double number(const YAML::Node& n, const KeyPath& p, const std::string& expect = "a number") const {
-    double x = 0;
-    if (!n.IsScalar() || !cfg::parse_double(n.Scalar(), x) || !std::isfinite(x))
-      fail(n, p, "expected " + expect + ", got " + cfg::describe(n));
-    return x;
-  }
-  std::string text(const YAML::Node& n, const KeyPath& p, const std::string& expect = "a non-empty string") const {
-    if (!n.IsScalar() || n.Scalar().empty()) fail(n, p, "expected " + expect + ", got " + cfg::describe(n));
-    return n.Scalar();
-  }
-  // Rejects keys of mapping n not in `known`.
-  void only(const YAML::Node& n, const KeyPath& p, const std::vector<std::string>& known,
-            const std::string& context = "") const {
-    for (const auto& kv : n) {
-      const std::string k = kv.first.Scalar();
-      if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-      std::string msg = "unknown key" + context;
-      if (std::string c = cfg::closest(k, known); !c.empty()) msg += "; did you mean '" + c + "'?";
-      std::string names;
-      for (const auto& s : known) names += (names.empty() ? "" : ", ") + s;
-      fail(kv.first, child(p, k), msg + " (known keys: " + names + ")");
-    }
-  }
-  RowSelector rows(const YAML::Node& n, const KeyPath& p, bool for_positions) const {
-    const std::string t = text(n, p, std::string("rows: ") + kRowSyntax);
-    auto r = parse_rows(t);
-    if (!r) fail(n, p, std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n));
-    if (r->kind == RowSelector::Kind::kEvent && for_positions) {
-      // Positions are applied while the trial runs: only events known before generation.
-      bool ok = known_before_response(r->event);
-      for (const auto& e : cfg.events)
-        if (e.name == r->event && !e.builtin && e.in == EventScope::kPrompt) ok = true;
-      if (!ok) {
-        bool declared = false;
-        for (const auto& e : cfg.events) declared |= e.name == r->event;
-        fail(n, p, "expected an event known before the response is generated (prompt_onset, response_onset, or "
-                   "an events: entry with in: prompt), got '" + r->event + "'" +
-                   (declared ? ", which can only be found during or after generation"
-                             : ", which is not an event of this config"));
-      }
-    }
-    return *r;
-  }
+const cfg::EnumRule<StimOp>& op_rule() {
+  static const cfg::EnumRule<StimOp> r = [] {
+    cfg::EnumRule<StimOp> e;
+    for (const auto& o : op_table()) e.names.emplace_back(o.name, o.op);
+    return e;
+  }();
+  return r;
+}
+
+// Rows (positions:), in the syntax of rows.h. Positions are applied while the trial runs, so
+// only events known before generation.
+cfg::Codec<RowSelector> positions_codec(const ExperimentConfig& c) {
+  return {[&c](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            if (!n.IsScalar() || n.Scalar().empty())
+              cfg::fail(d.source(), n, p, std::string("expected rows: ") + kRowSyntax + ", got " + cfg::describe(n));
+            auto r = parse_rows(n.Scalar());
+            if (!r) cfg::fail(d.source(), n, p, std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n));
+            if (r->kind == RowSelector::Kind::kEvent) {
+              bool ok = known_before_response(r->event);
+              for (const auto& e : c.events)
+                if (e.name == r->event && !e.builtin && e.in == EventScope::kPrompt) ok = true;
+              if (!ok) {
+                bool declared = false;
+                for (const auto& e : c.events) declared |= e.name == r->event;
+                cfg::fail(d.source(), n, p,
+                          "expected an event known before the response is generated (prompt_onset, response_onset, "
+                          "or an events: entry with in: prompt), got '" + r->event + "'" +
+                              (declared ? ", which can only be found during or after generation"
+                                        : ", which is not an event of this config"));
+              }
+            }
+            return *r;
+          },
+          [](const RowSelector& r) { return YAML::Node(r.text); }};
+}
+
+// SAE latent indices: one or a non-empty list, each >= 0 (below d_sae: checked with the SAE).
+cfg::Codec<std::vector<int64_t>> latents_codec() {
+  return {[](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            std::vector<int64_t> out;
+            auto one = [&](const YAML::Node& e, const KeyPath& ep) {
+              int64_t k = -1;
+              if (!e.IsScalar() || !cfg::parse_int(e.Scalar(), k) || k < 0)
+                cfg::fail(d.source(), e, ep, "expected a latent index >= 0, got " + cfg::describe(e));
+              out.push_back(k);
+            };
+            if (n.IsScalar()) {
+              one(n, p);
+            } else if (n.IsSequence() && n.size() > 0) {
+              for (size_t i = 0; i < n.size(); ++i) one(n[i], child(p, std::to_string(i)));
+            } else {
+              cfg::fail(d.source(), n, p, "expected at least one latent index, got " + cfg::describe(n));
+            }
+            return out;
+          },
+          [](const std::vector<int64_t>& v) {
+            YAML::Node n;
+            for (int64_t k : v) n.push_back(k);
+            return n;
+          }};
+}
+
+// A value whose shape its reader checks (vector:, mean: with vectors.h's load_vector).
+cfg::Codec<YAML::Node> any_node() {
+  return {[](const cfg::Decoder&, const YAML::Node& n, const KeyPath&) { return n; },
+          [](const YAML::Node& n) { return n; }};
+}
+
+// patch's source: exactly one of stimulus or condition (checked after decoding).
+struct PatchSource {
+  int64_t stimulus = -1;
+  std::string condition;
+  int given = 0;
 };
+
+template <class V>
+void fields(V& v, PatchSource& s) {
+  v("stimulus", s.stimulus, cfg::IntRule{0, INT64_MAX, "a stimulus index >= 0"});
+  v("condition", s.condition, cfg::text());
+  v.validate([&](cfg::Decoder& d) { s.given = int(d.has("stimulus")) + int(d.has("condition")); });
+}
+
+// One `stimulation:` entry as written; the op-dependent keys are checked after decoding.
+struct Entry {
+  explicit Entry(const ExperimentConfig& c) : cfg(c) {}
+  const ExperimentConfig& cfg;
+  std::string name;
+  StimOp op = StimOp::kSet;
+  RowSelector positions;
+  double value = 0, factor = 1, scale = 1;
+  YAML::Node vector, mean;
+  PatchSource source;
+  ElectrodeSelector sel;
+  std::vector<int64_t> latents;
+};
+
+template <class V>
+void fields(V& v, Entry& e) {
+  v("name", e.name, cfg::matching("[A-Za-z0-9_.-]{1,256}", "a name of letters, digits, '_', '.' or '-'"));
+  v("op", e.op, op_rule(), cfg::kRequired);
+  fields(v, e.sel);  // site, side, neurons, sae: the electrodes' syntax, matched the same way
+  v("positions", e.positions, positions_codec(e.cfg));
+  v("value", e.value, cfg::num_any());
+  v("factor", e.factor, cfg::num_any());
+  v("vector", e.vector, any_node());
+  v("scale", e.scale, cfg::num_any());
+  v("mean", e.mean, any_node());
+  v.section("source", e.source, "{stimulus: N} or {condition: NAME}");
+  v("latents", e.latents, latents_codec());
+}
 
 }  // namespace
 
@@ -112,7 +167,6 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
   Stimulation st;
   SaeSet own;
   if (!saes) saes = &own;
-  Ctx c{cfg};
   st.seed_ = cfg.seed;
   st.n_stimuli_ = int64_t(cfg.stimuli.size());
   for (const auto& s : cfg.stimuli) st.stimulus_condition_.push_back(s.condition);
@@ -135,111 +189,88 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
     for (size_t k = 0; k < root.size(); ++k) {
       const YAML::Node e = root[k];
       const KeyPath p = child(base, std::to_string(k));
-      if (!e.IsMap())
-        c.fail(e, p, "expected a mapping (an intervention with site, op, ...), got " + cfg::describe(e));
-      auto get = [&](const char* key) -> YAML::Node {
-        const YAML::Node& ce = e;
-        return ce[key];
+      Entry en(cfg);
+      cfg::Decoder d(cfg.source, e, p, "a mapping (an intervention with site, op, ...)");
+      fields(d, en);
+      d.finish();
+      auto get = [&](const char* key) { return d.get(key); };
+      auto fail = [&](const YAML::Node& n, const KeyPath& at, const std::string& what) {
+        cfg::fail(cfg.source, n, at, what);
       };
-      c.only(e, p, std::vector<std::string>(std::begin(kEntryKeys), std::end(kEntryKeys)));
 
       Intervention proto;
       proto.entry = k;
       proto.origin = cfg.source.where(e, p);
-      if (YAML::Node n = get("name"); n.IsDefined()) {
-        proto.name = c.text(n, child(p, "name"));
-        static const std::regex ok("[A-Za-z0-9_.-]+");
-        if (proto.name.size() > 256 || !std::regex_match(proto.name, ok))  // length first: std::regex recurses per character
-          c.fail(n, child(p, "name"), "expected a name of letters, digits, '_', '.' or '-', got " + cfg::describe(n));
-        proto.named = true;
-        names.insert(proto.name);
-      } else {
-        proto.name = "stimulation." + std::to_string(k);
-      }
+      proto.named = d.has("name");
+      proto.name = proto.named ? en.name : "stimulation." + std::to_string(k);
+      if (proto.named) names.insert(proto.name);
 
-      // op first: it decides which other keys belong.
-      const YAML::Node opn = get("op");
-      if (!opn.IsDefined()) c.fail(e, child(p, "op"), "missing required key (one of set | mean-ablate | scale | add | patch)");
+      // The op decides which other keys belong.
+      proto.op = en.op;
       const OpKeys* ok = nullptr;
       for (const auto& o : op_table())
-        if (opn.IsScalar() && opn.Scalar() == o.name) ok = &o;
-      if (!ok) c.fail(opn, child(p, "op"), "expected one of set | mean-ablate | scale | add | patch, got " + cfg::describe(opn));
-      proto.op = ok->op;
+        if (o.op == proto.op) ok = &o;
       for (const auto& o : op_table()) {
         if (o.op == proto.op) continue;
         for (const auto& key : o.required)
-          if (get(key.c_str()).IsDefined() &&
-              std::find(ok->optional.begin(), ok->optional.end(), key) == ok->optional.end())
-            c.fail(get(key.c_str()), child(p, key), "only applies with op: " + std::string(o.name) + ", not op: " + ok->name);
+          if (d.has(key) && std::find(ok->optional.begin(), ok->optional.end(), key) == ok->optional.end())
+            d.fail_at(key, "only applies with op: " + std::string(o.name) + ", not op: " + ok->name);
       }
       for (const auto& key : ok->required)
-        if (!get(key.c_str()).IsDefined()) c.fail(e, child(p, key), std::string("missing required key for op: ") + ok->name);
-      if (get("scale").IsDefined() && proto.op != StimOp::kAdd)
-        c.fail(get("scale"), child(p, "scale"), "only applies with op: add (use op: scale with factor: to multiply)");
+        if (!d.has(key)) d.fail_at(key, std::string("missing required key for op: ") + ok->name);
+      if (d.has("scale") && proto.op != StimOp::kAdd)
+        d.fail_at("scale", "only applies with op: add (use op: scale with factor: to multiply)");
+      proto.positions = en.positions;
 
-      if (YAML::Node n = get("positions"); n.IsDefined()) proto.positions = c.rows(n, child(p, "positions"), true);
-
-      // site / side / neurons: the electrodes' syntax, matched the same way.
-      ElectrodeSelector sel = decode_site_selector(cfg.source, e, p);
+      const ElectrodeSelector& sel = en.sel;
       ExperimentConfig one;
       one.electrodes = {sel};
       const std::vector<ElectrodeSpec> sites = resolve_electrodes(one, called, aliases);
 
       // sae + latents: set or scale SAE latents (a decoder delta on the site).
-      if (get("latents").IsDefined() && sel.sae.empty())
-        c.fail(get("latents"), child(p, "latents"), "only applies with 'sae' (the SAE whose latents these are)");
+      if (d.has("latents") && sel.sae.empty())
+        d.fail_at("latents", "only applies with 'sae' (the SAE whose latents these are)");
       if (!sel.sae.empty()) {
         if (proto.op != StimOp::kSet && proto.op != StimOp::kScale)
-          c.fail(opn, child(p, "op"), std::string("expected set or scale with 'sae' (latents are set or scaled), got ") + ok->name);
-        const YAML::Node ln = get("latents");
-        if (!ln.IsDefined()) c.fail(e, child(p, "latents"), "missing required key with 'sae' (the latents to set or scale)");
+          d.fail_at("op", std::string("expected set or scale with 'sae' (latents are set or scaled), got ") + ok->name);
+        if (!d.has("latents")) d.fail_at("latents", "missing required key with 'sae' (the latents to set or scale)");
         proto.sae_dir = sel.sae;
         try {
           proto.sae = sae_for(*saes, sel.sae);
         } catch (const ModelError& err) {
-          c.fail(get("sae"), child(p, "sae"), err.what());
+          d.fail_at("sae", err.what());
         }
         const int64_t S = proto.sae->config().d_sae;
-        std::set<int64_t> ks;
-        const std::vector<YAML::Node> items = ln.IsSequence() ? std::vector<YAML::Node>(ln.begin(), ln.end())
-                                                              : std::vector<YAML::Node>{ln};
-        for (size_t j = 0; j < items.size(); ++j) {
-          int64_t k = -1;
-          if (!items[j].IsScalar() || !cfg::parse_int(items[j].Scalar(), k) || k < 0 || k >= S)
-            c.fail(items[j], ln.IsSequence() ? child(child(p, "latents"), std::to_string(j)) : child(p, "latents"),
-                   "expected a latent index in 0.." + std::to_string(S - 1) + " (d_sae " + std::to_string(S) + " in " +
-                       (proto.sae->dir() / "cfg.json").string() + "), got " + cfg::describe(items[j]));
-          ks.insert(k);
-        }
-        if (ks.empty()) c.fail(ln, child(p, "latents"), "expected at least one latent index, got " + cfg::describe(ln));
+        const YAML::Node ln = get("latents");
+        for (size_t j = 0; j < en.latents.size(); ++j)
+          if (en.latents[j] >= S)
+            fail(ln.IsSequence() ? ln[j] : ln, ln.IsSequence() ? child(child(p, "latents"), std::to_string(j)) : child(p, "latents"),
+                 "expected a latent index in 0.." + std::to_string(S - 1) + " (d_sae " + std::to_string(S) + " in " +
+                     (proto.sae->dir() / "cfg.json").string() + "), got " + std::to_string(en.latents[j]));
+        const std::set<int64_t> ks(en.latents.begin(), en.latents.end());
         proto.latents.assign(ks.begin(), ks.end());
       }
 
       // Op values that do not depend on the site.
-      double vscale = 1;
-      if (proto.op == StimOp::kSet) proto.value = c.number(get("value"), child(p, "value"));
-      if (proto.op == StimOp::kScale) proto.factor = c.number(get("factor"), child(p, "factor"));
-      if (proto.op == StimOp::kAdd && get("scale").IsDefined()) vscale = c.number(get("scale"), child(p, "scale"));
+      const double vscale = en.scale;
+      proto.value = en.value;
+      proto.factor = en.factor;
       if (proto.op == StimOp::kPatch) {
         const YAML::Node src = get("source");
         const KeyPath sp = child(p, "source");
-        if (!src.IsMap() || src.size() != 1)
-          c.fail(src, sp, "expected {stimulus: N} or {condition: NAME}, got " + cfg::describe(src));
-        c.only(src, sp, {"stimulus", "condition"});
+        if (en.source.given != 1)
+          fail(src, sp, std::string("expected {stimulus: N} or {condition: NAME}, got ") +
+                            (en.source.given ? "both" : "neither"));
         const YAML::Node& cs = src;
         if (cs["stimulus"].IsDefined()) {
-          int64_t i = -1;
-          const YAML::Node n = cs["stimulus"];
-          if (!n.IsScalar() || !cfg::parse_int(n.Scalar(), i) || i < 0)
-            c.fail(n, child(sp, "stimulus"), "expected a stimulus index >= 0, got " + cfg::describe(n));
+          const int64_t i = en.source.stimulus;
           if (i >= st.n_stimuli_)
-            c.fail(n, child(sp, "stimulus"), "expected a patch source among the " + std::to_string(st.n_stimuli_) +
-                                                 " stimuli (0.." + std::to_string(st.n_stimuli_ - 1) + "), got " +
-                                                 std::to_string(i));
+            fail(cs["stimulus"], child(sp, "stimulus"), "expected a patch source among the " + std::to_string(st.n_stimuli_) +
+                                                           " stimuli (0.." + std::to_string(st.n_stimuli_ - 1) + "), got " +
+                                                           std::to_string(i));
           proto.source_stimulus = i;
         } else {
-          const YAML::Node n = cs["condition"];
-          proto.source_condition = c.text(n, child(sp, "condition"));
+          proto.source_condition = en.source.condition;
           if (std::find(st.stimulus_condition_.begin(), st.stimulus_condition_.end(), proto.source_condition) ==
               st.stimulus_condition_.end()) {
             std::vector<std::string> conds(st.stimulus_condition_.begin(), st.stimulus_condition_.end());
@@ -247,8 +278,8 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
             conds.erase(std::unique(conds.begin(), conds.end()), conds.end());
             std::string list;
             for (const auto& s : conds) list += (list.empty() ? "" : ", ") + s;
-            c.fail(n, child(sp, "condition"), "expected the condition of a patch source (conditions: " + list +
-                                                  "), got '" + proto.source_condition + "'");
+            fail(cs["condition"], child(sp, "condition"), "expected the condition of a patch source (conditions: " + list +
+                                                              "), got '" + proto.source_condition + "'");
           }
         }
       }
@@ -263,7 +294,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         if (!id) throw ConfigError(proto.origin + ": site '" + es.site + "' is not a site of " + model.type());
         iv.site_id = *id;
         if (iv.sae && iv.sae->config().d_in != iv.site_width)
-          c.fail(get("sae"), child(p, "sae"), (iv.sae->dir() / "cfg.json").string() + ": d_in is " +
+          fail(get("sae"), child(p, "sae"), (iv.sae->dir() / "cfg.json").string() + ": d_in is " +
                                                   std::to_string(iv.sae->config().d_in) + ", expected " +
                                                   std::to_string(iv.site_width) + " (the " + side_name(iv.side) +
                                                   " width of " + iv.site + ")");
@@ -273,7 +304,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
           const YAML::Node vn = get("vector");
           iv.vector = load_vector(cfg, vn, child(p, "vector"), iv, &iv.vector_from);
           if (int64_t(iv.vector.size()) != iv.width())
-            c.fail(vn, child(p, "vector"), "expected a vector of " + std::to_string(iv.width()) + " values (" + what +
+            fail(vn, child(p, "vector"), "expected a vector of " + std::to_string(iv.width()) + " values (" + what +
                                                "), got " + std::to_string(iv.vector.size()));
           for (float& v : iv.vector) v = float(double(v) * vscale);
           if (vscale != 1) {
@@ -285,7 +316,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         if (proto.op == StimOp::kMeanAblate) {
           const YAML::Node mn = get("mean");
           if (!mn.IsMap() || !mn["recording"].IsDefined())
-            c.fail(mn, child(p, "mean"), "expected {recording: FILE.h5, condition: NAME, rows: ROWS}, got " +
+            fail(mn, child(p, "mean"), "expected {recording: FILE.h5, condition: NAME, rows: ROWS}, got " +
                                              cfg::describe(mn));
           iv.vector = load_vector(cfg, mn, child(p, "mean"), iv, &iv.vector_from, /*mean_only=*/true);
         }

@@ -6,6 +6,7 @@ units 0..18 carry a small A-vs-B difference after the response onset, unit 19 is
 on the training folds only) it recovers the signal. Every number is recomputed from the raw rows
 with rig's folds (/trials/fold)."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -114,9 +115,12 @@ def close(name, got, want, rtol=1e-9, atol=1e-12):
 
 def run(tmp, rec, name, body):
     y = os.path.join(tmp, name + ".yaml")
+    # body's keys replace the defaults' (a key written twice is an error).
+    base = {"event": "response_onset", "pre": PRE, "post": POST, "folds": 5, "seed": 4, "window": "[0, 3]",
+            "permutations": 199}
+    given = set(re.findall(r"^  (\w+):", body, re.M))
     with open(y, "w") as f:
-        f.write("analysis:\n  event: response_onset\n" f"  pre: {PRE}\n  post: {POST}\n  folds: 5\n  seed: 4\n"
-                "  window: [0, 3]\n  permutations: 199\n" + body)
+        f.write("analysis:\n" + "".join(f"  {k}: {v}\n" for k, v in base.items() if k not in given) + body)
     out = os.path.join(tmp, name + ".h5")
     rig("analyze", rec, "-c", y, "-o", out)
     return out
@@ -300,17 +304,17 @@ def check_errors(tmp, rec):
             assert n in p.stderr, (n, p.stderr)
 
     bad("analysis:\n  normalise: zscore\n", "bad.yaml:2:3: analysis.normalise", "did you mean 'normalize'")
-    bad("analysis:\n  normalize: zcore\n", "bad.yaml:2:14: analysis.normalize", "expected none, zscore or soft")
+    bad("analysis:\n  normalize: zcore\n", "bad.yaml:2:14: analysis.normalize", "expected one of none | zscore | soft")
     bad("analysis:\n  normalize: {kind: zscore, c: 3}\n", "analysis.normalize.c", "kind soft only")
     bad("analysis:\n  pre: 2\n  baseline: [-3, -1]\n", "bad.yaml:3:13: analysis.baseline", "inside the aligned rows")
     bad("analysis:\n  pre: 2\n  baseline: {windw: [-2, -1]}\n", "analysis.baseline.windw", "did you mean 'window'")
     bad("analysis:\n  pre: 2\n  baseline: {window: [-2, -1], mode: divide}\n", "analysis.baseline.mode",
-        "expected subtract or zscore")
-    bad("analysis:\n  pca_center: cc\n", "bad.yaml:2:15: analysis.pca_center", "mean or cross_condition")
+        "expected one of subtract | zscore")
+    bad("analysis:\n  pca_center: cc\n", "bad.yaml:2:15: analysis.pca_center", "expected one of mean | cross_condition")
     bad("analysis:\n  generalization: yes please\n", "analysis.generalization", "expected true or false")
-    bad("analysis:\n  cv_repeats: 0\n", "analysis.cv_repeats", "[1, 1000]")
-    bad("analysis:\n  cluster_alpha: 1\n", "bad.yaml:2:18: analysis.cluster_alpha", "(0, 1)")
-    bad("analysis:\n  threads: -1\n", "analysis.threads", "[0, 1024]")
+    bad("analysis:\n  cv_repeats: 0\n", "analysis.cv_repeats", "expected an integer from 1 to 1000, got 0")
+    bad("analysis:\n  cluster_alpha: 1\n", "bad.yaml:2:18: analysis.cluster_alpha", "expected a number > 0.0 and < 1.0, got 1")
+    bad("analysis:\n  threads: -1\n", "analysis.threads", "expected an integer from 0 to 1024, got -1")
     bad("analysis:\n  time_resolve: true\n", "analysis.time_resolve", "did you mean 'time_resolved'")
     print("bad input: OK")
 

@@ -542,3 +542,52 @@ TEST_CASE("bad stimulation configs: clear errors naming file:line:col before any
     }
   }
 }
+
+// stimulation: entries are decoded by the experiment's schema engine (experiment/schema.h):
+// the same "FILE:LINE:COL: KEY.PATH: ..." form for unknown keys (did you mean, known keys)
+// and wrong types as the experiment's own keys.
+TEST_CASE("stimulation: errors have the experiment config's form", "[stimulation][config]") {
+  const fs::path dir = rig::test::kOrganism;
+  auto m = load(dir);
+  const std::vector<std::vector<int64_t>> ids = {{1, 2, 3}};
+  const std::string stimuli = "  - {condition: a, prompts: [x]}\n";
+  auto error = [&](const std::string& stimulation, const std::string& extra = "") -> std::string {
+    try {
+      const auto cfg = make_config(dir, stimuli, stimulation, 8, extra);
+      rig::Stimulation::from_config(cfg, *m, ids);
+    } catch (const rig::ConfigError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  // The experiment's own unknown key, for the form.
+  const std::string exp = error("", "recording: {compresion: none}\n");
+  CHECK(std::regex_search(exp, std::regex("^test\\.yaml:[0-9]+:[0-9]+: recording\\.compresion: unknown key; "
+                                          "did you mean 'compression'\\? \\(known keys: ")));
+  // An unknown key of an entry (line 7: after name, model, stimuli x2, trials, stimulation:).
+  const std::string unk = error("  - {site: gpt_neox.layers.0, op: scale, factor: 2, postions: all}\n");
+  INFO(unk);
+  CHECK(std::regex_search(unk, std::regex("^test\\.yaml:7:53: stimulation\\.0\\.postions: unknown key; "
+                                          "did you mean 'positions'\\? \\(known keys: name, op, site, ")));
+  // Nested mapping: patch's source.
+  const std::string nested = error("  - {site: gpt_neox.layers.0, op: patch, source: {stimulus: 0, conditon: a}}\n");
+  INFO(nested);
+  CHECK(std::regex_search(nested, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.source\\.conditon: unknown key; "
+                                             "did you mean 'condition'\\?")));
+  // Wrong types, at the value.
+  const std::string type = error("  - {site: gpt_neox.layers.0, op: scale, factor: [2]}\n");
+  INFO(type);
+  CHECK(std::regex_search(type, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.factor: expected a number, got a sequence$")));
+  const std::string op = error("  - {site: gpt_neox.layers.0, op: {scale: 2}}\n");
+  INFO(op);
+  CHECK(std::regex_search(op, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.op: expected one of set \\| mean-ablate \\| "
+                                         "scale \\| add \\| patch, got a mapping$")));
+  const std::string idx = error("  - {site: gpt_neox.layers.0, op: patch, source: {stimulus: x}}\n");
+  INFO(idx);
+  CHECK(std::regex_search(idx, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.source\\.stimulus: expected a stimulus "
+                                          "index >= 0, got 'x'$")));
+  // Duplicate keys, as in the experiment's mappings.
+  const std::string dup = error("  - {site: gpt_neox.layers.0, op: scale, factor: 2, factor: 3}\n");
+  INFO(dup);
+  CHECK(std::regex_search(dup, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.factor: duplicate key")));
+}
