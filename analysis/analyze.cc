@@ -85,6 +85,25 @@ uint64_t repeat_seed(uint64_t seed, int64_t r) { return seed + uint64_t(r); }
 
 }  // namespace
 
+Results results_header(const RecordingReader& rec, const AnalysisConfig& cfg, const BinSpec& bins) {
+  Results r;
+  r.recording = rec.path().string();
+  r.recording_identifier = rec.attr("identifier").value_or("");
+  r.config_yaml = cfg.yaml;
+  r.event = bins.event;
+  r.pre = bins.pre;
+  r.post = bins.post;
+  r.bin = bins.bin;
+  r.window_start = cfg.window_set ? cfg.window_start : -bins.pre;
+  r.window_stop = cfg.window_set ? cfg.window_stop : bins.post;
+  r.fdr_alpha = cfg.fdr_alpha;
+  r.seed = cfg.seed;
+  r.pca_center = pca_center_name(cfg.pca_center);
+  r.normalize = normalize_name(cfg.normalize);
+  r.soft_c = cfg.normalize == Normalize::kSoft ? cfg.soft_c : 0;
+  return r;
+}
+
 Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Progress& progress) {
   if (rec.is_statistics()) {
     Results r = analyze_statistics(rec, cfg);
@@ -94,27 +113,13 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   }
   const Alignment al = align_trials(rec, cfg);
   const int C = int(al.conditions.size());
-  Results r;
-  r.recording = rec.path().string();
-  r.recording_identifier = rec.attr("identifier").value_or("");
-  r.config_yaml = cfg.yaml;
-  r.event = cfg.event;
-  r.pre = cfg.pre;
-  r.post = cfg.post;
-  r.bin = cfg.bin;
+  Results r = results_header(rec, cfg, BinSpec{cfg.event, cfg.pre, cfg.post, cfg.bin});
   r.smoothing = smoothing_name(cfg.smoothing);
   r.smooth_width = cfg.smoothing == Smoothing::kNone ? 0 : cfg.smooth_width;
-  r.window_start = cfg.window_set ? cfg.window_start : -cfg.pre;
-  r.window_stop = cfg.window_set ? cfg.window_stop : cfg.post;
   r.permutations = cfg.permutations;
-  r.seed = cfg.seed;
-  r.fdr_alpha = cfg.fdr_alpha;
-  r.normalize = normalize_name(cfg.normalize);
-  r.soft_c = cfg.normalize == Normalize::kSoft ? cfg.soft_c : 0;
   r.baseline = baseline_name(cfg.baseline);
   r.baseline_start = cfg.baseline_start;
   r.baseline_stop = cfg.baseline_stop;
-  r.pca_center = pca_center_name(cfg.pca_center);
   r.time_resolved = cfg.time_resolved;
   r.cluster_alpha = cfg.time_resolved ? cfg.cluster_alpha : 0;
   r.conditions = al.conditions;

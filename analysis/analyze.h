@@ -10,6 +10,7 @@
 
 #include "analysis/analysis_config.h"
 #include "analysis/results.h"
+#include "core/trial.h"
 
 namespace rig {
 class RecordingReader;
@@ -19,6 +20,11 @@ namespace rig::analysis {
 
 // Progress: called after each electrode with (electrodes done, total, the electrode's key).
 using Progress = std::function<void(size_t, size_t, const std::string&)>;
+
+// The results' description of what was analysed, for both kinds of recording: the recording,
+// the config, and the aligned window `bins` (the config's for raw rows, the file's for a
+// statistics recording); the window defaults to the whole aligned span.
+Results results_header(const RecordingReader& rec, const AnalysisConfig& cfg, const BinSpec& bins);
 
 // cfg must have passed check_against(cfg, rec). recording_name is stored in the results.
 Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Progress& progress = {});

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/analyze.h"
 #include "analysis/pca.h"
 #include "analysis/stats.h"
 #include "core/events.h"
@@ -30,21 +31,7 @@ Moments cell(const rig::Moments& m, int64_t c, int64_t b, int64_t j) {
 Results analyze_statistics(const RecordingReader& rec, const AnalysisConfig& cfg) {
   const BinSpec& bins = rec.bins();
   const std::vector<std::string>& file_conditions = rec.statistics_conditions();
-  Results r;
-  r.recording = rec.path().string();
-  r.recording_identifier = rec.attr("identifier").value_or("");
-  r.config_yaml = cfg.yaml;
-  r.event = bins.event;
-  r.pre = bins.pre;
-  r.post = bins.post;
-  r.bin = bins.bin;
-  r.window_start = cfg.window_set ? cfg.window_start : -bins.pre;
-  r.window_stop = cfg.window_set ? cfg.window_stop : bins.post;
-  r.fdr_alpha = cfg.fdr_alpha;
-  r.seed = cfg.seed;
-  r.pca_center = pca_center_name(cfg.pca_center);
-  r.normalize = normalize_name(cfg.normalize);
-  r.soft_c = cfg.normalize == Normalize::kSoft ? cfg.soft_c : 0;
+  Results r = results_header(rec, cfg, bins);
   r.time_resolved = true;  // per-bin statistics are what moments give best
   for (int64_t b = 0; b < bins.n_bins(); ++b) r.bin_start.push_back(bins.bin_start(b)), r.bin_stop.push_back(bins.bin_stop(b));
   const std::string stored = "the file's statistics (event " + bins.event + ", pre " + std::to_string(bins.pre) +

@@ -1,11 +1,10 @@
 #pragma once
-// Writes a recording (docs/FORMAT.md) to one HDF5 file. Batches wait in one bounded queue
-// (recording/batch_queue.h) for a thread that appends each to every table and recording,
-// flushes, and only then marks the batch committed (root attribute n_trials_committed) and
-// calls the on_committed callback; by default that writing happens in a child process
-// (recording/writer_process.h), the same queue feeding the thread that sends batches to it.
-// A file whose writer was killed at any moment opens with all committed trials; resume()
-// cuts whatever a killed writer left beyond them.
+// The sink the runner writes a recording through (docs/FORMAT.md), in three parts: the
+// synchronous file writer (recording/file_writer.h: appends, flushes, then marks each batch
+// committed), the one bounded queue in front of it (recording/batch_queue.h), and by default
+// the child process the file is written in (recording/writer_process.h), which that queue's
+// thread feeds. A file whose writer was killed at any moment opens with all committed trials;
+// resume() cuts whatever a killed writer left beyond them.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -13,53 +12,15 @@
 #include <memory>
 #include <vector>
 
+#include "recording/batch_queue.h"
+#include "recording/file_writer.h"
 #include "recording/sink.h"
 #include "recording/statistics.h"
 #include "core/trial.h"
 
 namespace rig {
 
-struct WriterOptions {
-  size_t max_queued_batches = 4;  // append() blocks while this many batches wait
-  bool fsync = true;              // fsync after each batch: committed trials survive an OS crash
-  // With header.compression > 0: record uncompressed, then rewrite the file gzip-compressed in
-  // close() (a copy, renamed over the original). HDF5 1.10 moves a compressed chunk each time
-  // it is rewritten and may reuse the old space before the next flush, so a writer killed while
-  // appending to compressed datasets can corrupt committed rows; uncompressed chunks never move.
-  // false: compress while recording (faster, not crash-safe).
-  bool compress_on_close = true;
-  // Run the writer in a child process (recording/writer_process.h), so that killing rig,
-  // even with SIGKILL, cannot interrupt a flush: the child commits what it received and
-  // closes the file. false: a thread of this process.
-  bool separate_process = true;
-  // With separate_process: the shared memory through which recordings go to the writer
-  // process (mapped before the fork; touched only as far as batches reach). A batch larger
-  // than this, or 0, goes through the socket instead (two more copies, and the switches
-  // between the processes that a socket's buffer size forces).
-  size_t shared_memory_bytes = size_t(256) << 20;
-  // create() asks this (when set) before it renames the new file into place; false: it
-  // removes the file and throws. The writer process uses it to drop a file whose rig died.
-  std::function<bool()> still_wanted;
-  // With header.store "statistics": the moments the file holds from the start (rig merge: its
-  // shards', combined); the appended trials then need no recordings and add nothing to them.
-  // Empty: every appended trial's rows are added. In-process writers only.
-  std::vector<Moments> statistics;
-};
-
 class WriterProcess;
-
-// Checks where a run or merge is about to write, before anything is computed. An existing
-// `out` is an error without `force`; with it, `out` must be a regular file (not a directory,
-// device, fifo or symbolic link), none of `inputs` (the same file by device and inode: the
-// config, the model's files, stimulus files, shards) and not open in another process (HDF5
-// locks files it has open; a second run with --force would replace the first one's file).
-// Throws ConfigError naming the path and the reason.
-void check_output_path(const std::filesystem::path& out, bool force, const std::vector<std::filesystem::path>& inputs);
-
-// Puts a finished temporary file in place at `out` atomically: without `force` with link(2),
-// which fails when `out` appeared meanwhile (another run) and then throws ConfigError; with
-// `force` with rename(2). The temporary name is removed either way.
-void publish_file(const std::filesystem::path& tmp, const std::filesystem::path& out, bool force);
 
 class RecordingWriter : public RecordingSink {
  public:
@@ -83,7 +44,7 @@ class RecordingWriter : public RecordingSink {
   void close() override;
 
   // Where the rows of trial i, electrode e (header order) lie.
-  using RowSource = std::function<const float*(size_t trial, size_t electrode)>;
+  using RowSource = RecordingFile::RowSource;
   // Writes and commits `batch` now, in the calling thread, reading its recordings from `rows`
   // (TrialResult::recordings may be empty; the caller checked the shapes and trial indices).
   // For the writer process, which writes straight from shared memory; a writer used this
@@ -94,16 +55,17 @@ class RecordingWriter : public RecordingSink {
 
   const std::filesystem::path& path() const;
 
-  struct Impl;
-
  private:
-  explicit RecordingWriter(std::unique_ptr<Impl> impl);
+  explicit RecordingWriter(std::unique_ptr<RecordingFile> file);
   RecordingWriter(std::unique_ptr<WriterProcess> process, std::filesystem::path path);
   // Rewrites a closed recording with gzip datasets (header.compression) via a renamed copy.
   static void compress_copy(const std::filesystem::path& path, const WriterOptions& opt);
-  std::unique_ptr<Impl> impl_;             // the writer in this process, or
+  // In this process: the file, and the queue whose thread writes to it; or
+  std::unique_ptr<RecordingFile> file_;
+  std::unique_ptr<BatchQueue> queue_;
   std::unique_ptr<WriterProcess> process_;  // the writer in a child process
   std::filesystem::path path_;
+  bool closed_ = false;
 };
 
 }  // namespace rig
