@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <type_traits>
@@ -217,7 +218,18 @@ void write_key(const ConfigKey& k, const ModelConfig& c, json& j) {
           else if (k.nullable) j[k.name] = nullptr;
         } else {
           const T* d = std::get_if<T>(&k.fallback);
-          if (!(k.omit_default && d && *d == field)) j[k.name] = field;
+          if (k.omit_default && d && *d == field) return;
+          if constexpr (std::is_same_v<T, int64_t>) {
+            const auto* derived = std::get_if<ConfigKey::Derived>(&k.fallback);
+            if (k.omit_default && derived && (*derived)(c) == field) return;
+          }
+          if constexpr (std::is_same_v<T, double>) {
+            if (k.whole && field == std::floor(field)) {
+              j[k.name] = int64_t(field);
+              return;
+            }
+          }
+          j[k.name] = field;
         }
       },
       k.member);

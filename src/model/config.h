@@ -99,6 +99,7 @@ struct ConfigKey {
   bool positive = false;          // numbers: must be > 0
   bool token = false;             // token id (an int or a list's first); checked below vocab_size unless nullable
   bool omit_default = false;      // written only where it differs from the default (transformers' own habit)
+  bool whole = false;             // a double written as an integer where whole (transformers 5 types it int)
 };
 
 }  // namespace rig
