@@ -1,12 +1,16 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
 
 #include "core/error.h"
 #include "core/json_guard.h"
 #include "core/limits.h"
+#include "model/architectures/architectures.h"
 
 namespace rig {
 namespace {
@@ -19,35 +23,35 @@ class Reader {
  public:
   Reader(const json& j, const std::filesystem::path& path) : j_(j), path_(path) {}
 
-  const json* find(std::initializer_list<const char*> names) const {
+  const json* find(const std::vector<const char*>& names) const {
     for (const char* n : names)
       if (j_.contains(n) && !j_[n].is_null()) return &j_[n];
     return nullptr;
   }
 
-  int64_t integer(std::initializer_list<const char*> names) const {
+  int64_t integer(const std::vector<const char*>& names) const {
     const json* v = find(names);
     if (!v) fail(*names.begin(), "missing required key");
     if (!v->is_number_integer() || v->get<int64_t>() <= 0)
       fail(*names.begin(), "expected a positive integer, got " + v->dump());
     return v->get<int64_t>();
   }
-  int64_t integer_or(std::initializer_list<const char*> names, int64_t fallback) const {
+  int64_t integer_or(const std::vector<const char*>& names, int64_t fallback) const {
     return find(names) ? integer(names) : fallback;
   }
-  double number_or(std::initializer_list<const char*> names, double fallback) const {
+  double number_or(const std::vector<const char*>& names, double fallback) const {
     const json* v = find(names);
     if (!v) return fallback;
     if (!v->is_number()) fail(*names.begin(), "expected a number, got " + v->dump());
     return v->get<double>();
   }
-  bool boolean_or(std::initializer_list<const char*> names, bool fallback) const {
+  bool boolean_or(const std::vector<const char*>& names, bool fallback) const {
     const json* v = find(names);
     if (!v) return fallback;
     if (!v->is_boolean()) fail(*names.begin(), "expected true or false, got " + v->dump());
     return v->get<bool>();
   }
-  std::string string_or(std::initializer_list<const char*> names, const std::string& fallback) const {
+  std::string string_or(const std::vector<const char*>& names, const std::string& fallback) const {
     const json* v = find(names);
     if (!v) return fallback;
     if (!v->is_string()) fail(*names.begin(), "expected a string, got " + v->dump());
@@ -159,6 +163,120 @@ void read_sliding_window(const Reader& r, ModelConfig& c) {
   for (int64_t i = first; i < c.num_layers; ++i) c.sliding_layers[size_t(i)] = true;
 }
 
+// One row of the architecture's keys into c, with the checks the row asks for.
+void read_key(const Reader& r, const ConfigKey& k, ModelConfig& c) {
+  const char* key = k.read.front();
+  std::visit(
+      [&](auto member) {
+        auto& field = c.*member;
+        using T = std::decay_t<decltype(field)>;
+        if constexpr (std::is_same_v<T, int64_t>) {
+          if (std::holds_alternative<std::monostate>(k.fallback)) field = r.integer(k.read);
+          else if (auto* d = std::get_if<ConfigKey::Derived>(&k.fallback)) field = r.integer_or(k.read, (*d)(c));
+          else field = r.integer_or(k.read, std::get<int64_t>(k.fallback));
+          // Sizes decide allocations (modules are built before weights are read): each is
+          // checked against a named limit first (core/limits.h).
+          if (k.limit && field > k.limit)
+            r.fail(key, "expected at most " + std::to_string(k.limit) + " (rig's limit), got " + std::to_string(field));
+        } else if constexpr (std::is_same_v<T, double>) {
+          if (!k.positive) {
+            field = r.number_or(k.read, std::get<double>(k.fallback));
+          } else {
+            const auto v = r.positive_or(key, std::get<double>(k.fallback));
+            if (!v) r.fail(key, "expected a positive number, got null");
+            field = *v;
+          }
+        } else if constexpr (std::is_same_v<T, bool>) {
+          field = r.boolean_or(k.read, std::get<bool>(k.fallback));
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          field = r.string_or(k.read, std::get<std::string>(k.fallback));
+        } else if constexpr (std::is_same_v<T, std::optional<int64_t>>) {
+          const int64_t* d = std::get_if<int64_t>(&k.fallback);
+          const bool none = k.nullable && r.is_null(key);
+          field = none ? std::nullopt : r.token_id(key);
+          if (!field && !none && d) field = *d;
+          if (!k.nullable && field && (*field < 0 || *field >= c.vocab_size))
+            r.fail(key, "expected a token id below vocab_size " + std::to_string(c.vocab_size) + ", got " +
+                            std::to_string(*field));
+        } else {  // std::optional<double>: positive, or null (none)
+          const double* d = std::get_if<double>(&k.fallback);
+          field = r.positive_or(key, d ? std::optional<double>(*d) : std::nullopt);
+        }
+      },
+      k.member);
+}
+
+// One row of the architecture's keys from c, under its written spelling.
+void write_key(const ConfigKey& k, const ModelConfig& c, json& j) {
+  if (!k.name) return;  // read only (another spelling, or a key transformers' class lacks)
+  std::visit(
+      [&](auto member) {
+        const auto& field = c.*member;
+        using T = std::decay_t<decltype(field)>;
+        if constexpr (std::is_same_v<T, std::optional<int64_t>> || std::is_same_v<T, std::optional<double>>) {
+          if (field) j[k.name] = *field;
+          else if (k.nullable) j[k.name] = nullptr;
+        } else {
+          const T* d = std::get_if<T>(&k.fallback);
+          if (k.omit_default && d && *d == field) return;
+          if constexpr (std::is_same_v<T, int64_t>) {
+            const auto* derived = std::get_if<ConfigKey::Derived>(&k.fallback);
+            if (k.omit_default && derived && (*derived)(c) == field) return;
+          }
+          if constexpr (std::is_same_v<T, double>) {
+            if (k.whole && field == std::floor(field)) {
+              j[k.name] = int64_t(field);
+              return;
+            }
+          }
+          j[k.name] = field;
+        }
+      },
+      k.member);
+}
+
+// rope_scaling (4.x; from_file reads rope_parameters too) with what read_rope_scaling reads,
+// leaving out what it derives (original_max_position_embeddings = max_position_embeddings).
+void write_rope_scaling(const ModelConfig& c, json& j) {
+  const ModelConfig::RopeScaling& s = c.rope_scaling;
+  if (s.type == "default") return;
+  json d = {{"rope_type", s.type}};
+  if (s.factor) d["factor"] = *s.factor;
+  if (s.type == "llama3") {
+    d["low_freq_factor"] = s.low_freq_factor;
+    d["high_freq_factor"] = s.high_freq_factor;
+  }
+  if (s.type == "llama3" || s.original_max_positions != c.max_positions)
+    d["original_max_position_embeddings"] = s.original_max_positions;
+  if (s.type == "yarn") {
+    if (s.attention_factor) d["attention_factor"] = *s.attention_factor;
+    if (s.mscale) d["mscale"] = *s.mscale;
+    if (s.mscale_all_dim) d["mscale_all_dim"] = *s.mscale_all_dim;
+    d["beta_fast"] = s.beta_fast;
+    d["beta_slow"] = s.beta_slow;
+    d["truncate"] = s.truncate;
+  }
+  j["rope_scaling"] = d;
+}
+
+// The keys read_sliding_window reads: the window (null: none) and, where it applies, which
+// layers slide (layer_types, which Qwen2/3 and Gemma 2 take over max_window_layers and the
+// alternation; Mistral's layers all slide unless layer_types says otherwise).
+void write_sliding_window(const ModelConfig& c, json& j) {
+  const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
+  if (c.model_type != "mistral" && !qwen && c.model_type != "gemma2") return;
+  j["sliding_window"] = c.sliding_window ? json(c.sliding_window) : json(nullptr);
+  if (qwen) j["use_sliding_window"] = c.sliding_window > 0;
+  if (c.sliding_window == 0) return;
+  const auto first = std::find(c.sliding_layers.begin(), c.sliding_layers.end(), true);
+  if (qwen) j["max_window_layers"] = first - c.sliding_layers.begin();
+  const bool all = std::find(c.sliding_layers.begin(), c.sliding_layers.end(), false) == c.sliding_layers.end();
+  if (c.model_type == "mistral" && all) return;
+  json types = json::array();
+  for (bool sliding : c.sliding_layers) types.push_back(sliding ? "sliding_attention" : "full_attention");
+  j["layer_types"] = types;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
@@ -177,67 +295,16 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   if (c.model_type.empty()) r.fail("model_type", "missing required key");
   if (const json* a = r.find({"architectures"}); a && a->is_array() && !a->empty() && (*a)[0].is_string())
     c.architecture = (*a)[0].get<std::string>();
-  c.vocab_size = r.integer({"vocab_size"});
-  c.hidden_size = r.integer({"hidden_size", "n_embd"});
-  c.num_layers = r.integer({"num_hidden_layers", "n_layer"});
-  c.num_heads = r.integer({"num_attention_heads", "n_head"});
-  c.num_kv_heads = r.integer_or({"num_key_value_heads"}, c.num_heads);
-  // Sizes decide allocations (modules are built before weights are read): each is checked
-  // against a named limit first (core/limits.h).
-  auto at_most = [&](const char* key, int64_t v, int64_t limit) {
-    if (v > limit)
-      r.fail(key, "expected at most " + std::to_string(limit) + " (rig's limit), got " + std::to_string(v));
-  };
-  at_most("vocab_size", c.vocab_size, limits::kMaxVocab);
-  at_most("hidden_size", c.hidden_size, limits::kMaxHiddenSize);
-  at_most("num_hidden_layers", c.num_layers, limits::kMaxLayers);
-  at_most("num_attention_heads", c.num_heads, limits::kMaxHeads);
-  at_most("num_key_value_heads", c.num_kv_heads, limits::kMaxHeads);
-  const bool gemma2 = c.model_type == "gemma2";
-  c.head_dim = r.integer_or({"head_dim"}, c.model_type == "qwen3" ? 128 : gemma2 ? 256 : c.hidden_size / c.num_heads);
-  at_most("head_dim", c.head_dim, limits::kMaxHiddenSize);
+  for (const ConfigKey& k : find_architecture(c.model_type, path.string()).keys) read_key(r, k, c);
   if (!r.find({"head_dim"}) && c.hidden_size % c.num_heads != 0)
     r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
                                       " is not divisible by " + std::to_string(c.num_heads) + " heads");
   if (c.num_heads % c.num_kv_heads != 0)
     r.fail("num_key_value_heads", std::to_string(c.num_heads) + " heads are not a multiple of " +
                                       std::to_string(c.num_kv_heads) + " key/value heads");
-  c.intermediate_size = r.integer_or({"intermediate_size", "n_inner"}, 4 * c.hidden_size);
-  at_most("intermediate_size", c.intermediate_size, limits::kMaxIntermediateSize);
-  c.max_positions = r.integer_or({"max_position_embeddings", "n_positions", "n_ctx"}, gemma2 ? 8192 : 2048);
-  at_most("max_position_embeddings", c.max_positions, limits::kMaxPositions);
-  c.norm_eps = r.number_or({"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, gemma2 ? 1e-6 : 1e-5);
-  // Gemma2MLP reads hidden_activation only (hub configs carry an equal hidden_act beside it).
-  c.hidden_act = gemma2 ? r.string_or({"hidden_activation"}, "gelu_pytorch_tanh")
-                        : r.string_or({"hidden_act", "activation_function"}, "");
-  const double default_pdrop = c.model_type == "gpt2" ? 0.1 : 0.0;
-  c.embd_pdrop = r.number_or({"embd_pdrop", "hidden_dropout"}, default_pdrop);
-  c.attn_pdrop = r.number_or({"attn_pdrop", "attention_dropout"}, default_pdrop);
-  c.resid_pdrop = r.number_or({"resid_pdrop", "hidden_dropout"}, default_pdrop);
-  c.use_parallel_residual = r.boolean_or({"use_parallel_residual"}, true);
-  c.tie_word_embeddings = r.boolean_or({"tie_word_embeddings"}, c.model_type == "gpt2" || gemma2);  // HF defaults
-  c.attention_bias = r.boolean_or({"attention_bias"}, c.model_type == "gpt_neox");  // HF defaults
-  c.scale_attn_weights = r.boolean_or({"scale_attn_weights"}, true);
-  c.scale_attn_by_inverse_layer_idx = r.boolean_or({"scale_attn_by_inverse_layer_idx"}, false);
-  c.mlp_bias = r.boolean_or({"mlp_bias"}, false);
-  c.bos_token_id = r.token_id("bos_token_id");
-  c.eos_token_id = r.token_id("eos_token_id");
-  for (auto [key, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id}})
-    if (id && (*id < 0 || *id >= c.vocab_size))
-      r.fail(key, "expected a token id below vocab_size " + std::to_string(c.vocab_size) + ", got " + std::to_string(*id));
-  c.torch_dtype = r.string_or({"torch_dtype", "dtype"}, "");
-  if (gemma2) {  // Gemma2Config's defaults where a key is left out; null: no soft-capping
-    c.query_pre_attn_scalar = r.positive_or("query_pre_attn_scalar", 256.0).value_or(0);
-    if (c.query_pre_attn_scalar == 0) r.fail("query_pre_attn_scalar", "expected a positive number, got null");
-    c.attn_logit_softcapping = r.positive_or("attn_logit_softcapping", 50.0);
-    c.final_logit_softcapping = r.positive_or("final_logit_softcapping", 30.0);
-    c.pad_token_id = r.is_null("pad_token_id") ? std::nullopt : std::optional<int64_t>(r.token_id("pad_token_id").value_or(0));
-  }
   read_sliding_window(r, c);
 
-  // Rotary settings: 5.x nests them in rope_parameters; 4.x keeps them at top level.
-  c.rope_theta = r.number_or({"rope_theta", "rotary_emb_base"}, 10000.0);
-  c.partial_rotary_factor = r.number_or({"partial_rotary_factor", "rotary_pct"}, 1.0);
+  // Rotary settings: 5.x nests them in rope_parameters; 4.x keeps them at top level (keys).
   if (const json* rp = r.find({"rope_parameters"})) {
     if (!rp->is_object()) r.fail("rope_parameters", "expected an object, got " + rp->dump());
     Reader rr(*rp, path);
@@ -251,6 +318,20 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
   if (c.partial_rotary_factor <= 0 || c.partial_rotary_factor > 1)
     r.fail("rotary_pct", "expected a fraction in (0, 1], got " + std::to_string(c.partial_rotary_factor));
   return c;
+}
+
+json ModelConfig::to_json() const {
+  const ModelConfig& c = *this;
+  json j;
+  j["architectures"] = {c.architecture};
+  j["model_type"] = c.model_type;
+  j["initializer_range"] = 0.02;
+  j["transformers_version"] = "4.40.0";
+  j["use_cache"] = true;
+  for (const ConfigKey& k : find_architecture(c.model_type, "config.json").keys) write_key(k, c, j);
+  write_rope_scaling(c, j);
+  write_sliding_window(c, j);
+  return j;
 }
 
 int64_t ModelConfig::position_limit() const {

@@ -4,8 +4,10 @@
 // style (rope_parameters {rope_theta, partial_rotary_factor}).
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace rig {
@@ -65,8 +67,39 @@ struct ModelConfig {
   int64_t position_limit() const;
   std::string position_limit_source(const std::string& config_json = "config.json") const;
 
-  // Reads and validates path (a config.json). Throws ModelError naming the file and key.
+  // Reads and validates path (a config.json) through its architecture's keys (ConfigKey).
+  // Throws ModelError naming the file and key, or listing the architectures for an unknown
+  // model_type.
   static ModelConfig from_file(const std::filesystem::path& path);
+
+  // config.json in the transformers 4.x spelling of model_type: the same keys from_file reads
+  // (ConfigKey), rotary scaling and sliding windows; loads back (from_file, and transformers'
+  // from_pretrained) to the same model. Throws ModelError for an unknown model_type.
+  nlohmann::json to_json() const;
+};
+
+// One config.json key of an architecture. Each registry entry (architectures.h) lists its keys;
+// ModelConfig::from_file reads and ModelConfig::to_json writes exactly those, so each key,
+// spelling and default is named once. Rotary scaling and sliding windows (nested, or spread
+// over several keys) are read and written beside them in config.cc.
+struct ConfigKey {
+  using Member = std::variant<int64_t ModelConfig::*, double ModelConfig::*, bool ModelConfig::*,
+                              std::string ModelConfig::*, std::optional<int64_t> ModelConfig::*,
+                              std::optional<double> ModelConfig::*>;
+  using Derived = int64_t (*)(const ModelConfig&);  // a default from the keys read before
+  // monostate: required (an optional member: unset); otherwise of the member's type.
+  using Default = std::variant<std::monostate, int64_t, double, bool, std::string, Derived>;
+
+  const char* name;               // written: the HF config class's spelling; nullptr: read only
+  std::vector<const char*> read;  // spellings read, first found wins (4.x, 5.x, GPT-2's n_*); errors name read[0]
+  Member member;
+  Default fallback;               // where no spelling is present (or is null, unless nullable)
+  int64_t limit = 0;              // integers: rig's limit (core/limits.h); 0: none
+  bool nullable = false;          // null means none (std::nullopt), not the default
+  bool positive = false;          // numbers: must be > 0
+  bool token = false;             // token id (an int or a list's first); checked below vocab_size unless nullable
+  bool omit_default = false;      // written only where it differs from the default (transformers' own habit)
+  bool whole = false;             // a double written as an integer where whole (transformers 5 types it int)
 };
 
 }  // namespace rig

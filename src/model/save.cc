@@ -66,60 +66,8 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
 }
 
 json config_json(const ModelConfig& c, at::ScalarType store_dtype) {
-  json j;
-  j["architectures"] = {c.architecture};
-  j["model_type"] = c.model_type;
-  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
-  if (c.eos_token_id) j["eos_token_id"] = *c.eos_token_id;
-  j["initializer_range"] = 0.02;
-  j["vocab_size"] = c.vocab_size;
-  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  json j = c.to_json();
   j["torch_dtype"] = dtype_name(store_dtype);
-  j["transformers_version"] = "4.40.0";
-  if (c.model_type == "gpt_neox") {
-    j["hidden_act"] = c.hidden_act;
-    j["hidden_size"] = c.hidden_size;
-    j["intermediate_size"] = c.intermediate_size;
-    j["layer_norm_eps"] = c.norm_eps;
-    j["max_position_embeddings"] = c.max_positions;
-    j["num_attention_heads"] = c.num_heads;
-    j["num_hidden_layers"] = c.num_layers;
-    j["rotary_emb_base"] = c.rope_theta;
-    j["rotary_pct"] = c.partial_rotary_factor;
-    j["use_parallel_residual"] = c.use_parallel_residual;
-    j["attention_bias"] = c.attention_bias;
-    j["attention_dropout"] = c.attn_pdrop;
-    j["hidden_dropout"] = c.resid_pdrop;
-    j["use_cache"] = true;
-  } else if (c.model_type == "gpt2") {
-    j["activation_function"] = c.hidden_act;
-    j["n_embd"] = c.hidden_size;
-    j["n_inner"] = c.intermediate_size;
-    j["n_layer"] = c.num_layers;
-    j["n_head"] = c.num_heads;
-    j["n_positions"] = c.max_positions;
-    j["n_ctx"] = c.max_positions;
-    j["layer_norm_epsilon"] = c.norm_eps;
-    j["embd_pdrop"] = c.embd_pdrop;
-    j["attn_pdrop"] = c.attn_pdrop;
-    j["resid_pdrop"] = c.resid_pdrop;
-  } else if (c.model_type == "llama") {
-    j["hidden_act"] = c.hidden_act;
-    j["hidden_size"] = c.hidden_size;
-    j["intermediate_size"] = c.intermediate_size;
-    j["num_attention_heads"] = c.num_heads;
-    j["num_key_value_heads"] = c.num_kv_heads;
-    j["head_dim"] = c.head_dim;
-    j["num_hidden_layers"] = c.num_layers;
-    j["max_position_embeddings"] = c.max_positions;
-    j["rms_norm_eps"] = c.norm_eps;
-    j["rope_theta"] = c.rope_theta;
-    j["attention_bias"] = c.attention_bias;
-    j["mlp_bias"] = c.mlp_bias;
-    j["use_cache"] = true;
-  } else {
-    throw ModelError("config.json: cannot write model_type '" + c.model_type + "' (known: gpt_neox, gpt2, llama)");
-  }
   return j;
 }
 

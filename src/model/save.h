@@ -27,8 +27,8 @@ void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata);
 
-// config.json for c in the transformers 4.x spelling of its model_type (gpt_neox, gpt2,
-// llama), with torch_dtype = store_dtype's name. Throws ModelError for other model types.
+// config.json for c (ModelConfig::to_json: its architecture's keys, in the transformers 4.x
+// spelling), with torch_dtype = store_dtype's name. Throws ModelError for an unknown model_type.
 nlohmann::json config_json(const ModelConfig& c, at::ScalarType store_dtype);
 
 // Writes dir/model.safetensors (every parameter of model under its checkpoint key, converted

@@ -13,9 +13,14 @@ struct Architecture {
   const char* model_type;    // config.json "model_type"
   const char* architecture;  // config.json "architectures"[0]
   std::unique_ptr<CausalLM> (*make)(const ModelConfig&);
+  std::vector<ConfigKey> keys;  // its config.json keys, read and written (config.h)
 };
 
 const std::vector<Architecture>& architectures();
+
+// The entry for model_type; throws ModelError naming config_path and key 'model_type' and
+// listing the supported ones where there is none.
+const Architecture& find_architecture(const std::string& model_type, const std::string& config_path);
 
 // Builds the (unloaded) module tree for a config; an unknown model_type or architecture
 // is a ModelError listing the supported ones.

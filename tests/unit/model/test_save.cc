@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "model/architectures/architectures.h"
 #include "model/config.h"
+#include "model/loader.h"
 #include "model/save.h"
 #include "model/weights.h"
 
@@ -28,22 +29,47 @@ fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-rig::ModelConfig tiny(const std::string& type) {
+// A tiny config of a that departs from its defaults where a round trip could lose something:
+// grouped-query heads, biases, rotary fraction and scaling, sliding windows, soft-capping.
+rig::ModelConfig tiny(const rig::Architecture& a) {
+  const std::string type = a.model_type;
+  const bool llama_like = type != "gpt_neox" && type != "gpt2";
   rig::ModelConfig c;
   c.model_type = type;
-  c.architecture = type == "gpt_neox" ? "GPTNeoXForCausalLM" : type == "gpt2" ? "GPT2LMHeadModel" : "LlamaForCausalLM";
+  c.architecture = a.architecture;
   c.vocab_size = 50;
   c.hidden_size = 16;
-  c.num_layers = 2;
+  c.num_layers = 3;
   c.num_heads = 4;
-  c.num_kv_heads = type == "llama" ? 2 : 4;
-  c.head_dim = 4;
-  c.attention_bias = type == "gpt_neox";  // written and read back (GPT-NeoX's default is true)
+  c.num_kv_heads = llama_like ? 2 : 4;
+  c.head_dim = type == "qwen3" || type == "gemma2" ? 6 : 4;  // 5.x: head_dim need not be hidden / heads
+  c.attention_bias = type == "gpt_neox" || type == "qwen3";  // written and read back (GPT-NeoX's default is true)
+  c.mlp_bias = type == "llama";
   c.intermediate_size = 24;
   c.max_positions = 32;
-  c.hidden_act = type == "gpt2" ? "gelu_new" : type == "llama" ? "silu" : "gelu";
+  c.norm_eps = 1e-6;
+  c.hidden_act = type == "gpt2" ? "gelu_new" : type == "gemma2" ? "gelu_pytorch_tanh" : llama_like ? "silu" : "gelu";
   c.partial_rotary_factor = type == "gpt_neox" ? 0.25 : 1.0;
-  c.tie_word_embeddings = type == "gpt2";
+  c.rope_theta = type == "gpt2" ? 10000.0 : 500.0;
+  if (type == "llama") {
+    c.rope_scaling.type = "llama3";
+    c.rope_scaling.factor = 4.0;
+    c.rope_scaling.low_freq_factor = 1.0;
+    c.rope_scaling.high_freq_factor = 2.0;
+    c.rope_scaling.original_max_positions = 16;
+  }
+  c.tie_word_embeddings = type == "gpt2" || type == "gemma2";
+  c.embd_pdrop = c.attn_pdrop = c.resid_pdrop = type == "gpt2" ? 0.1 : 0.0;
+  c.sliding_layers.assign(3, false);
+  if (type == "mistral" || type == "qwen2" || type == "qwen3" || type == "gemma2") {
+    c.sliding_window = 4;
+    c.sliding_layers = type == "mistral" ? std::vector<bool>{true, true, true} : std::vector<bool>{true, false, true};
+  }
+  if (type == "gemma2") {
+    c.query_pre_attn_scalar = 5;
+    c.attn_logit_softcapping = 2.0;  // and no final soft-capping (null)
+    c.pad_token_id = 0;
+  }
   c.bos_token_id = c.eos_token_id = 0;
   c.torch_dtype = "float32";
   return c;
@@ -79,10 +105,11 @@ std::map<std::string, at::Tensor> params_of(rig::CausalLM& m) {
 }  // namespace
 
 TEST_CASE("save_model_dir round-trips through load_weights in every architecture and stored dtype", "[save]") {
-  for (const std::string type : {"gpt_neox", "gpt2", "llama"}) {
+  for (const rig::Architecture& arch : rig::architectures()) {
+    const std::string type = arch.model_type;
     for (const at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
       INFO(type << " " << c10::toString(dt));
-      const rig::ModelConfig c = tiny(type);
+      const rig::ModelConfig c = tiny(arch);
       auto a = rig::make_causal_lm(c, "test");
       randomize(*a, 7);
       const fs::path dir = temp_dir(type);
@@ -100,6 +127,26 @@ TEST_CASE("save_model_dir round-trips through load_weights in every architecture
       CHECK(back.vocab_size == c.vocab_size);
       CHECK(back.partial_rotary_factor == c.partial_rotary_factor);
       CHECK(back.tie_word_embeddings == c.tie_word_embeddings);
+      CHECK(back.head_dim == c.head_dim);
+      CHECK(back.max_positions == c.max_positions);
+      CHECK(back.norm_eps == c.norm_eps);
+      CHECK(back.hidden_act == c.hidden_act);
+      CHECK(back.rope_theta == c.rope_theta);
+      CHECK(back.rope_scaling.type == c.rope_scaling.type);
+      CHECK(back.rope_scaling.factor == c.rope_scaling.factor);
+      CHECK(back.rope_scaling.original_max_positions == c.rope_scaling.original_max_positions);
+      CHECK(back.mlp_bias == c.mlp_bias);
+      CHECK(back.resid_pdrop == c.resid_pdrop);
+      CHECK(back.sliding_window == c.sliding_window);
+      CHECK(back.sliding_layers == c.sliding_layers);
+      CHECK(back.query_pre_attn_scalar == c.query_pre_attn_scalar);
+      CHECK(back.attn_logit_softcapping == c.attn_logit_softcapping);
+      CHECK(back.final_logit_softcapping == c.final_logit_softcapping);
+      CHECK(back.pad_token_id == c.pad_token_id);
+      CHECK(back.bos_token_id == c.bos_token_id);
+      CHECK(back.torch_dtype == rig::dtype_name(dt));
+      // Written again, the same file: every key written is read back to what it was.
+      CHECK(rig::config_json(back, dt) == rig::config_json(c, dt));
       auto b = rig::make_causal_lm(back, "test");
       rig::load_weights(*b, dir, at::kFloat, at::kCPU);
       const auto pa = params_of(*a), pb = params_of(*b);
@@ -115,6 +162,7 @@ TEST_CASE("save_model_dir round-trips through load_weights in every architecture
       if (type == "gpt2") CHECK(f->find("transformer.wte.weight") != nullptr);
       if (type == "gpt_neox") CHECK(f->find("embed_out.weight") != nullptr);
       if (type == "llama") CHECK(f->find("lm_head.weight") != nullptr);
+      if (type == "gemma2") CHECK(f->find("lm_head.weight") == nullptr);
       fs::remove_all(dir);
     }
   }
