@@ -9,6 +9,7 @@ PACKAGES=(
   libhdf5-dev libyaml-cpp-dev libeigen3-dev libboost-program-options-dev nlohmann-json3-dev
   libpcre2-dev libicu-dev             # Unicode regex (GPT-2's pre-tokenizer) and NFC
   catch2                              # unit tests
+  clang-format                        # scripts/format.sh, CTest format (.clang-format; version 14)
   libcurl4-openssl-dev                # rig pull: HTTP(S) downloads from the Hugging Face hub
   libssl-dev                          # sha256 (libcrypto) of downloads and weights
   libcairo2-dev libboost-dev fonts-dejavu-core   # analysis: figures (cairo), F/t distributions (Boost.Math)
