@@ -17,102 +17,22 @@
 #include "model/loader.h"
 #include "model/save.h"
 #include "model/weights.h"
+#include "unit/model/tiny_models.h"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("rig_test_save_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// A tiny config of a that departs from its defaults where a round trip could lose something:
-// grouped-query heads, biases, rotary fraction and scaling, sliding windows, soft-capping.
-rig::ModelConfig tiny(const rig::Architecture& a) {
-  const std::string type = a.model_type;
-  const bool llama_like = type != "gpt_neox" && type != "gpt2";
-  rig::ModelConfig c;
-  c.model_type = type;
-  c.architecture = a.architecture;
-  c.vocab_size = 50;
-  c.hidden_size = 16;
-  c.num_layers = 3;
-  c.num_heads = 4;
-  c.num_kv_heads = llama_like ? 2 : 4;
-  c.head_dim = type == "qwen3" || type == "gemma2" ? 6 : 4;  // 5.x: head_dim need not be hidden / heads
-  c.attention_bias = type == "gpt_neox" || type == "qwen3";  // written and read back (GPT-NeoX's default is true)
-  c.mlp_bias = type == "llama";
-  c.intermediate_size = 24;
-  c.max_positions = 32;
-  c.norm_eps = 1e-6;
-  c.hidden_act = type == "gpt2" ? "gelu_new" : type == "gemma2" ? "gelu_pytorch_tanh" : llama_like ? "silu" : "gelu";
-  c.partial_rotary_factor = type == "gpt_neox" ? 0.25 : 1.0;
-  c.rope_theta = type == "gpt2" ? 10000.0 : 500.0;
-  if (type == "llama") {
-    c.rope_scaling.type = "llama3";
-    c.rope_scaling.factor = 4.0;
-    c.rope_scaling.low_freq_factor = 1.0;
-    c.rope_scaling.high_freq_factor = 2.0;
-    c.rope_scaling.original_max_positions = 16;
-  }
-  c.tie_word_embeddings = type == "gpt2" || type == "gemma2";
-  c.embd_pdrop = c.attn_pdrop = c.resid_pdrop = type == "gpt2" ? 0.1 : 0.0;
-  c.sliding_layers.assign(3, false);
-  if (type == "mistral" || type == "qwen2" || type == "qwen3" || type == "gemma2") {
-    c.sliding_window = 4;
-    c.sliding_layers = type == "mistral" ? std::vector<bool>{true, true, true} : std::vector<bool>{true, false, true};
-  }
-  if (type == "gemma2") {
-    c.query_pre_attn_scalar = 5;
-    c.attn_logit_softcapping = 2.0;  // and no final soft-capping (null)
-    c.pad_token_id = 0;
-  }
-  c.bos_token_id = c.eos_token_id = 0;
-  c.torch_dtype = "float32";
-  return c;
-}
-
-// Fills every parameter with seeded random values (tied ones share their source).
-void randomize(rig::CausalLM& m, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  std::map<std::string, at::Tensor> by_key;
-  m.visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) {
-      const std::string key = mod.path().empty() ? p.name : mod.path() + "." + p.name;
-      p.value = at::empty(p.shape).normal_(0, 1, gen);
-      by_key[key] = p.value;
-    }
-  });
-  m.visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) {
-      const std::string key = mod.path().empty() ? p.name : mod.path() + "." + p.name;
-      if (auto src = m.tied_to(key)) p.value = by_key.at(*src);
-    }
-  });
-}
-
-std::map<std::string, at::Tensor> params_of(rig::CausalLM& m) {
-  std::map<std::string, at::Tensor> r;
-  m.visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) r[mod.path().empty() ? p.name : mod.path() + "." + p.name] = p.value;
-  });
-  return r;
-}
-
-}  // namespace
+using rig::test::params_of;
+using rig::test::randomize;
 
 TEST_CASE("save_model_dir round-trips through load_weights in every architecture and stored dtype", "[save]") {
   for (const rig::Architecture& arch : rig::architectures()) {
     const std::string type = arch.model_type;
     for (const at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
       INFO(type << " " << c10::toString(dt));
-      const rig::ModelConfig c = tiny(arch);
+      const rig::ModelConfig c = rig::test::tiny_config(arch);
       auto a = rig::make_causal_lm(c, "test");
       randomize(*a, 7);
-      const fs::path dir = temp_dir(type);
+      const fs::path dir = rig::test::temp_model_dir("rig_test_save", type);
       rig::save_model_dir(*a, c, dir, dt);
       // config.json reads back to the same shape-defining fields.
       const rig::ModelConfig back = rig::ModelConfig::from_file(dir / "config.json");
@@ -169,7 +89,7 @@ TEST_CASE("save_model_dir round-trips through load_weights in every architecture
 }
 
 TEST_CASE("save_safetensors writes an aligned header with metadata and rejects bad tensors", "[save]") {
-  const fs::path dir = temp_dir("file");
+  const fs::path dir = rig::test::temp_model_dir("rig_test_save", "file");
   const fs::path f = dir / "x.safetensors";
   const at::Tensor h = at::arange(5, at::kFloat).to(at::kHalf);  // 10 bytes: odd-sized
   const at::Tensor w = at::arange(6, at::kFloat).view({2, 3});

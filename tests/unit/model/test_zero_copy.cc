@@ -17,68 +17,19 @@
 #include "model/loader.h"
 #include "model/save.h"
 #include "model/weights.h"
+#include "unit/model/tiny_models.h"
 
 namespace fs = std::filesystem;
+using rig::test::params_of;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("rig_test_zc_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return fs::canonical(d);
-}
-
-rig::ModelConfig tiny(const std::string& type) {
-  rig::ModelConfig c;
-  c.model_type = type;
-  c.architecture = type == "gpt_neox" ? "GPTNeoXForCausalLM" : type == "gpt2" ? "GPT2LMHeadModel" : "LlamaForCausalLM";
-  c.vocab_size = 50;
-  c.hidden_size = 16;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = type == "llama" ? 2 : 4;
-  c.head_dim = 4;
-  c.attention_bias = type == "gpt_neox";
-  c.intermediate_size = 24;
-  c.max_positions = 32;
-  c.hidden_act = type == "gpt2" ? "gelu_new" : type == "llama" ? "silu" : "gelu";
-  c.partial_rotary_factor = type == "gpt_neox" ? 0.25 : 1.0;
-  c.tie_word_embeddings = type == "gpt2";
-  c.bos_token_id = c.eos_token_id = 0;
-  c.torch_dtype = "float32";
-  return c;
-}
 
 // A model of random weights, saved to dir in store dtype; returns its parameters by key.
 std::map<std::string, at::Tensor> save_random(const rig::ModelConfig& c, const fs::path& dir, at::ScalarType store) {
   auto m = rig::make_causal_lm(c, "test");
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);
-  std::map<std::string, at::Tensor> by_key;
-  m->visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) {
-      p.value = at::empty(p.shape).normal_(0, 0.1, gen);
-      by_key[mod.path().empty() ? p.name : mod.path() + "." + p.name] = p.value;
-    }
-  });
-  m->visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters())
-      if (auto src = m->tied_to(mod.path().empty() ? p.name : mod.path() + "." + p.name)) p.value = by_key.at(*src);
-  });
+  rig::test::randomize(*m, 3, 0.1);
   rig::save_model_dir(*m, c, dir, store);
-  std::map<std::string, at::Tensor> r;
-  m->visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) r[mod.path().empty() ? p.name : mod.path() + "." + p.name] = p.value;
-  });
-  return r;
-}
-
-std::map<std::string, at::Tensor> params_of(rig::CausalLM& m) {
-  std::map<std::string, at::Tensor> r;
-  m.visit([&](rig::Module& mod) {
-    for (auto& p : mod.parameters()) r[mod.path().empty() ? p.name : mod.path() + "." + p.name] = p.value;
-  });
-  return r;
+  return rig::test::params_of(*m);
 }
 
 // The file mapped at address p in this process ("" or "[heap]" for anonymous memory).
@@ -126,16 +77,17 @@ void shift_data(const fs::path& f, size_t extra) {
 }  // namespace
 
 TEST_CASE("weights stored in the compute dtype are the file's mapping, kept while a weight views it", "[model]") {
-  for (const std::string type : {"gpt_neox", "gpt2", "llama"}) {
+  for (const rig::Architecture& arch : rig::architectures()) {
+    const std::string type = arch.model_type;
     for (const at::ScalarType dt : {at::kFloat, at::kBFloat16, at::kHalf}) {
       INFO(type << " " << c10::toString(dt));
-      const rig::ModelConfig c = tiny(type);
-      const fs::path dir = temp_dir(type);
+      const rig::ModelConfig c = rig::test::tiny_config(arch);
+      const fs::path dir = rig::test::temp_model_dir("rig_test_zc", type);
       const auto want = save_random(c, dir, dt);
       const fs::path file = dir / "model.safetensors";
       auto m = rig::make_causal_lm(c, "test");
       rig::load_weights(*m, dir, dt, at::kCPU);  // the checkpoint object is gone: the weights hold the file
-      auto got = params_of(*m);
+      auto got = rig::test::params_of(*m);
       for (const auto& [k, t] : got) {
         INFO(k);
         CHECK(t.scalar_type() == dt);
@@ -161,8 +113,8 @@ TEST_CASE("weights stored in the compute dtype are the file's mapping, kept whil
 }
 
 TEST_CASE("a dtype conversion is a copy, and the file is unmapped after loading", "[model]") {
-  const rig::ModelConfig c = tiny("llama");
-  const fs::path dir = temp_dir("convert");
+  const rig::ModelConfig c = rig::test::tiny_config(rig::test::architecture("llama"));
+  const fs::path dir = rig::test::temp_model_dir("rig_test_zc", "convert");
   const auto want = save_random(c, dir, at::kFloat);
   for (const at::ScalarType dt : {at::kBFloat16, at::kHalf}) {
     INFO(c10::toString(dt));
@@ -181,8 +133,8 @@ TEST_CASE("a dtype conversion is a copy, and the file is unmapped after loading"
 TEST_CASE("unaligned tensors are copied into aligned memory and load the same", "[model]") {
   for (const at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
     INFO(c10::toString(dt));
-    const rig::ModelConfig c = tiny("gpt2");
-    const fs::path dir = temp_dir("unaligned");
+    const rig::ModelConfig c = rig::test::tiny_config(rig::test::architecture("gpt2"));
+    const fs::path dir = rig::test::temp_model_dir("rig_test_zc", "unaligned");
     const auto want = save_random(c, dir, dt);
     shift_data(dir / "model.safetensors", 1);  // every tensor at an odd address
     for (const at::ScalarType compute : {dt, at::kFloat}) {
