@@ -133,8 +133,7 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
           std::find(al.conditions.begin(), al.conditions.end(), s.condition) == al.conditions.end())
         al.conditions.push_back(s.condition);
     for (const auto& c : seen)
-      if (std::find(al.conditions.begin(), al.conditions.end(), c) == al.conditions.end())
-        al.conditions.push_back(c);
+      if (std::find(al.conditions.begin(), al.conditions.end(), c) == al.conditions.end()) al.conditions.push_back(c);
   }
 
   const auto names = rec.event_names();
@@ -142,8 +141,7 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
   const bool in_file = std::find(names.begin(), names.end(), cfg.event) != names.end();
   if (in_file)
     for (const auto& e : rec.events(cfg.event)) from_group[e.trial] = e.row;
-  else if (!is_builtin_event(cfg.event))
-    throw DataError(rec.path().string() + ": no event '" + cfg.event + "'");
+  else if (!is_builtin_event(cfg.event)) throw DataError(rec.path().string() + ": no event '" + cfg.event + "'");
 
   al.event_row.assign(trials.size(), -1);
   al.condition_of.assign(trials.size(), -1);
@@ -210,8 +208,8 @@ Binner::Binner(const Alignment& al, const AnalysisConfig& cfg) : al_(al) {
   base1_ = cfg.baseline_stop;
 }
 
-void Binner::baseline(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
-                      Eigen::RowVectorXd& mu, Eigen::RowVectorXd& inv_sd) const {
+void Binner::baseline(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Eigen::RowVectorXd& mu,
+                      Eigen::RowVectorXd& inv_sd) const {
   mu = Eigen::RowVectorXd::Zero(W);
   inv_sd = Eigen::RowVectorXd::Ones(W);
   if (baseline_ == Baseline::kNone) return;
@@ -272,8 +270,7 @@ void Binner::bin(const float* block, int64_t block_r0, int64_t W, const AlignedT
   }
 }
 
-bool Binner::window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
-                         double* out) const {
+bool Binner::window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, double* out) const {
   const int64_t r0 = std::max(t.r0, t.event_row + win0_), r1 = std::min(t.r1, t.event_row + win1_ + 1);
   Eigen::Map<Eigen::RowVectorXd> o(out, W);
   if (r0 >= r1) return false;

@@ -20,7 +20,7 @@
 namespace rig {
 class RecordingReader;
 struct TrialRow;
-}
+}  // namespace rig
 
 namespace rig::analysis {
 
@@ -39,9 +39,9 @@ struct Alignment {
   // and per condition the index of its value of each field: [condition][field].
   std::vector<std::vector<std::string>> levels;
   std::vector<std::vector<int>> condition_levels;
-  std::vector<AlignedTrial> trials;     // included trials (analysed condition, has the event), by row
-  std::vector<int64_t> event_row;       // per recording trial: absolute event row, -1 = none
-  std::vector<int> condition_of;        // per recording trial: condition index, -1 = not analysed
+  std::vector<AlignedTrial> trials;  // included trials (analysed condition, has the event), by row
+  std::vector<int64_t> event_row;    // per recording trial: absolute event row, -1 = none
+  std::vector<int> condition_of;     // per recording trial: condition index, -1 = not analysed
   int64_t pre = 0, post = 0, bin = 1;
   std::vector<int64_t> bin_start, bin_stop;  // offsets from the event: [start, stop) per bin
   int64_t length() const { return pre + post + 1; }
@@ -74,8 +74,7 @@ class Binner {
   void bin(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Mat& binned,
            std::vector<char>& valid) const;
   // Mean of the raw rows at offsets [window_start, window_stop] that have data; false if none.
-  bool window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t,
-                   double* out) const;
+  bool window_mean(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, double* out) const;
   // The trial's baseline per unit: mean and 1/SD (SD with n; 1 where 0, and 1 for subtract).
   void baseline(const float* block, int64_t block_r0, int64_t W, const AlignedTrial& t, Eigen::RowVectorXd& mu,
                 Eigen::RowVectorXd& inv_sd) const;

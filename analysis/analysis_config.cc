@@ -15,11 +15,11 @@
 namespace rig::analysis {
 namespace {
 
+using cfg::child;
 using cfg::Codec;
 using cfg::Decoder;
 using cfg::EnumRule;
 using cfg::KeyPath;
-using cfg::child;
 
 constexpr int64_t kRows = 1 << 20;  // bound on row offsets and counts
 
@@ -80,7 +80,8 @@ Codec<Range> row_range() {
 // [start, stop] or {window: [start, stop], ...} (baseline): the short form is the first
 // field of the mapping.
 template <class T>
-Codec<T> short_or_mapping(const char* what, std::function<void(const Decoder&, const YAML::Node&, const KeyPath&, T&)> short_form) {
+Codec<T> short_or_mapping(const char* what,
+                          std::function<void(const Decoder&, const YAML::Node&, const KeyPath&, T&)> short_form) {
   return {[what, short_form](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
             T t;
             if (n.IsMap()) {
@@ -95,8 +96,10 @@ Codec<T> short_or_mapping(const char* what, std::function<void(const Decoder&, c
           {}};
 }
 
-const EnumRule<Smoothing> kSmoothing{{{"none", Smoothing::kNone}, {"boxcar", Smoothing::kBoxcar}, {"gaussian", Smoothing::kGaussian}}};
-const EnumRule<Normalize> kNormalize{{{"none", Normalize::kNone}, {"zscore", Normalize::kZscore}, {"soft", Normalize::kSoft}}};
+const EnumRule<Smoothing> kSmoothing{
+    {{"none", Smoothing::kNone}, {"boxcar", Smoothing::kBoxcar}, {"gaussian", Smoothing::kGaussian}}};
+const EnumRule<Normalize> kNormalize{
+    {{"none", Normalize::kNone}, {"zscore", Normalize::kZscore}, {"soft", Normalize::kSoft}}};
 const EnumRule<Baseline> kBaselineMode{{{"subtract", Baseline::kSubtract}, {"zscore", Baseline::kZscore}}};
 const EnumRule<PcaCenter> kPcaCenter{{{"mean", PcaCenter::kMean}, {"cross_condition", PcaCenter::kCrossCondition}}};
 const EnumRule<Side> kSide{{{"output", Side::kOutput}, {"input", Side::kInput}}};
@@ -168,8 +171,8 @@ Codec<std::vector<SiteSelector>> site_list() {
               } else if (n[i].IsScalar() && !n[i].Scalar().empty()) {
                 s.site = n[i].Scalar();
               } else {
-                cfg::fail(d.source(), n[i], ip, "expected a site name or {site: NAME, side: input | output}, got " +
-                                                    cfg::describe(n[i]));
+                cfg::fail(d.source(), n[i], ip,
+                          "expected a site name or {site: NAME, side: input | output}, got " + cfg::describe(n[i]));
               }
               out.push_back(s);
             }
@@ -191,9 +194,11 @@ void fields(V& v, AnalysisConfig& a) {
   v("post", a.post, cfg::int_between(0, kRows));
   v("bin", a.bin, cfg::int_between(1, kRows));
   SmoothingSpec sm{a.smoothing, a.smooth_width};
-  v("smoothing", sm, short_or_mapping<SmoothingSpec>("a mapping (kind, width)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, SmoothingSpec& s) {
-      s.kind = kSmoothing.decode(d.source(), n, p);
-    }));
+  v("smoothing", sm,
+    short_or_mapping<SmoothingSpec>("a mapping (kind, width)",
+                                    [](const Decoder& d, const YAML::Node& n, const KeyPath& p, SmoothingSpec& s) {
+                                      s.kind = kSmoothing.decode(d.source(), n, p);
+                                    }));
   a.smoothing = sm.kind;
   a.smooth_width = sm.width;
   Range window{a.window_start, a.window_stop};
@@ -201,10 +206,12 @@ void fields(V& v, AnalysisConfig& a) {
   a.window_start = window.first;
   a.window_stop = window.second;
   BaselineSpec bl;
-  v("baseline", bl, short_or_mapping<BaselineSpec>("a mapping (window, mode)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, BaselineSpec& b) {
-      b.window = row_range().decode(d, n, p);
-      b.where.prefix = d.source().where(n, p);
-    }));
+  v("baseline", bl,
+    short_or_mapping<BaselineSpec>("a mapping (window, mode)",
+                                   [](const Decoder& d, const YAML::Node& n, const KeyPath& p, BaselineSpec& b) {
+                                     b.window = row_range().decode(d, n, p);
+                                     b.where.prefix = d.source().where(n, p);
+                                   }));
   v("contrast", a.contrast, names());
   v("permutations", a.permutations, cfg::int_between(0, 1000000));
   v("time_resolved", a.time_resolved);
@@ -214,9 +221,11 @@ void fields(V& v, AnalysisConfig& a) {
   v("pca_components", a.pca_components, cfg::int_between(0, 4096));
   v("pca_center", a.pca_center, kPcaCenter);
   NormalizeSpec nz{a.normalize, a.soft_c};
-  v("normalize", nz, short_or_mapping<NormalizeSpec>("a mapping (kind, c)", [](const Decoder& d, const YAML::Node& n, const KeyPath& p, NormalizeSpec& s) {
-      s.kind = kNormalize.decode(d.source(), n, p);
-    }));
+  v("normalize", nz,
+    short_or_mapping<NormalizeSpec>("a mapping (kind, c)",
+                                    [](const Decoder& d, const YAML::Node& n, const KeyPath& p, NormalizeSpec& s) {
+                                      s.kind = kNormalize.decode(d.source(), n, p);
+                                    }));
   a.normalize = nz.kind;
   a.soft_c = nz.c;
   v("folds", a.folds, cfg::int_between(0, 1000));
@@ -227,17 +236,21 @@ void fields(V& v, AnalysisConfig& a) {
   v("chunk_rows", a.chunk_rows, cfg::int_between(1, 1 << 30));
   v("threads", a.threads, cfg::int_between(0, 1024));
   v.validate([&](Decoder& d) {
-    for (auto [key, where] : {std::pair<const char*, Where*>{"sites", &a.sites_where}, {"conditions", &a.conditions_where},
-                              {"group_by", &a.group_by_where}, {"event", &a.event_where}, {"contrast", &a.contrast_where}})
+    for (auto [key, where] : {std::pair<const char*, Where*>{"sites", &a.sites_where},
+                              {"conditions", &a.conditions_where},
+                              {"group_by", &a.group_by_where},
+                              {"event", &a.event_where},
+                              {"contrast", &a.contrast_where}})
       if (d.has(key)) where->prefix = d.where(key);
-    if (d.has("group_by") && (a.group_by.empty() || a.group_by.size() > 2 ||
-                              (a.group_by.size() == 2 && a.group_by[0] == a.group_by[1])))
+    if (d.has("group_by") &&
+        (a.group_by.empty() || a.group_by.size() > 2 || (a.group_by.size() == 2 && a.group_by[0] == a.group_by[1])))
       d.fail_at("group_by", "expected a stimulus field or two different ones [FIELD1, FIELD2], got " +
                                 cfg::describe(d.get("group_by")));
     if (d.has("contrast") && (a.contrast.size() != 2 || a.contrast[0] == a.contrast[1]))
       d.fail_at("contrast", "expected two different conditions [A, B], got " + cfg::describe(d.get("contrast")));
     if (a.folds == 1) d.fail_at("folds", "expected 0 (no decoding) or at least 2 folds, got 1");
-    const std::string rows = "the aligned rows [-pre, post] = [" + std::to_string(-a.pre) + ", " + std::to_string(a.post) + "]";
+    const std::string rows =
+        "the aligned rows [-pre, post] = [" + std::to_string(-a.pre) + ", " + std::to_string(a.post) + "]";
     a.window_set = d.has("window");
     if (a.window_set && (a.window_start < -a.pre || a.window_stop > a.post))
       d.fail_at("window", "expected a window inside " + rows + ", got [" + std::to_string(a.window_start) + ", " +
@@ -248,7 +261,8 @@ void fields(V& v, AnalysisConfig& a) {
       a.baseline_stop = bl.window.second;
       if (a.baseline_start < -a.pre || a.baseline_stop > a.post)
         throw ConfigError(bl.where.error("expected a baseline inside " + rows + ", got [" +
-                                         std::to_string(a.baseline_start) + ", " + std::to_string(a.baseline_stop) + "]"));
+                                         std::to_string(a.baseline_start) + ", " + std::to_string(a.baseline_stop) +
+                                         "]"));
     }
   });
 }
@@ -271,9 +285,7 @@ const char* baseline_name(Baseline b) {
   return "none";
 }
 
-const char* pca_center_name(PcaCenter c) {
-  return c == PcaCenter::kCrossCondition ? "cross_condition" : "mean";
-}
+const char* pca_center_name(PcaCenter c) { return c == PcaCenter::kCrossCondition ? "cross_condition" : "mean"; }
 
 const char* smoothing_name(Smoothing s) {
   switch (s) {
@@ -284,8 +296,7 @@ const char* smoothing_name(Smoothing s) {
   return "none";
 }
 
-AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file,
-                              const std::string& key_prefix) {
+AnalysisConfig parse_analysis(const YAML::Node& node, const std::string& file, const std::string& key_prefix) {
   AnalysisConfig a;
   a.file = file;
   if (!node.IsDefined() || node.IsNull()) return a;
@@ -343,8 +354,7 @@ void check_against(const AnalysisConfig& cfg, const RecordingReader& rec) {
   }
   for (const auto& s : cfg.sites) {
     bool found = false;
-    for (const auto& e : rec.electrodes())
-      found |= e.site == s.site && (s.any_side || e.side == s.side);
+    for (const auto& e : rec.electrodes()) found |= e.site == s.site && (s.any_side || e.side == s.side);
     if (!found)
       raise(s.where, "site '" + s.site + (s.any_side ? "" : std::string("/") + side_name(s.side)) +
                          "' is not recorded in " + file + " (it has: " + list(sites) + ")");
@@ -355,8 +365,8 @@ void check_against(const AnalysisConfig& cfg, const RecordingReader& rec) {
       if (std::find(fields.begin(), fields.end(), kv.first) == fields.end()) fields.push_back(kv.first);
   for (const auto& f : cfg.group_by)
     if (std::find(fields.begin(), fields.end(), f) == fields.end())
-      raise(cfg.group_by_where, "group_by: '" + f + "' is not a stimulus field of " + file + " (it has: " +
-                                    list(fields) + ")");
+      raise(cfg.group_by_where,
+            "group_by: '" + f + "' is not a stimulus field of " + file + " (it has: " + list(fields) + ")");
   std::vector<std::string> conds;
   for (const auto& t : rec.trials()) {
     const std::string label = trial_label(rec, cfg, t);
@@ -368,8 +378,8 @@ void check_against(const AnalysisConfig& cfg, const RecordingReader& rec) {
   for (const auto& c : cfg.contrast) {
     const auto& pool = cfg.conditions.empty() ? conds : cfg.conditions;
     if (std::find(pool.begin(), pool.end(), c) == pool.end())
-      raise(cfg.contrast_where, "contrast condition '" + c + "' is not among the analysed conditions (" +
-                                    list(pool) + ") of " + file);
+      raise(cfg.contrast_where,
+            "contrast condition '" + c + "' is not among the analysed conditions (" + list(pool) + ") of " + file);
   }
   const auto events = rec.event_names();
   if (!is_builtin_event(cfg.event) && std::find(events.begin(), events.end(), cfg.event) == events.end())

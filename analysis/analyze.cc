@@ -36,8 +36,8 @@ std::vector<size_t> pick_electrodes(const RecordingReader& rec, const AnalysisCo
   return out;
 }
 
-void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int>& labels, int C,
-                 int ca, int cb, const AnalysisConfig& cfg, std::vector<double>& max_f) {
+void selectivity(SiteResult& sr, const Eigen::MatrixXd& X, const std::vector<int>& labels, int C, int ca, int cb,
+                 const AnalysisConfig& cfg, std::vector<double>& max_f) {
   const int64_t w = X.cols(), n = X.rows();
   Selectivity& s = sr.sel;
   for (auto* v : {&s.d_prime, &s.selectivity_index, &s.auc, &s.t, &s.t_p, &s.welch_t, &s.welch_p, &s.anova_f,
@@ -170,8 +170,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   }
   if (!labels.empty()) {
     r.chance = 1.0 / double(nonempty);
-    r.chance_majority = double(*std::max_element(r.condition_trials.begin(), r.condition_trials.end())) /
-                        double(labels.size());
+    r.chance_majority =
+        double(*std::max_element(r.condition_trials.begin(), r.condition_trials.end())) / double(labels.size());
   }
 
   const auto blocks = plan_blocks(al, cfg.chunk_rows);
@@ -203,7 +203,7 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
     Eigen::MatrixXd X(int64_t(al.trials.size()), W);  // window means, one row per included trial
     std::vector<char> has_window(al.trials.size(), 0);
     Eigen::RowVectorXd wm(W);
-    std::vector<Mat> cube;                 // time_resolved: every included trial's bins
+    std::vector<Mat> cube;  // time_resolved: every included trial's bins
     std::vector<std::vector<char>> cube_valid;
     const bool keep_trials = cfg.time_resolved || (F && cfg.decode_permutations > 0);
     if (keep_trials) cube.resize(al.trials.size()), cube_valid.resize(al.trials.size());
@@ -246,8 +246,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
       if (!Xw.col(j).allFinite()) sr.nonfinite_neurons.push_back(sr.neurons[size_t(j)]);
     selectivity(sr, Xw, wl, C, ca, cb, cfg, out_max_f[ei]);
     if (cfg.time_resolved)
-      sr.time = timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0,
-                           cfg.seed);
+      sr.time =
+          timecourse(cube, cube_valid, labels, C, ca, cb, cfg.cluster_alpha, C >= 2 ? cfg.permutations : 0, cfg.seed);
     std::vector<Mat> means;
     for (const auto& p : sr.psth) means.push_back(p.mean);
     if (!cfg.group_by.empty()) sr.marginal = marginalize(means, al, cfg.group_by);
@@ -270,13 +270,14 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
         sr.decode_sd[j] = m.var >= 0 ? std::sqrt(m.var) : kNaN;
       }
       if (cfg.decode_permutations > 0) {
-        sr.decode_null = decoding_null(cube, cube_valid, labels, C, F, cfg.normalize, cfg.soft_c,
-                                       cfg.decode_permutations, cfg.seed);
+        sr.decode_null =
+            decoding_null(cube, cube_valid, labels, C, F, cfg.normalize, cfg.soft_c, cfg.decode_permutations, cfg.seed);
         sr.decode_p.assign(nb, kNaN);
         for (size_t j = 0; j < nb; ++j) {
           if (std::isnan(sr.decode_accuracy[j])) continue;
           int64_t ge = 0;
-          for (int64_t p = 0; p < sr.decode_null.rows(); ++p) ge += sr.decode_null(p, int64_t(j)) >= sr.decode_accuracy[j];
+          for (int64_t p = 0; p < sr.decode_null.rows(); ++p)
+            ge += sr.decode_null(p, int64_t(j)) >= sr.decode_accuracy[j];
           sr.decode_p[j] = double(1 + ge) / double(1 + sr.decode_null.rows());
         }
       }
@@ -319,7 +320,8 @@ Results analyze(const RecordingReader& rec, const AnalysisConfig& cfg, const Pro
   for (size_t ei = 0; ei < electrodes.size(); ++ei) {
     const auto& mf = out_max_f[ei];
     if (r.perm_max_f.empty()) r.perm_max_f = mf;
-    for (size_t m = 0; m < mf.size() && m < r.perm_max_f.size(); ++m) r.perm_max_f[m] = std::max(r.perm_max_f[m], mf[m]);
+    for (size_t m = 0; m < mf.size() && m < r.perm_max_f.size(); ++m)
+      r.perm_max_f[m] = std::max(r.perm_max_f[m], mf[m]);
     const auto& mm = out[ei].time.max_mass;
     if (r.cluster_max_mass.empty()) r.cluster_max_mass = mm;
     for (size_t m = 0; m < mm.size() && m < r.cluster_max_mass.size(); ++m)

@@ -19,10 +19,9 @@ const std::vector<RGB> kDiverging = {{0.020, 0.188, 0.380}, {0.129, 0.400, 0.675
                                      {0.992, 0.859, 0.780}, {0.957, 0.647, 0.510}, {0.839, 0.376, 0.302},
                                      {0.698, 0.094, 0.169}, {0.404, 0.000, 0.122}};
 // Line colours for conditions (matplotlib's tab10).
-const std::vector<RGB> kLines = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
-                                 {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294},
-                                 {0.890, 0.467, 0.761}, {0.498, 0.498, 0.498}, {0.737, 0.741, 0.133},
-                                 {0.090, 0.745, 0.812}};
+const std::vector<RGB> kLines = {
+    {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741},
+    {0.549, 0.337, 0.294}, {0.890, 0.467, 0.761}, {0.498, 0.498, 0.498}, {0.737, 0.741, 0.133}, {0.090, 0.745, 0.812}};
 const RGB kMissing = {0.80, 0.80, 0.80};
 
 RGB colormap(const std::vector<RGB>& m, double t) {
@@ -147,7 +146,8 @@ void paint_matrix(Figure& f, const Axes& a, const Mat& v, const std::vector<RGB>
     for (int c = 0; c < cols; ++c) {
       const double t = hi > lo ? (v(r, c) - lo) / (hi - lo) : 0.5;
       const RGB col = colormap(map, std::isfinite(v(r, c)) ? t : std::numeric_limits<double>::quiet_NaN());
-      uint32_t px = (uint32_t(col[0] * 255 + 0.5) << 16) | (uint32_t(col[1] * 255 + 0.5) << 8) | uint32_t(col[2] * 255 + 0.5);
+      uint32_t px =
+          (uint32_t(col[0] * 255 + 0.5) << 16) | (uint32_t(col[1] * 255 + 0.5) << 8) | uint32_t(col[2] * 255 + 0.5);
       *reinterpret_cast<uint32_t*>(data + r * stride + c * 4) = px;
     }
   cairo_surface_mark_dirty(img);
@@ -159,7 +159,8 @@ void paint_matrix(Figure& f, const Axes& a, const Mat& v, const std::vector<RGB>
   cairo_scale(cr, a.w / cols, a.h / rows);
   cairo_set_source_surface(cr, img, 0, 0);
   // Nearest when magnifying (crisp cells); averaging when many neurons share a pixel row.
-  cairo_pattern_set_filter(cairo_get_source(cr), (a.w >= cols && a.h >= rows) ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+  cairo_pattern_set_filter(cairo_get_source(cr),
+                           (a.w >= cols && a.h >= rows) ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
   cairo_paint(cr);
   cairo_restore(cr);
   cairo_surface_destroy(img);

@@ -36,7 +36,8 @@ class Figure {
     if (ext == ".svg") svg_ = true;
     else if (ext != ".png")
       throw ConfigError(out.string() + ": expected a .png or .svg file name, got extension '" + ext + "'");
-    surface_ = svg_ ? cairo_svg_surface_create(out.c_str(), w, h) : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+    surface_ =
+        svg_ ? cairo_svg_surface_create(out.c_str(), w, h) : cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
     if (cairo_surface_status(surface_) != CAIRO_STATUS_SUCCESS)
       throw Error("cannot create " + out.string() + ": " + cairo_status_to_string(cairo_surface_status(surface_)));
     cr_ = cairo_create(surface_);
@@ -64,8 +65,8 @@ class Figure {
   }
 
   // Text anchored at (x, y): ax 0 left / 0.5 centre / 1 right, ay 0 top / 0.5 middle / 1 baseline-ish bottom.
-  void text(const std::string& s, double x, double y, double size, double ax = 0, double ay = 0,
-            double angle = 0, bool bold = false) {
+  void text(const std::string& s, double x, double y, double size, double ax = 0, double ay = 0, double angle = 0,
+            bool bold = false) {
     cairo_save(cr_);
     cairo_select_font_face(cr_, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
                            bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
@@ -96,8 +97,8 @@ class Figure {
 
 // A rectangle of the figure with data ranges; maps data to device coordinates.
 struct Axes {
-  double x, y, w, h;               // device rectangle
-  double x0, x1, y0, y1;           // data ranges (y0 at the bottom)
+  double x, y, w, h;      // device rectangle
+  double x0, x1, y0, y1;  // data ranges (y0 at the bottom)
   double px(double v) const { return x + (v - x0) / (x1 - x0) * w; }
   double py(double v) const { return y + h - (v - y0) / (y1 - y0) * h; }
 };

@@ -25,8 +25,7 @@ std::vector<int> assign_folds(const std::vector<int>& labels, int n_conditions, 
 
 CentroidDecoder::CentroidDecoder(int n_conditions, int n_folds, size_t n_bins, int64_t width, Normalize normalize,
                                  double soft_c, bool generalization)
-    : C_(n_conditions), F_(n_folds), nb_(n_bins), w_(width), norm_(normalize), soft_c_(soft_c),
-      gen_(generalization) {
+    : C_(n_conditions), F_(n_folds), nb_(n_bins), w_(width), norm_(normalize), soft_c_(soft_c), gen_(generalization) {
   sum_.assign(size_t(C_ * F_), Mat::Zero(int64_t(nb_), w_));
   count_.assign(size_t(C_ * F_), std::vector<int64_t>(nb_, 0));
   correct_.assign(nb_, 0);

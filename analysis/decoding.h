@@ -30,8 +30,8 @@ std::vector<int> assign_folds(const std::vector<int>& labels, int n_conditions, 
 
 class CentroidDecoder {
  public:
-  CentroidDecoder(int n_conditions, int n_folds, size_t n_bins, int64_t width,
-                  Normalize normalize = Normalize::kNone, double soft_c = 5, bool generalization = false);
+  CentroidDecoder(int n_conditions, int n_folds, size_t n_bins, int64_t width, Normalize normalize = Normalize::kNone,
+                  double soft_c = 5, bool generalization = false);
   // Pass 1: add a trial's binned values to its fold's sums.
   void train(int condition, int fold, const Mat& binned, const std::vector<char>& valid);
   // Between the passes: leave-fold-out centroids.
@@ -41,8 +41,8 @@ class CentroidDecoder {
 
   std::vector<double> accuracy() const;  // [n_bins]; NaN where nothing was tested
   const std::vector<int64_t>& tested() const { return tested_; }
-  Mat generalization() const;            // [train bin x test bin]; empty without generalization
-  Mat generalization_n() const;          // tested trial-bins per cell
+  Mat generalization() const;    // [train bin x test bin]; empty without generalization
+  Mat generalization_n() const;  // tested trial-bins per cell
 
  private:
   int C_, F_;

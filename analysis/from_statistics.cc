@@ -33,15 +33,19 @@ Results analyze_statistics(const RecordingReader& rec, const AnalysisConfig& cfg
   const std::vector<std::string>& file_conditions = rec.statistics_conditions();
   Results r = results_header(rec, cfg, bins);
   r.time_resolved = true;  // per-bin statistics are what moments give best
-  for (int64_t b = 0; b < bins.n_bins(); ++b) r.bin_start.push_back(bins.bin_start(b)), r.bin_stop.push_back(bins.bin_stop(b));
+  for (int64_t b = 0; b < bins.n_bins(); ++b)
+    r.bin_start.push_back(bins.bin_start(b)), r.bin_stop.push_back(bins.bin_stop(b));
   const std::string stored = "the file's statistics (event " + bins.event + ", pre " + std::to_string(bins.pre) +
                              ", post " + std::to_string(bins.post) + ", bin " + std::to_string(bins.bin) + ")";
   if (cfg.event != bins.event || cfg.pre != bins.pre || cfg.post != bins.post || cfg.bin != bins.bin)
     r.notes.push_back("the analysis asks for event " + cfg.event + ", pre " + std::to_string(cfg.pre) + ", post " +
-                      std::to_string(cfg.post) + ", bin " + std::to_string(cfg.bin) + "; a statistics file can only "
-                      "be analysed in its own bins: using " + stored);
-  r.notes.push_back("needs single trials, not computed from a statistics file: AUC, permutation p-values (perm_p, "
-                    "max-statistic, clusters), decoding");
+                      std::to_string(cfg.post) + ", bin " + std::to_string(cfg.bin) +
+                      "; a statistics file can only "
+                      "be analysed in its own bins: using " +
+                      stored);
+  r.notes.push_back(
+      "needs single trials, not computed from a statistics file: AUC, permutation p-values (perm_p, "
+      "max-statistic, clusters), decoding");
   if (cfg.smoothing != Smoothing::kNone || cfg.baseline != Baseline::kNone)
     r.notes.push_back("smoothing and baselines act on each trial's rows: not applied to a statistics file");
 
@@ -50,7 +54,8 @@ Results analyze_statistics(const RecordingReader& rec, const AnalysisConfig& cfg
   const std::vector<rig::Moments> all = rec.statistics();
   for (const std::string& c : cfg.conditions.empty() ? file_conditions : cfg.conditions) {
     auto it = std::find(file_conditions.begin(), file_conditions.end(), c);
-    if (it == file_conditions.end()) throw DataError(rec.path().string() + ": /statistics has no condition '" + c + "'");
+    if (it == file_conditions.end())
+      throw DataError(rec.path().string() + ": /statistics has no condition '" + c + "'");
     const int64_t k = it - file_conditions.begin();
     bool any = !cfg.conditions.empty();
     for (const auto& m : all)
@@ -98,15 +103,15 @@ Results analyze_statistics(const RecordingReader& rec, const AnalysisConfig& cfg
   for (int64_t b = 0; b < bins.n_bins(); ++b)
     if (bins.bin_start(b) == r.window_start && bins.bin_stop(b) == r.window_stop + 1) wbin = b;
   if (wbin < 0)
-    r.notes.push_back("the selectivity window [" + std::to_string(r.window_start) + ", " + std::to_string(r.window_stop) +
-                      "] is not one bin of " + stored + ": window statistics (selectivity table) are NaN; the per-bin "
+    r.notes.push_back("the selectivity window [" + std::to_string(r.window_start) + ", " +
+                      std::to_string(r.window_stop) + "] is not one bin of " + stored +
+                      ": window statistics (selectivity table) are NaN; the per-bin "
                       "ones are in each electrode's /time");
 
   const std::vector<ElectrodeSpec>& es = rec.electrodes();
   for (size_t e = 0; e < es.size(); ++e) {
     const ElectrodeSpec& spec = es[e];
-    if (!cfg.sites.empty() &&
-        std::none_of(cfg.sites.begin(), cfg.sites.end(), [&](const SiteSelector& s) {
+    if (!cfg.sites.empty() && std::none_of(cfg.sites.begin(), cfg.sites.end(), [&](const SiteSelector& s) {
           return s.site == spec.site && (s.any_side || s.side == spec.side);
         }))
       continue;

@@ -52,7 +52,8 @@ Marginalization marginalize(const std::vector<Mat>& means, const Alignment& al,
         for (size_t b = 0; b < B; ++b) mu += at(t, a, b) = means[size_t(cell[a * B + b])](bins[t], n);
     mu /= double(T * A * B);
     std::fill(mt.begin(), mt.end(), 0.0), std::fill(ma.begin(), ma.end(), 0.0), std::fill(mb.begin(), mb.end(), 0.0);
-    std::fill(mta.begin(), mta.end(), 0.0), std::fill(mtb.begin(), mtb.end(), 0.0), std::fill(mab.begin(), mab.end(), 0.0);
+    std::fill(mta.begin(), mta.end(), 0.0), std::fill(mtb.begin(), mtb.end(), 0.0),
+        std::fill(mab.begin(), mab.end(), 0.0);
     for (size_t t = 0; t < T; ++t)
       for (size_t a = 0; a < A; ++a)
         for (size_t b = 0; b < B; ++b) {
@@ -85,10 +86,8 @@ Marginalization marginalize(const std::vector<Mat>& means, const Alignment& al,
   if (!(total > 0)) return m;
   for (size_t k = 0; k < ss.size(); ++k) m.part_fraction[k] = ss[k] / total;
   const auto& f = m.part_fraction;
-  if (two)
-    m.fraction = {f[0], f[1] + f[3], f[2] + f[4], f[5] + f[6]};
-  else
-    m.fraction = {f[0], f[1] + f[2]};
+  if (two) m.fraction = {f[0], f[1] + f[3], f[2] + f[4], f[5] + f[6]};
+  else m.fraction = {f[0], f[1] + f[2]};
   return m;
 }
 

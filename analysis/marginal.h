@@ -27,7 +27,6 @@ struct Marginalization {
 // means[c]: condition c's PSTH mean [n_bins x W] (Alignment order); al.levels and
 // al.condition_levels give the grid. A grid cell without a condition, or no bin where every
 // cell has data: all fractions NaN.
-Marginalization marginalize(const std::vector<Mat>& means, const Alignment& al,
-                            const std::vector<std::string>& fields);
+Marginalization marginalize(const std::vector<Mat>& means, const Alignment& al, const std::vector<std::string>& fields);
 
 }  // namespace rig::analysis

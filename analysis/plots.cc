@@ -109,8 +109,14 @@ void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& column
     if (!(hi > lo)) lo -= 0.5, hi += 0.5;
     const double pad = 0.05 * (hi - lo);
     const double x0 = centre.front() - 0.5, x1 = std::max(centre.back() + 0.5, x0 + 1);
-    Axes a{double(80 + (k % cols) * pw), double(85 + (k / cols) * ph), double(pw - 110), double(ph - 90),
-           x0, x1, lo - pad, hi + pad};
+    Axes a{double(80 + (k % cols) * pw),
+           double(85 + (k / cols) * ph),
+           double(pw - 110),
+           double(ph - 90),
+           x0,
+           x1,
+           lo - pad,
+           hi + pad};
     cairo_t* cr = f.cr();
     if (a.x0 < 0 && a.x1 > 0) {  // the event
       cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
@@ -125,7 +131,10 @@ void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& column
       const RGB c = kLines[ci % kLines.size()];
       // SEM band, one polygon per run of bins with a mean and an SEM.
       for (int64_t j = 0; j < p.mean.rows();) {
-        if (!std::isfinite(p.mean(j, col))) { ++j; continue; }
+        if (!std::isfinite(p.mean(j, col))) {
+          ++j;
+          continue;
+        }
         int64_t e = j;
         while (e < p.mean.rows() && std::isfinite(p.mean(e, col))) ++e;
         auto sem = [&](int64_t i) { return std::isfinite(p.sem(i, col)) ? p.sem(i, col) : 0.0; };
@@ -255,7 +264,8 @@ void plot_dprime_hist(const Results& r, const std::filesystem::path& out, int64_
   cairo_t* cr = f.cr();
   for (int k = 0; k < nb; ++k) {
     const double x0 = lo + (hi - lo) * k / nb, x1 = lo + (hi - lo) * (k + 1) / nb;
-    cairo_rectangle(cr, a.px(x0), a.py(double(count[size_t(k)])), a.px(x1) - a.px(x0), a.py(0) - a.py(double(count[size_t(k)])));
+    cairo_rectangle(cr, a.px(x0), a.py(double(count[size_t(k)])), a.px(x1) - a.px(x0),
+                    a.py(0) - a.py(double(count[size_t(k)])));
     cairo_set_source_rgb(cr, 0.27, 0.45, 0.70);
     cairo_fill_preserve(cr);
     cairo_set_source_rgb(cr, 1, 1, 1);

@@ -18,12 +18,11 @@ namespace rig::analysis {
 void plot_heatmap_mean(const Results& r, size_t site, int condition, const std::filesystem::path& out);
 // Neurons x rows heatmap of one trial (file row `trial` of /trials) of electrode e, with the
 // tokens' text under the time axis when there is room.
-void plot_heatmap_trial(const RecordingReader& rec, size_t electrode, size_t trial,
-                        const std::filesystem::path& out);
+void plot_heatmap_trial(const RecordingReader& rec, size_t electrode, size_t trial, const std::filesystem::path& out);
 // PSTH curves (mean with a +-SEM band) of the given neurons (columns of the site) for the given
 // conditions, one panel per neuron.
-void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& columns,
-               const std::vector<int>& conditions, const std::filesystem::path& out);
+void plot_psth(const Results& r, size_t site, const std::vector<int64_t>& columns, const std::vector<int>& conditions,
+               const std::filesystem::path& out);
 // d' of every neuron (columns) of every analysed electrode (rows, in layer order) on a
 // diverging scale, beside the fraction of each electrode's neurons with permutation q < alpha
 // (ANOVA q when there was no permutation test).

@@ -12,8 +12,8 @@
 namespace rig::analysis {
 
 struct Psth {
-  Mat mean, sd, sem;         // [n_bins x W]
-  std::vector<int64_t> n;    // [n_bins]: trials with data per bin
+  Mat mean, sd, sem;       // [n_bins x W]
+  std::vector<int64_t> n;  // [n_bins]: trials with data per bin
 };
 
 class PsthAccumulator {

@@ -20,8 +20,8 @@ using h5::Id;
 namespace {
 
 // Fixed-size float64 / int64 datasets (results are written once; no chunking needed).
-void write_array(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type,
-                 const std::vector<hsize_t>& dims, const void* data) {
+void write_array(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type, const std::vector<hsize_t>& dims,
+                 const void* data) {
   Id space(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
   h5::check(space.get(), "creating the dataspace of " + name);
   Id ds(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -103,7 +103,7 @@ std::string now_utc() {
 }
 
 void check_group_name(const std::string& what, const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name == "." )
+  if (name.empty() || name.find('/') != std::string::npos || name == ".")
     throw DataError(what + " '" + name + "' cannot name an HDF5 group (empty, '.', or contains '/')");
 }
 
@@ -114,7 +114,8 @@ struct SelColumn {
 };
 const SelColumn kSelColumns[] = {
     {"d_prime", &Selectivity::d_prime, "d' of the window means, condition A vs B (contrast_a, contrast_b), pooled SD"},
-    {"selectivity_index", &Selectivity::selectivity_index, "(mean_A - mean_B) / (|mean_A| + |mean_B|) of the window means"},
+    {"selectivity_index", &Selectivity::selectivity_index,
+     "(mean_A - mean_B) / (|mean_A| + |mean_B|) of the window means"},
     {"auc", &Selectivity::auc, "P(a > b) + P(a == b) / 2 of the window means of A and B (ROC area)"},
     {"t", &Selectivity::t, "Student's two-sample t of A vs B (pooled SD)"},
     {"t_p", &Selectivity::t_p, "two-sided p of t"},
@@ -176,9 +177,14 @@ void write_results(const Results& r, const std::filesystem::path& path) {
     h5::set_attr(root, "event", r.event);
     h5::set_attr(root, "smoothing", r.smoothing);
     set_f64_attr(root, "smooth_width", r.smooth_width);
-    for (auto [name, v] : {std::pair<const char*, int64_t>{"pre", r.pre}, {"post", r.post}, {"bin", r.bin},
-                           {"window_start", r.window_start}, {"window_stop", r.window_stop},
-                           {"permutations", r.permutations}, {"folds", r.folds}, {"seed", int64_t(r.seed)}})
+    for (auto [name, v] : {std::pair<const char*, int64_t>{"pre", r.pre},
+                           {"post", r.post},
+                           {"bin", r.bin},
+                           {"window_start", r.window_start},
+                           {"window_stop", r.window_stop},
+                           {"permutations", r.permutations},
+                           {"folds", r.folds},
+                           {"seed", int64_t(r.seed)}})
       h5::set_attr(root, name, v);
     set_f64_attr(root, "fdr_alpha", r.fdr_alpha);
     set_f64_attr(root, "chance", r.chance);
@@ -206,8 +212,9 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       std::vector<std::string> v;
       for (const auto& cv : r.condition_values) v.push_back(f < cv.size() ? cv[f] : "");
       write_str(g, "value_" + std::to_string(f + 1), v);
-      group_cols.push_back({"value_" + std::to_string(f + 1), "the condition's value of group_by field " +
-                                                              std::to_string(f + 1) + " ('" + r.group_by[f] + "')"});
+      group_cols.push_back(
+          {"value_" + std::to_string(f + 1),
+           "the condition's value of group_by field " + std::to_string(f + 1) + " ('" + r.group_by[f] + "')"});
     }
     std::vector<h5::ColumnDoc> cond_cols = {{"name", "the condition (group_by: its values, joined by '|')"},
                                             {"n_trials", "trials of the condition included in the analysis"}};
@@ -269,8 +276,9 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       write_i64(cl, "stop", stop);
       write_f64(cl, "mass", mass);
       write_f64(cl, "p", p);
-      h5::describe_table(cl, "one row per cluster of contiguous supra-threshold bins (F above the cluster_alpha "
-                             "threshold) of one neuron",
+      h5::describe_table(cl,
+                         "one row per cluster of contiguous supra-threshold bins (F above the cluster_alpha "
+                         "threshold) of one neuron",
                          {{"site", "the electrode's site"},
                           {"side", "the electrode's side"},
                           {"neuron", "the neuron's index within the site"},
@@ -303,8 +311,8 @@ void write_results(const Results& r, const std::filesystem::path& path) {
                             {"sd", "standard deviation over trials (n - 1)"},
                             {"sem", "standard error of the mean (sd / sqrt(n))"},
                             {"n", "trials with data in the bin"}});
-        for (const char* m : {"mean", "sd", "sem"}) h5::set_attr(h5::open_dataset(cg, m), "dimensions",
-                                                                std::vector<std::string>{"bin", "neuron"});
+        for (const char* m : {"mean", "sd", "sem"})
+          h5::set_attr(h5::open_dataset(cg, m), "dimensions", std::vector<std::string>{"bin", "neuron"});
         h5::set_attr(h5::open_dataset(cg, "n"), "dimensions", std::vector<std::string>{"bin"});
       }
       Id sel = h5::create_group(e, "selectivity");
@@ -315,7 +323,8 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       std::vector<h5::ColumnDoc> sel_cols = {{"neuron", "the neuron's index within the site"}};
       for (const auto& c : kSelColumns) sel_cols.push_back({c.name, c.description});
       sel_cols.push_back({"preferred", "row of /conditions with the largest window mean"});
-      sel_cols.push_back({"perm_p_max", "family-wise max-statistic permutation p of the ANOVA F (every analysed neuron)"});
+      sel_cols.push_back(
+          {"perm_p_max", "family-wise max-statistic permutation p of the ANOVA F (every analysed neuron)"});
       h5::describe_table(sel, "one row per neuron: selectivity in the window", sel_cols);
       Id w = h5::create_group(e, "window");
       write_f64(w, "mean", s.window_mean);
@@ -326,8 +335,9 @@ void write_results(const Results& r, const std::filesystem::path& path) {
       doc(w, "mean", "mean over trials of each neuron's window mean", {"condition", "neuron"});
       Id pc = h5::create_group(e, "pca");
       write_f64(pc, "components", s.pca.components);
-      write_f64(pc, "explained_variance", std::vector<double>(s.pca.explained_variance.data(),
-                                                               s.pca.explained_variance.data() + s.pca.explained_variance.size()));
+      write_f64(pc, "explained_variance",
+                std::vector<double>(s.pca.explained_variance.data(),
+                                    s.pca.explained_variance.data() + s.pca.explained_variance.size()));
       write_f64(pc, "explained_variance_ratio",
                 std::vector<double>(s.pca.explained_variance_ratio.data(),
                                     s.pca.explained_variance_ratio.data() + s.pca.explained_variance_ratio.size()));
@@ -352,17 +362,21 @@ void write_results(const Results& r, const std::filesystem::path& path) {
         write_f64(mg, "fraction", mv.fraction);
         set_f64_attr(mg, "total", mv.total);
         h5::set_attr(mg, "bins_used", mv.bins_used);
-        h5::describe_table(mg, "dPCA's marginalized variance of the condition-averaged PSTHs (Kobak et al. 2016): "
-                               "one row per marginalization, fractions of the total that sum to 1",
-                           {{"term", "time (condition-independent), a group_by field (with its interaction with "
-                                     "time), or FIELD1:FIELD2 (their interaction, with time)"},
-                            {"fraction", "share of the total variance (sum of squares of the PSTH means, centred "
-                                         "per neuron, over neurons, bins_used bins and conditions)"}});
+        h5::describe_table(mg,
+                           "dPCA's marginalized variance of the condition-averaged PSTHs (Kobak et al. 2016): "
+                           "one row per marginalization, fractions of the total that sum to 1",
+                           {{"term",
+                             "time (condition-independent), a group_by field (with its interaction with "
+                             "time), or FIELD1:FIELD2 (their interaction, with time)"},
+                            {"fraction",
+                             "share of the total variance (sum of squares of the PSTH means, centred "
+                             "per neuron, over neurons, bins_used bins and conditions)"}});
         Id pg2 = h5::create_group(e, "variance_parts");
         write_str(pg2, "part", mv.parts);
         write_f64(pg2, "fraction", mv.part_fraction);
-        h5::describe_table(pg2, "the ANOVA parts of the same variance: t (time), a and b (the group_by fields) and "
-                                "their interactions; each marginalized_variance row is a sum of these",
+        h5::describe_table(pg2,
+                           "the ANOVA parts of the same variance: t (time), a and b (the group_by fields) and "
+                           "their interactions; each marginalized_variance row is a sum of these",
                            {{"part", "t, a, b, ta, tb, ab or tab"}, {"fraction", "share of the total variance"}});
       }
       if (r.time_resolved) {
@@ -431,8 +445,8 @@ Results read_results(const std::filesystem::path& path) {
   Id f = h5::open_file(path, false, opt);
   Id root = h5::open_group(f, "/");
   if (!h5::has_attr(root, "format") || h5::get_string_attr(root, "format") != kResultsFormat)
-    throw DataError(file + ": not a rig analysis file (root attribute 'format' is not '" +
-                    std::string(kResultsFormat) + "')");
+    throw DataError(file + ": not a rig analysis file (root attribute 'format' is not '" + std::string(kResultsFormat) +
+                    "')");
   if (h5::get_int_attr(root, "format_version") > kResultsFormatVersion)
     throw DataError(file + ": analysis format_version " + std::to_string(h5::get_int_attr(root, "format_version")) +
                     " is newer than this rig reads (" + std::to_string(kResultsFormatVersion) + ")");
@@ -486,7 +500,8 @@ Results read_results(const std::filesystem::path& path) {
     Id ds = open(t, "included", file);
     r.trial_included.resize(r.trial_index.size());
     if (!r.trial_included.empty())
-      h5::check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.trial_included.data()), "reading included");
+      h5::check(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.trial_included.data()),
+                "reading included");
   }
   Id sites = h5::open_group(root, "sites");
   for (const auto& site : h5::children(sites)) {

@@ -33,30 +33,30 @@ struct SiteResult {
   std::string site;
   Side side = Side::kOutput;
   std::string module_type;
-  std::vector<int64_t> neurons;             // [W] neuron index within the site
-  std::vector<Psth> psth;                   // per condition
-  Mat window_mean;                          // [C x W] mean over trials of the window means
-  std::vector<int64_t> window_n;            // [C] trials with data in the window
+  std::vector<int64_t> neurons;   // [W] neuron index within the site
+  std::vector<Psth> psth;         // per condition
+  Mat window_mean;                // [C x W] mean over trials of the window means
+  std::vector<int64_t> window_n;  // [C] trials with data in the window
   Selectivity sel;
   PcaResult pca;
-  std::vector<double> decode_accuracy;      // [n_bins]; empty when folds = 0
-  std::vector<int64_t> decode_n;            // [n_bins] tested trial-bins
-  Mat decode_repeats;                       // [cv_repeats x n_bins]; row 0 = decode_accuracy
+  std::vector<double> decode_accuracy;         // [n_bins]; empty when folds = 0
+  std::vector<int64_t> decode_n;               // [n_bins] tested trial-bins
+  Mat decode_repeats;                          // [cv_repeats x n_bins]; row 0 = decode_accuracy
   std::vector<double> decode_mean, decode_sd;  // [n_bins] over the repeats (SD with n - 1)
-  Mat generalization, generalization_n;     // [train bin x test bin]; empty unless asked for
-  Mat decode_null;                          // [decode_permutations x n_bins] label-permutation accuracies
-  std::vector<double> decode_p;             // [n_bins]: (1 + #{null >= accuracy}) / (1 + permutations)
-  Timecourse time;                          // time_resolved: [n_bins x W] statistics, clusters
-  Marginalization marginal;                 // group_by: dPCA's marginalized variance of the PSTHs
-  std::vector<int64_t> nonfinite_neurons;   // neurons with a NaN/inf window mean: NaN statistics
+  Mat generalization, generalization_n;        // [train bin x test bin]; empty unless asked for
+  Mat decode_null;                             // [decode_permutations x n_bins] label-permutation accuracies
+  std::vector<double> decode_p;                // [n_bins]: (1 + #{null >= accuracy}) / (1 + permutations)
+  Timecourse time;                             // time_resolved: [n_bins x W] statistics, clusters
+  Marginalization marginal;                    // group_by: dPCA's marginalized variance of the PSTHs
+  std::vector<int64_t> nonfinite_neurons;      // neurons with a NaN/inf window mean: NaN statistics
   int64_t width() const { return int64_t(neurons.size()); }
   std::string key() const { return site + "/" + side_name(side); }
 };
 
 struct Results {
-  std::string recording;                    // path as given
-  std::string recording_identifier;         // the recording's `identifier` ("" if it has none)
-  std::string config_yaml;                  // the analysis config as text ("" = defaults)
+  std::string recording;             // path as given
+  std::string recording_identifier;  // the recording's `identifier` ("" if it has none)
+  std::string config_yaml;           // the analysis config as text ("" = defaults)
   std::string event;
   int64_t pre = 0, post = 0, bin = 1;
   std::string smoothing = "none";
@@ -66,23 +66,23 @@ struct Results {
   uint64_t seed = 0;
   double fdr_alpha = 0.05;
   std::vector<std::string> conditions;
-  std::vector<std::string> group_by;        // the fields conditions are values of (empty: none)
+  std::vector<std::string> group_by;                       // the fields conditions are values of (empty: none)
   std::vector<std::vector<std::string>> condition_values;  // group_by: [condition][field] value text
-  std::vector<std::string> contrast;        // [A, B] or empty (one condition only)
-  std::vector<int64_t> condition_trials;    // [C] included trials
-  std::vector<int64_t> bin_start, bin_stop; // offsets from the event, [start, stop)
+  std::vector<std::string> contrast;                       // [A, B] or empty (one condition only)
+  std::vector<int64_t> condition_trials;                   // [C] included trials
+  std::vector<int64_t> bin_start, bin_stop;                // offsets from the event, [start, stop)
   // One row per recording trial.
   std::vector<int64_t> trial_index, trial_event_row, trial_fold;
   std::vector<std::string> trial_condition;
   std::vector<uint8_t> trial_included;
-  double chance = 0, chance_majority = 0;   // decoding
+  double chance = 0, chance_majority = 0;  // decoding
   std::string normalize = "none", baseline = "none", pca_center = "mean";
   double soft_c = 0;
   int64_t baseline_start = 0, baseline_stop = 0, cv_repeats = 1, decode_permutations = 0;
-  std::vector<double> perm_max_f;           // [permutations] max F over every analysed neuron
+  std::vector<double> perm_max_f;  // [permutations] max F over every analysed neuron
   bool time_resolved = false;
   double cluster_alpha = 0;
-  std::vector<double> cluster_max_mass;     // [permutations] max cluster mass over every analysed neuron
+  std::vector<double> cluster_max_mass;  // [permutations] max cluster mass over every analysed neuron
   std::vector<SiteResult> sites;
   // What could not be computed and why (a statistics recording: what needs single trials).
   std::vector<std::string> notes;

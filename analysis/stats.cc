@@ -141,8 +141,8 @@ Anova anova_oneway(const std::vector<std::vector<double>>& groups) {
   return anova_from_moments(m);
 }
 
-std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k,
-                                        int64_t n_perm, uint64_t seed, std::vector<double>* max_f) {
+std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k, int64_t n_perm,
+                                        uint64_t seed, std::vector<double>* max_f) {
   const int64_t n = X.rows(), w = X.cols();
   std::vector<double> p(size_t(w), kNaN);
   if (max_f) max_f->assign(size_t(std::max<int64_t>(0, n_perm)), -std::numeric_limits<double>::infinity());

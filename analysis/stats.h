@@ -56,8 +56,8 @@ double t_two_sided_p(double t, double df);
 // batch of permutations.
 // max_f (if given) receives, per permutation, the largest F over the columns with a finite F
 // (-inf where none): the null distribution of the max statistic.
-std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k,
-                                        int64_t n_perm, uint64_t seed, std::vector<double>* max_f = nullptr);
+std::vector<double> permutation_p_anova(const Eigen::MatrixXd& X, const std::vector<int>& labels, int k, int64_t n_perm,
+                                        uint64_t seed, std::vector<double>* max_f = nullptr);
 
 // Family-wise corrected p by the max statistic (FieldTrip correctm = 'max'; Westfall & Young's
 // single step): p_j = (1 + #{perm: max_f[perm] >= f_obs[j]}) / (1 + n_perm), NaN where f_obs

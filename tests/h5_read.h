@@ -51,12 +51,13 @@ class H5File {
   // Names of the members of a group.
   std::vector<std::string> list(const std::string& group) const {
     std::vector<std::string> names;
-    H5Literate_by_name(id_, group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
-                       [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
-                         static_cast<std::vector<std::string>*>(data)->push_back(name);
-                         return 0;
-                       },
-                       &names, H5P_DEFAULT);
+    H5Literate_by_name(
+        id_, group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+        [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+          static_cast<std::vector<std::string>*>(data)->push_back(name);
+          return 0;
+        },
+        &names, H5P_DEFAULT);
     return names;
   }
 

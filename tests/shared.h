@@ -55,34 +55,34 @@ inline int& skip_count() {
 }  // namespace rig::test
 
 // Notes a skip (for the exit code) and says why in Catch's output.
-#define RIG_NOTE_SKIP(msg)            \
-  do {                                \
-    ++::rig::test::skip_count();      \
-    WARN("SKIPPED: " << msg);         \
+#define RIG_NOTE_SKIP(msg)       \
+  do {                           \
+    ++::rig::test::skip_count(); \
+    WARN("SKIPPED: " << msg);    \
   } while (0)
 
 // Inside a loop over golden models: skips this model (with a warning) when its reference
 // recording is absent.
-#define RIG_GOLDEN_OR_CONTINUE(var, model)                                                        \
-  const std::filesystem::path var = ::rig::test::golden_recording(model);                         \
-  if (var.empty() || ::rig::test::shared_file(std::string("golden/models/") + (model)).empty()) {  \
-    RIG_NOTE_SKIP("no reference recording of " << model                                         \
-                  << " (../shared/golden, or the oracle's: scripts/venv.sh, then scripts/test.sh)"); \
-    continue;                                                                                     \
+#define RIG_GOLDEN_OR_CONTINUE(var, model)                                                                    \
+  const std::filesystem::path var = ::rig::test::golden_recording(model);                                     \
+  if (var.empty() || ::rig::test::shared_file(std::string("golden/models/") + (model)).empty()) {             \
+    RIG_NOTE_SKIP("no reference recording of "                                                                \
+                  << model << " (../shared/golden, or the oracle's: scripts/venv.sh, then scripts/test.sh)"); \
+    continue;                                                                                                 \
   }
 
 // Inside a loop: skips this iteration (with a warning) when the file is absent.
-#define RIG_SHARED_OR_CONTINUE(var, rel)                                     \
-  const std::filesystem::path var = ::rig::test::shared_file(rel);             \
-  if (var.empty()) {                                                           \
-    RIG_NOTE_SKIP("../shared/" << rel << " not found (set RIG_SHARED)");       \
-    continue;                                                                  \
+#define RIG_SHARED_OR_CONTINUE(var, rel)                                 \
+  const std::filesystem::path var = ::rig::test::shared_file(rel);       \
+  if (var.empty()) {                                                     \
+    RIG_NOTE_SKIP("../shared/" << rel << " not found (set RIG_SHARED)"); \
+    continue;                                                            \
   }
 
 // Use at the top of a TEST_CASE: skips it (with a warning) when the file is absent.
-#define RIG_REQUIRE_SHARED(var, rel)                                           \
-  const std::filesystem::path var = ::rig::test::shared_file(rel);             \
-  if (var.empty()) {                                                           \
-    RIG_NOTE_SKIP("../shared/" << rel << " not found (set RIG_SHARED)");       \
-    return;                                                                    \
+#define RIG_REQUIRE_SHARED(var, rel)                                     \
+  const std::filesystem::path var = ::rig::test::shared_file(rel);       \
+  if (var.empty()) {                                                     \
+    RIG_NOTE_SKIP("../shared/" << rel << " not found (set RIG_SHARED)"); \
+    return;                                                              \
   }

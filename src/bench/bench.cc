@@ -32,7 +32,7 @@ using bench::now_s;
 
 // The workload sizes: the (pythia-70m shape) or --quick's (a smoke test's).
 struct Sizes {
-  int64_t rec_prompts, rec_tokens, rec_batch;              // (1) prompt-only recording
+  int64_t rec_prompts, rec_tokens, rec_batch;                      // (1) prompt-only recording
   int64_t gen_prompt_tokens = 6, gen_new_tokens = 14, gen_trials;  // (2) the post's experiment
   std::vector<int64_t> gemm_sizes;
   int gemm_reps;
@@ -134,8 +134,9 @@ int64_t vm_hwm_kb() {
 
 // Runs `rig-bench --rss-child N` as a child process, so its peak RSS is its own.
 json spawn_rss_child(const BenchOptions& o, const fs::path& dir, int64_t n) {
-  std::vector<std::string> args = {"rig-bench", "--rss-child", std::to_string(n), "--dir", dir.string(),
-                                   "--device",  o.device,       "--threads",       std::to_string(at::get_num_threads()),
+  std::vector<std::string> args = {"rig-bench", "--rss-child",         std::to_string(n),
+                                   "--dir",     dir.string(),          "--device",
+                                   o.device,    "--threads",           std::to_string(at::get_num_threads()),
                                    "--seed",    std::to_string(o.seed)};
   if (o.quick) args.push_back("--quick");
   return bench::spawn_child(o.self_exe, args);
@@ -289,8 +290,9 @@ json run_bench(const BenchOptions& o) {
   }
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT") && threads > 1 &&
       bench::load_average_1m() > double(std::thread::hardware_concurrency()) / 2)
-    log(o, "warning: a busy machine and OpenMP's default spin-waiting: ATen's threads spin while others' "
-           "processes wait for the cores; OMP_WAIT_POLICY=PASSIVE avoids it (docs/PERFORMANCE.md)");
+    log(o,
+        "warning: a busy machine and OpenMP's default spin-waiting: ATen's threads spin while others' "
+        "processes wait for the cores; OMP_WAIT_POLICY=PASSIVE avoids it (docs/PERFORMANCE.md)");
 
   const ModelConfig mc = bench::bench_model_config(o.quick);
   log(o, "writing the model to " + (dir / "model").string());
@@ -304,8 +306,8 @@ json run_bench(const BenchOptions& o) {
   // (1) and (3): prompt-only recording with every layer output and MLP neuron, and with none.
   const std::vector<std::string> all_sites = {"gpt_neox.layers.*", "gpt_neox.layers.*.mlp.act"};
   const std::string rec_prompts = prompts_yaml(s.rec_prompts, s.rec_tokens, o.seed);
-  auto rec = make_runner(experiment_yaml("bench_record", dir, o.device, rec_prompts, 1, s.rec_batch, 0, all_sites),
-                         dir, "bench_record", s.rec_tokens);
+  auto rec = make_runner(experiment_yaml("bench_record", dir, o.device, rec_prompts, 1, s.rec_batch, 0, all_sites), dir,
+                         "bench_record", s.rec_tokens);
   auto rec_none = make_runner(experiment_yaml("bench_record_none", dir, o.device, rec_prompts, 1, s.rec_batch, 0, {}),
                               dir, "bench_record_none", s.rec_tokens);
   log(o, "recording " + std::to_string(s.rec_prompts) + " prompts x " + std::to_string(s.rec_tokens) + " tokens");
@@ -370,10 +372,10 @@ json run_bench(const BenchOptions& o) {
   log(o, "generation: " + std::to_string(s.gen_trials) + " trials of " + std::to_string(s.gen_prompt_tokens) + " + " +
              std::to_string(s.gen_new_tokens) + " tokens");
   const std::string site = "gpt_neox.layers." + std::to_string(mc.num_layers - 1) + ".mlp.dense_4h_to_h";
-  auto gen = make_runner(experiment_yaml("bench_generate", dir, o.device,
-                                         prompts_yaml(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1, 1,
-                                         s.gen_new_tokens, {site}),
-                         dir, "bench_generate", s.gen_prompt_tokens);
+  auto gen = make_runner(
+      experiment_yaml("bench_generate", dir, o.device, prompts_yaml(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1,
+                      1, s.gen_new_tokens, {site}),
+      dir, "bench_generate", s.gen_prompt_tokens);
   gen->run_to_file();  // warm-up
   const double t_gen = best_run(*gen, s.reps);
   // The same runs with the writer's fsyncs off: at batch 1 every trial is a batch, committed
@@ -442,14 +444,23 @@ json run_bench(const BenchOptions& o) {
   bench::write_bench_model(bench::bench_model_config(true), dir / "rss" / "model", o.seed);
   const json small = spawn_rss_child(o, dir, s.rss_small), large = spawn_rss_child(o, dir, s.rss_large);
   const double rss_ratio = large["vm_hwm_kb"].get<double>() / small["vm_hwm_kb"].get<double>();
-  out["rss"] = {{"model", "tiny (the --quick shape)"}, {"small", small},     {"large", large},          {"ratio", rss_ratio},
+  out["rss"] = {{"model", "tiny (the --quick shape)"},
+                {"small", small},
+                {"large", large},
+                {"ratio", rss_ratio},
                 {"delta_kb", large["vm_hwm_kb"].get<int64_t>() - small["vm_hwm_kb"].get<int64_t>()},
-                {"target", 1.10},      {"met", rss_ratio <= 1.10}};
+                {"target", 1.10},
+                {"met", rss_ratio <= 1.10}};
   out["machine"]["load_1m_end"] = bench::load_average_1m();
   out["seed"] = o.seed;
-  out["model"] = {{"model_type", mc.model_type}, {"vocab_size", mc.vocab_size},   {"hidden_size", mc.hidden_size},
-                  {"num_layers", mc.num_layers}, {"num_heads", mc.num_heads},     {"intermediate_size", mc.intermediate_size},
-                  {"rotary_pct", mc.partial_rotary_factor}, {"max_position_embeddings", mc.max_positions}};
+  out["model"] = {{"model_type", mc.model_type},
+                  {"vocab_size", mc.vocab_size},
+                  {"hidden_size", mc.hidden_size},
+                  {"num_layers", mc.num_layers},
+                  {"num_heads", mc.num_heads},
+                  {"intermediate_size", mc.intermediate_size},
+                  {"rotary_pct", mc.partial_rotary_factor},
+                  {"max_position_embeddings", mc.max_positions}};
   // The big recordings go; bench_generate.h5 (small) stays with --dir: its stimuli table
   // shows the prompts, which bench/hf_hooks_baseline.py reproduces.
   for (const char* f : {"bench_record.h5", "bench_record_none.h5"}) fs::remove(dir / f);
@@ -468,17 +479,20 @@ json rss_child(const BenchOptions& o, int64_t n) {
   const std::string name = "bench_rss_" + std::to_string(n);
   const fs::path model_dir = o.dir / "rss";  // holds model/ (the tiny model)
   const double t0 = now_s();
-  auto r = make_runner(experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
-                                       n / n_stimuli, s.rss_batch, 0,
-                                       {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
-                       model_dir, name, s.rss_prompt_tokens);
+  auto r = make_runner(
+      experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
+                      n / n_stimuli, s.rss_batch, 0, {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
+      model_dir, name, s.rss_prompt_tokens);
   r->run_to_file();
   const double wall = now_s() - t0;
   fs::remove(model_dir / (name + ".h5"));
   // rig's own peak plus what its writer process used beyond the pages it shares with rig.
   const int64_t writer_kb = WriterProcess::peak_private_rss_kb();
-  return {{"trials", n}, {"wall_s", wall}, {"vm_hwm_kb", vm_hwm_kb() + writer_kb},
-          {"rig_vm_hwm_kb", vm_hwm_kb()}, {"writer_private_kb", writer_kb}};
+  return {{"trials", n},
+          {"wall_s", wall},
+          {"vm_hwm_kb", vm_hwm_kb() + writer_kb},
+          {"rig_vm_hwm_kb", vm_hwm_kb()},
+          {"writer_private_kb", writer_kb}};
 }
 
 }  // namespace rig

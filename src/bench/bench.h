@@ -20,13 +20,13 @@
 namespace rig {
 
 struct BenchOptions {
-  std::filesystem::path dir;  // work directory; empty = a fresh one in the temp dir, removed after
-  std::string device = "cpu"; // cpu | cuda | cuda:N
-  bool quick = false;         // tiny model and sizes (the smoke test): seconds, not minutes
-  int threads = 0;            // intra-op threads; 0 = every core
-  bool keep = false;          // keep the work directory
+  std::filesystem::path dir;   // work directory; empty = a fresh one in the temp dir, removed after
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  bool quick = false;          // tiny model and sizes (the smoke test): seconds, not minutes
+  int threads = 0;             // intra-op threads; 0 = every core
+  bool keep = false;           // keep the work directory
   uint64_t seed = 1234;
-  bool verbose = true;        // progress lines on stderr
+  bool verbose = true;                      // progress lines on stderr
   std::string self_exe = "/proc/self/exe";  // rig-bench itself, re-run for the RSS children
   // --full-size: the compute (and stored) dtype, the prompt and generation lengths, shard size
   std::string dtype = "bfloat16";

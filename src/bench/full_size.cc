@@ -63,16 +63,18 @@ json run_full_size(const BenchOptions& o) {
                                o.quick ? int64_t(64) << 10 : o.shard_mb << 20);
     if (o.verbose) std::fprintf(stderr, "rig bench: written in %.1f s\n", now_s() - t0);
   }
-  std::vector<std::string> args = {"rig-bench", "--full-size-child", "--dir", o.dir.string(),
-                                   "--dtype", o.dtype, "--compute-dtype", o.compute_dtype.empty() ? o.dtype : o.compute_dtype,
-                                   "--seed", std::to_string(o.seed),
+  std::vector<std::string> args = {"rig-bench",       "--full-size-child",
+                                   "--dir",           o.dir.string(),
+                                   "--dtype",         o.dtype,
+                                   "--compute-dtype", o.compute_dtype.empty() ? o.dtype : o.compute_dtype,
+                                   "--seed",          std::to_string(o.seed),
                                    "--prompt-tokens", std::to_string(o.prompt_tokens),
-                                   "--new-tokens", std::to_string(o.new_tokens),
-                                   "--threads", std::to_string(o.threads)};
+                                   "--new-tokens",    std::to_string(o.new_tokens),
+                                   "--threads",       std::to_string(o.threads)};
   if (o.verbose) std::fprintf(stderr, "rig bench: loading and generating in a child process\n");
   json j = bench::spawn_child(o.self_exe, args);
-  j["machine"] = {{"cpu", bench::cpu_model()}, {"cores", std::thread::hardware_concurrency()},
-                  {"libtorch", TORCH_VERSION}};
+  j["machine"] = {
+      {"cpu", bench::cpu_model()}, {"cores", std::thread::hardware_concurrency()}, {"libtorch", TORCH_VERSION}};
   return j;
 }
 
@@ -93,8 +95,10 @@ json full_size_child(const BenchOptions& o) {
   const double t0 = now_s();
   const LoadedModel lm = load_model(src);
   j["load_s"] = now_s() - t0;
-  j["after_load"] = {{"vm_hwm_kb", status_kb("VmHWM")}, {"vm_rss_kb", status_kb("VmRSS")},
-                     {"rss_anon_kb", status_kb("RssAnon")}, {"rss_file_kb", status_kb("RssFile")}};
+  j["after_load"] = {{"vm_hwm_kb", status_kb("VmHWM")},
+                     {"vm_rss_kb", status_kb("VmRSS")},
+                     {"rss_anon_kb", status_kb("RssAnon")},
+                     {"rss_file_kb", status_kb("RssFile")}};
   int64_t params = 0;
   lm.model->visit([&](Module& m) {
     for (const Parameter& p : m.parameters()) params += p.value.numel();
@@ -102,13 +106,15 @@ json full_size_child(const BenchOptions& o) {
   j["parameters"] = params;
   uint64_t state = o.seed;
   const std::vector<int64_t> ids = lm.tokenizer->encode(bench::random_letters(o.prompt_tokens, &state), false).ids;
-  if (int64_t(ids.size()) != o.prompt_tokens) throw Error("rig bench: the prompt is not " + std::to_string(o.prompt_tokens) + " tokens");
+  if (int64_t(ids.size()) != o.prompt_tokens)
+    throw Error("rig bench: the prompt is not " + std::to_string(o.prompt_tokens) + " tokens");
   GenerateOptions go;
   go.max_new_tokens = o.new_tokens;
-  go.final_step = false;  // as HF generate(): no forward call after the last token
+  go.final_step = false;       // as HF generate(): no forward call after the last token
   std::vector<double> t_step;  // when each forward call's logits are ready
   const double t1 = now_s();
-  const auto res = generate(*lm.model, {ids}, go, {1}, nullptr, lm.device, [&](const StepInfo&) { t_step.push_back(now_s()); });
+  const auto res =
+      generate(*lm.model, {ids}, go, {1}, nullptr, lm.device, [&](const StepInfo&) { t_step.push_back(now_s()); });
   const double t_end = now_s();
   const double ttft = t_step.at(0) - t1;
   j["prompt_ids"] = ids;
@@ -118,8 +124,10 @@ json full_size_child(const BenchOptions& o) {
   // Tokens 2..n after the first: the decode rate, the KV cache's steady state.
   j["decode_tokens_per_s"] = double(o.new_tokens - 1) / (t_end - t_step.at(0));
   j["tokens_per_s"] = double(o.new_tokens) / (t_end - t1);
-  j["end"] = {{"vm_hwm_kb", status_kb("VmHWM")}, {"vm_rss_kb", status_kb("VmRSS")},
-              {"rss_anon_kb", status_kb("RssAnon")}, {"rss_file_kb", status_kb("RssFile")}};
+  j["end"] = {{"vm_hwm_kb", status_kb("VmHWM")},
+              {"vm_rss_kb", status_kb("VmRSS")},
+              {"rss_anon_kb", status_kb("RssAnon")},
+              {"rss_file_kb", status_kb("RssFile")}};
   j["vm_hwm_kb"] = status_kb("VmHWM");
   j["ratio"] = double(j["vm_hwm_kb"].get<int64_t>()) * 1024 / double(j["checkpoint_bytes"].get<int64_t>());
   j["dtype"] = o.dtype;

@@ -48,8 +48,8 @@ void sync(const at::Device& device);
 double now_s();
 
 struct GemmResult {
-  double gflops = 0;                       // best square float32 matmul rate
-  std::map<std::string, double> by_size;   // "1024" -> GFLOP/s (best of reps)
+  double gflops = 0;                      // best square float32 matmul rate
+  std::map<std::string, double> by_size;  // "1024" -> GFLOP/s (best of reps)
 };
 // at::matmul of n x n float32 on device, best of `reps` per size.
 GemmResult measure_gemm(const std::vector<int64_t>& sizes, int reps, const at::Device& device);

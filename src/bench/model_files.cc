@@ -77,20 +77,25 @@ json bench_tokenizer(int64_t vocab_size) {
   // decodes (pythia's own tokenizer is likewise smaller than its padded embedding).
   for (int64_t id = 257; id < vocab_size; ++id) vocab["<tok" + std::to_string(id) + ">"] = id;
   json added = json::array();
-  added.push_back({{"id", 0}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false},
-                   {"rstrip", false}, {"normalized", false}, {"special", true}});
+  added.push_back({{"id", 0},
+                   {"content", "<|endoftext|>"},
+                   {"single_word", false},
+                   {"lstrip", false},
+                   {"rstrip", false},
+                   {"normalized", false},
+                   {"special", true}});
   json t;
   t["version"] = "1.0";
   t["truncation"] = nullptr;
   t["padding"] = nullptr;
   t["added_tokens"] = added;
   t["normalizer"] = nullptr;
-  t["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  t["pre_tokenizer"] = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   t["post_processor"] = nullptr;
   t["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}};
-  t["model"] = {{"type", "BPE"},          {"dropout", nullptr}, {"unk_token", nullptr},
-                {"fuse_unk", false},      {"byte_fallback", false}, {"vocab", vocab},
-                {"merges", json::array()}};
+  t["model"] = {{"type", "BPE"},          {"dropout", nullptr}, {"unk_token", nullptr},   {"fuse_unk", false},
+                {"byte_fallback", false}, {"vocab", vocab},     {"merges", json::array()}};
   return t;
 }
 

@@ -23,11 +23,11 @@ int cmd_analyze(const Args& args) {
       "Without -c, the `analysis:` section of the experiment config stored in the recording is\n"
       "used (defaults where it has none). docs/ANALYSIS.md lists the keys and the results layout.\n\n"
       "options");
-  desc.add_options()("help,h", "show this help")
-      ("recording", po::value(&recording)->required(), "the recording (HDF5)")
-      ("config,c", po::value(&config), "analysis config (YAML: an `analysis:` mapping, or the mapping itself)")
-      ("out,o", po::value(&out), "results file (default: RECORDING with .analysis.h5)")
-      ("csv", po::value(&csv), "CSV of the most selective neurons (default: RESULTS with .selective.csv)");
+  desc.add_options()("help,h", "show this help")("recording", po::value(&recording)->required(),
+                                                 "the recording (HDF5)")(
+      "config,c", po::value(&config), "analysis config (YAML: an `analysis:` mapping, or the mapping itself)")(
+      "out,o", po::value(&out), "results file (default: RECORDING with .analysis.h5)")(
+      "csv", po::value(&csv), "CSV of the most selective neurons (default: RESULTS with .selective.csv)");
   po::positional_options_description pos;
   pos.add("recording", 1);
   const auto vm = parse(args, desc, pos);
@@ -60,7 +60,8 @@ int cmd_analyze(const Args& args) {
     for (size_t i = 0; i < s.nonfinite_neurons.size() && i < 10; ++i)
       list += (i ? ", " : "") + std::to_string(s.nonfinite_neurons[i]);
     if (s.nonfinite_neurons.size() > 10) list += ", ...";
-    std::fprintf(stderr, "rig analyze: warning: %s: %zu of %lld neurons have NaN or infinite values in the window "
+    std::fprintf(stderr,
+                 "rig analyze: warning: %s: %zu of %lld neurons have NaN or infinite values in the window "
                  "(neurons %s); their selectivity statistics are NaN\n",
                  s.key().c_str(), s.nonfinite_neurons.size(), (long long)s.width(), list.c_str());
   }

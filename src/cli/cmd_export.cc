@@ -15,12 +15,12 @@ int cmd_export(const Args& args) {
   bool nwb = false, quiet = false;
   NwbExportOptions o;
   po::options_description desc("usage: rig export --nwb RECORDING.h5 OUT.nwb [options]\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("nwb", po::bool_switch(&nwb), "write NWB 2.x (Neurodata Without Borders; the only format so far)")
-      ("recording", po::value(&recording)->required(), "the rig recording to export (read only)")
-      ("out", po::value(&out)->required(), "the file to write")
-      ("force", po::bool_switch(&o.force), "overwrite an existing OUT")
-      ("quiet,q", po::bool_switch(&quiet), "no summary");
+  desc.add_options()("help,h", "show this help")("nwb", po::bool_switch(&nwb),
+                                                 "write NWB 2.x (Neurodata Without Borders; the only format so far)")(
+      "recording", po::value(&recording)->required(), "the rig recording to export (read only)")(
+      "out", po::value(&out)->required(), "the file to write")(
+      "force", po::bool_switch(&o.force), "overwrite an existing OUT")("quiet,q", po::bool_switch(&quiet),
+                                                                       "no summary");
   po::positional_options_description pos;
   pos.add("recording", 1).add("out", 1);
   const auto vm = parse(args, desc, pos);
@@ -33,8 +33,8 @@ int cmd_export(const Args& args) {
   const NwbExportResult r = export_nwb(recording, out, o);
   if (!quiet)
     std::cerr << "rig: exported " << r.n_trials << " trials, " << r.n_rows << " tokens and " << r.n_series
-              << " electrodes (TimeSeries) to " << out << " (NWB " << r.nwb_version << ", identifier "
-              << r.identifier << ")\n";
+              << " electrodes (TimeSeries) to " << out << " (NWB " << r.nwb_version << ", identifier " << r.identifier
+              << ")\n";
   return 0;
 }
 

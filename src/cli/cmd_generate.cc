@@ -18,16 +18,15 @@ int cmd_generate(const Args& args) {
   uint64_t seed = 0;
   bool sample = false, no_special = false;
   po::options_description desc("usage: rig generate MODEL --prompt TEXT [options]\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("prompt,p", po::value(&prompt)->required(), "the prompt text")
-      ("max-new-tokens,n", po::value(&o.max_new_tokens)->default_value(32), "tokens to generate")
-      ("sample", po::bool_switch(&sample), "sample instead of greedy decoding")
-      ("temperature", po::value(&o.sampling.temperature)->default_value(1.0), "sampling temperature (> 0)")
-      ("top-k", po::value(&o.sampling.top_k)->default_value(0), "keep the k most likely tokens (0 = all)")
-      ("top-p", po::value(&o.sampling.top_p)->default_value(1.0), "nucleus sampling mass (1 = off)")
-      ("seed", po::value(&seed)->default_value(0), "sampling seed")
-      ("stop-at-eos", po::bool_switch(&o.stop_at_eos), "stop at the end-of-sequence token")
-      ("no-special-tokens", po::bool_switch(&no_special), "do not add the tokenizer's special tokens (BOS)");
+  desc.add_options()("help,h", "show this help")("prompt,p", po::value(&prompt)->required(), "the prompt text")(
+      "max-new-tokens,n", po::value(&o.max_new_tokens)->default_value(32), "tokens to generate")(
+      "sample", po::bool_switch(&sample), "sample instead of greedy decoding")(
+      "temperature", po::value(&o.sampling.temperature)->default_value(1.0), "sampling temperature (> 0)")(
+      "top-k", po::value(&o.sampling.top_k)->default_value(0), "keep the k most likely tokens (0 = all)")(
+      "top-p", po::value(&o.sampling.top_p)->default_value(1.0), "nucleus sampling mass (1 = off)")(
+      "seed", po::value(&seed)->default_value(0), "sampling seed")("stop-at-eos", po::bool_switch(&o.stop_at_eos),
+                                                                   "stop at the end-of-sequence token")(
+      "no-special-tokens", po::bool_switch(&no_special), "do not add the tokenizer's special tokens (BOS)");
   m.add_options(desc);
   po::positional_options_description pos;
   pos.add("model", 1);

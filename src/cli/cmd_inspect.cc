@@ -57,7 +57,8 @@ int cmd_inspect(const Args& args) {
       }
     for (const auto& a : aliases) {
       if (a.alias != resolve) continue;
-      if (!a.unavailable.empty()) throw ConfigError("'" + resolve + "' names no tensor of this model: " + a.unavailable);
+      if (!a.unavailable.empty())
+        throw ConfigError("'" + resolve + "' names no tensor of this model: " + a.unavailable);
       for (const auto& s : cat)
         if (s.name == a.site) {
           std::printf("%s = site %s (%s), side %s, width %lld\n", resolve.c_str(), s.name.c_str(),
@@ -68,7 +69,8 @@ int cmd_inspect(const Args& args) {
       throw ConfigError("'" + resolve + "' is the " + side_name(a.side) + " of '" + a.site +
                         "', which is not a site of this model or this rig");
     }
-    throw ConfigError("'" + resolve + "' is neither a site nor an alias of this model ('rig inspect --sites' lists them)");
+    throw ConfigError("'" + resolve +
+                      "' is neither a site nor an alias of this model ('rig inspect --sites' lists them)");
   }
   int type_width = 24;  // wider where a type name is (Gemma2TextScaledWordEmbedding)
   for (const auto& s : cat) type_width = std::max(type_width, int(s.module_type.size()));
@@ -84,11 +86,13 @@ int cmd_inspect(const Args& args) {
     auto width = [](bool has, int64_t w) { return has ? std::to_string(w) : std::string("-"); };
     const auto al = alias_of.find(s.name);
     // Sites inside attention: out = heads x per_head (head_dim, key or hidden), heads side by side
-    const std::string shape =
-        s.inner && s.heads > 0 ? "  (" + std::to_string(s.heads) + " heads x " + std::to_string(s.per_head) + " " + s.axis + ")" : "";
+    const std::string shape = s.inner && s.heads > 0 ? "  (" + std::to_string(s.heads) + " heads x " +
+                                                           std::to_string(s.per_head) + " " + s.axis + ")"
+                                                     : "";
     std::printf("%-56s %-*s %9s %9s%s%s%s\n", s.name.c_str(), type_width, s.module_type.c_str(),
                 width(s.has_input, s.in_width).c_str(), width(s.called, s.out_width).c_str(),
-                s.called ? "" : "  (not called)", shape.c_str(), al == alias_of.end() ? "" : ("  " + al->second).c_str());
+                s.called ? "" : "  (not called)", shape.c_str(),
+                al == alias_of.end() ? "" : ("  " + al->second).c_str());
   }
   for (const auto& [alias, name] : lm.model->site_aliases())
     std::printf("# alias: %s = %s\n", alias.c_str(), name.c_str());

@@ -17,13 +17,12 @@ int cmd_merge(const Args& args) {
   MergeOptions o;
   bool quiet = false;
   po::options_description desc("usage: rig merge OUT.h5 SHARD.h5... [options]\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("out", po::value(&out)->required(), "the merged recording to write")
-      ("shards", po::value(&shards)->required()->multitoken(), "shard files of one experiment (any order)")
-      ("virtual", po::bool_switch(&o.virtual_datasets),
-       "write HDF5 virtual datasets over the shards instead of copying (the shards must stay beside it)")
-      ("force", po::bool_switch(&o.force), "overwrite an existing OUT.h5")
-      ("quiet,q", po::bool_switch(&quiet), "no summary");
+  desc.add_options()("help,h", "show this help")("out", po::value(&out)->required(), "the merged recording to write")(
+      "shards", po::value(&shards)->required()->multitoken(), "shard files of one experiment (any order)")(
+      "virtual", po::bool_switch(&o.virtual_datasets),
+      "write HDF5 virtual datasets over the shards instead of copying (the shards must stay beside it)")(
+      "force", po::bool_switch(&o.force), "overwrite an existing OUT.h5")("quiet,q", po::bool_switch(&quiet),
+                                                                          "no summary");
   po::positional_options_description pos;
   pos.add("out", 1).add("shards", -1);
   const auto vm = parse(args, desc, pos);

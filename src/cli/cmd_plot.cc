@@ -61,17 +61,16 @@ int cmd_plot(const Args& args) {
       "stored analysis config). KIND: heatmap (a condition mean, or one trial with --trial),\n"
       "psth, selectivity, dprime, or all (OUT is then a directory). OUT's extension (.png or\n"
       ".svg) picks the format.\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("input", po::value(&input)->required(), "results or recording (HDF5)")
-      ("kind,k", po::value(&kind), "heatmap | psth | selectivity | dprime | all (default all)")
-      ("out,o", po::value(&out)->required(), "output file (.png/.svg), or a directory for --kind all")
-      ("site", po::value(&site), "site (HF module path); default: the first analysed")
-      ("side", po::value(&side), "input | output (default: the first the site has)")
-      ("condition", po::value(&conditions)->composing(), "condition(s) to draw (repeatable; default all)")
-      ("neurons", po::value(&neurons), "psth: neuron columns, e.g. 0,5,12 (default: the 4 most selective)")
-      ("trial", po::value(&trial), "heatmap of one trial (row of /trials) instead of a condition mean")
-      ("config,c", po::value(&config), "analysis config, when INPUT is a recording")
-      ("format", po::value(&format), "for --kind all: png | svg (default png)");
+  desc.add_options()("help,h", "show this help")("input", po::value(&input)->required(), "results or recording (HDF5)")(
+      "kind,k", po::value(&kind), "heatmap | psth | selectivity | dprime | all (default all)")(
+      "out,o", po::value(&out)->required(), "output file (.png/.svg), or a directory for --kind all")(
+      "site", po::value(&site), "site (HF module path); default: the first analysed")(
+      "side", po::value(&side), "input | output (default: the first the site has)")(
+      "condition", po::value(&conditions)->composing(), "condition(s) to draw (repeatable; default all)")(
+      "neurons", po::value(&neurons), "psth: neuron columns, e.g. 0,5,12 (default: the 4 most selective)")(
+      "trial", po::value(&trial), "heatmap of one trial (row of /trials) instead of a condition mean")(
+      "config,c", po::value(&config), "analysis config, when INPUT is a recording")(
+      "format", po::value(&format), "for --kind all: png | svg (default png)");
   po::positional_options_description pos;
   pos.add("input", 1);
   const auto vm = parse(args, desc, pos);
@@ -122,8 +121,8 @@ int cmd_plot(const Args& args) {
   if (results_in) {
     r = analysis::read_results(input);
   } else {
-    analysis::AnalysisConfig cfg = config.empty() ? analysis::analysis_from_recording(*rec)
-                                                  : analysis::load_analysis_file(config);
+    analysis::AnalysisConfig cfg =
+        config.empty() ? analysis::analysis_from_recording(*rec) : analysis::load_analysis_file(config);
     analysis::check_against(cfg, *rec);
     r = analysis::analyze(*rec, cfg);
   }

@@ -20,11 +20,11 @@ int cmd_pull(const Args& args) {
       "($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) and prints the snapshot\n"
       "directory. Reads HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE; an interrupted download resumes.\n\n"
       "options");
-  desc.add_options()("help,h", "show this help")
-      ("model", po::value(&model)->required(), "hub id, optionally with @REVISION (a branch, tag or commit)")
-      ("revision", po::value(&revision), "the revision, instead of @REVISION (default main)")
-      ("cache-dir", po::value(&cache_dir), "cache directory (default: the environment's, as above)")
-      ("quiet,q", po::bool_switch(&o.quiet), "no progress output");
+  desc.add_options()("help,h", "show this help")("model", po::value(&model)->required(),
+                                                 "hub id, optionally with @REVISION (a branch, tag or commit)")(
+      "revision", po::value(&revision), "the revision, instead of @REVISION (default main)")(
+      "cache-dir", po::value(&cache_dir), "cache directory (default: the environment's, as above)")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress output");
   po::positional_options_description pos;
   pos.add("model", 1);
   const auto vm = parse(args, desc, pos);

@@ -34,7 +34,8 @@ void parse_shard(const std::string& s, TaskRequest* r) {
 // --dry-run of a sweep: every variant, its values and its output file.
 void list_variants(const ExperimentConfig& c, int64_t chosen) {
   const int64_t n = sweep_size(c);
-  std::cout << "sweep      " << n << " variants (SLURM: --array=0-" << n - 1 << ", or 0-" << n << "*N-1 for N shards each)\n";
+  std::cout << "sweep      " << n << " variants (SLURM: --array=0-" << n - 1 << ", or 0-" << n
+            << "*N-1 for N shards each)\n";
   for (int64_t k = 0; k < n; ++k)
     std::cout << (k == chosen ? "  * " : "    ") << k << "  " << sweep_label(c, k) << "\n";
 }
@@ -47,20 +48,21 @@ int cmd_run(const Args& args) {
   RunOptions o;
   int64_t sweep_index = -1;
   po::options_description desc("usage: rig run CONFIG [options]\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("config", po::value(&config_path)->required(), "experiment config (YAML)")
-      ("set", po::value(&overrides)->composing(), "override a key: --set trials.repetitions=10 (repeatable)")
-      ("out,o", po::value(&o.out), "output file (overrides recording.path; a shard writes OUT.shard-I-of-N.h5)")
-      ("dry-run", po::bool_switch(&o.dry_run), "validate, print the plan, write nothing")
-      ("resume", po::bool_switch(&o.resume), "complete an interrupted recording")
-      ("force", po::bool_switch(&o.force), "overwrite an existing recording")
-      ("shard", po::value(&shard), "run shard I of N (trials with index % N == I); in a SLURM array, "
-                                   "taken from the array task (docs/CLUSTER.md)")
-      ("sweep-index", po::value(&sweep_index), "run variant K of the config's sweep: (0-based); in a SLURM "
-                                               "array, taken from the array task")
-      ("quiet,q", po::bool_switch(&o.quiet), "no progress output")
-      ("log-every", po::value(&o.log_every)->default_value(10.0),
-       "seconds between progress lines when stderr is not a terminal (0 = every batch)");
+  desc.add_options()("help,h", "show this help")("config", po::value(&config_path)->required(),
+                                                 "experiment config (YAML)")(
+      "set", po::value(&overrides)->composing(), "override a key: --set trials.repetitions=10 (repeatable)")(
+      "out,o", po::value(&o.out), "output file (overrides recording.path; a shard writes OUT.shard-I-of-N.h5)")(
+      "dry-run", po::bool_switch(&o.dry_run), "validate, print the plan, write nothing")(
+      "resume", po::bool_switch(&o.resume), "complete an interrupted recording")("force", po::bool_switch(&o.force),
+                                                                                 "overwrite an existing recording")(
+      "shard", po::value(&shard),
+      "run shard I of N (trials with index % N == I); in a SLURM array, "
+      "taken from the array task (docs/CLUSTER.md)")("sweep-index", po::value(&sweep_index),
+                                                     "run variant K of the config's sweep: (0-based); in a SLURM "
+                                                     "array, taken from the array task")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress output")(
+      "log-every", po::value(&o.log_every)->default_value(10.0),
+      "seconds between progress lines when stderr is not a terminal (0 = every batch)");
   po::positional_options_description pos;
   pos.add("config", 1);
   const auto vm = parse(args, desc, pos);
@@ -85,8 +87,9 @@ int cmd_run(const Args& args) {
     return 0;
   }
   if (!o.quiet && task.from != "flags")
-    std::cerr << "rig: " << task.from << ": " << (task.variant >= 0 ? "variant " + std::to_string(task.variant) + ", " : "")
-              << "shard " << task.shard_index << "/" << task.shard_count << "\n";
+    std::cerr << "rig: " << task.from << ": "
+              << (task.variant >= 0 ? "variant " + std::to_string(task.variant) + ", " : "") << "shard "
+              << task.shard_index << "/" << task.shard_count << "\n";
 
   Runner runner(std::move(config), o);
   if (o.dry_run) {

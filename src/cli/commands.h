@@ -1,6 +1,6 @@
 #pragma once
-// The rig subcommands (rig train and rig bench are the programs rig-train and rig-bench). Each parses its own arguments (Boost.Program_options), calls the
-// library and returns an exit code; errors propagate as rig::Error to main().
+// The rig subcommands (rig train and rig bench are the programs rig-train and rig-bench). Each parses its own arguments
+// (Boost.Program_options), calls the library and returns an exit code; errors propagate as rig::Error to main().
 #include <string>
 #include <vector>
 

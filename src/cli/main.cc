@@ -31,20 +31,19 @@ const std::map<std::string, Command>& commands() {
       {"generate", {rig::cli::cmd_generate, "generate text from one prompt (no recording)"}},
       {"tokenize", {rig::cli::cmd_tokenize, "encode JSON Lines of text to ids, or decode ids"}},
       {"train", {nullptr, "train the bundled model organism (data/models/sure-neox)", "rig-train"}},
-      {"train-sae", {nullptr, "train the organism's sparse autoencoder (data/models/sure-neox-sae)", "rig-train", "sae"}},
+      {"train-sae",
+       {nullptr, "train the organism's sparse autoencoder (data/models/sure-neox-sae)", "rig-train", "sae"}},
       {"merge", {rig::cli::cmd_merge, "merge the shard files of one experiment into one recording"}},
       {"analyze", {rig::cli::cmd_analyze, "analyse a recording: PSTHs, selectivity, PCA, decoding"}},
       {"export", {rig::cli::cmd_export, "write a recording as an NWB 2.x file (rig export --nwb REC.h5 OUT.nwb)"}},
       {"plot", {rig::cli::cmd_plot, "draw figures (PNG/SVG) of analysis results or a recording"}},
-      {"bench",
-       {nullptr, "measure recording throughput against this machine's GEMM rate and bandwidth", "rig-bench"}},
+      {"bench", {nullptr, "measure recording throughput against this machine's GEMM rate and bandwidth", "rig-bench"}},
   };
   return table;
 }
 
 void usage(std::FILE* out) {
-  std::fprintf(out, "rig %s — a recording rig for language models\n\nusage: rig COMMAND [ARGS]\n\n",
-               rig::kVersion);
+  std::fprintf(out, "rig %s — a recording rig for language models\n\nusage: rig COMMAND [ARGS]\n\n", rig::kVersion);
   for (const auto& [name, c] : commands()) std::fprintf(out, "  %-10s %s\n", name.c_str(), c.help);
   std::fprintf(out, "\n'rig COMMAND --help' describes a command's arguments.\n");
 }
@@ -60,8 +59,8 @@ int exec_beside(const char* command, const char* program, const char* mode, char
   for (char** a = argv; *a; ++a) args.push_back(*a);
   args.push_back(nullptr);
   execv(path.c_str(), args.data());
-  std::fprintf(stderr, "rig %s: error: cannot run %s (%s); build it with `cmake --build BUILD --target %s`\n",
-               command, path.c_str(), std::strerror(errno), program);
+  std::fprintf(stderr, "rig %s: error: cannot run %s (%s); build it with `cmake --build BUILD --target %s`\n", command,
+               path.c_str(), std::strerror(errno), program);
   return rig::kExitFailure;
 }
 

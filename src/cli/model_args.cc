@@ -13,12 +13,12 @@ namespace rig::cli {
 void ModelArgs::add_options(po::options_description& desc, bool model_required) {
   auto* model_value = po::value(&model);
   if (model_required) model_value->required();
-  desc.add_options()
-      ("model", model_value, "model directory (HF format) or hub id ORG/NAME")
-      ("revision", po::value(&revision)->default_value("main"), "hub revision (with a hub id)")
-      ("cache-dir", po::value(&cache_dir), "HF cache directory (with a hub id; default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
-      ("dtype", po::value(&dtype)->default_value("float32"), "compute dtype: float32 | float16 | bfloat16")
-      ("device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N");
+  desc.add_options()("model", model_value, "model directory (HF format) or hub id ORG/NAME")(
+      "revision", po::value(&revision)->default_value("main"), "hub revision (with a hub id)")(
+      "cache-dir", po::value(&cache_dir),
+      "HF cache directory (with a hub id; default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")(
+      "dtype", po::value(&dtype)->default_value("float32"), "compute dtype: float32 | float16 | bfloat16")(
+      "device", po::value(&device)->default_value("cpu"), "cpu | cuda | cuda:N");
 }
 
 ModelSource ModelArgs::source() const {

@@ -26,9 +26,10 @@ void print_summary(const nlohmann::json& j) {
   std::printf("limits    GEMM %.1f GFLOP/s (float32 matmul), memory %.1f GB/s\n",
               j.at("gemm").at("gflops").get<double>(), j.at("memory_bandwidth").at("gbs").get<double>());
   const auto& r = j.at("record");
-  std::printf("(1) record  %.0f tokens/s, %.1f GFLOP/s = %.2f of GEMM (target >= 0.70: %s); %.2f of the model's GEMM shapes\n",
-              r.at("tokens_per_s").get<double>(), r.at("gflops").get<double>(), r.at("fraction_of_gemm").get<double>(),
-              verdict(r), r.at("fraction_of_model_shape_gemm").get<double>());
+  std::printf(
+      "(1) record  %.0f tokens/s, %.1f GFLOP/s = %.2f of GEMM (target >= 0.70: %s); %.2f of the model's GEMM shapes\n",
+      r.at("tokens_per_s").get<double>(), r.at("gflops").get<double>(), r.at("fraction_of_gemm").get<double>(),
+      verdict(r), r.at("fraction_of_model_shape_gemm").get<double>());
   const auto& g = j.at("generate");
   std::printf("(2) generate  %.2f ms/token, bound %.2f ms/token: %.2fx (target <= 1.30: %s); model alone %.2fx\n",
               g.at("ms_per_token").get<double>(), g.at("bound_ms_per_token").get<double>(),
@@ -59,24 +60,26 @@ int cmd_bench(const Args& args) {
   po::options_description desc(
       "usage: rig bench [options]\n\nMeasures recording throughput against this machine's GEMM rate, memory\n"
       "bandwidth and disk, with a pythia-70m-shaped model of random weights (docs/PERFORMANCE.md).\n\noptions");
-  desc.add_options()("help,h", "show this help")
-      ("quick", po::bool_switch(&o.quick), "tiny model and sizes (a smoke test, seconds); with --full-size: a tiny Llama")
-      ("device", po::value(&o.device)->default_value("cpu"), "cpu | cuda | cuda:N")
-      ("threads", po::value(&o.threads)->default_value(0), "intra-op threads (0 = every core)")
-      ("dir", po::value(&dir), "work directory (default: a temporary one, removed after)")
-      ("keep", po::bool_switch(&o.keep), "keep the temporary work directory")
-      ("json", po::value(&json_path), "write the summary as JSON to this file")
-      ("seed", po::value(&o.seed)->default_value(1234), "seed of the weights and prompts")
-      ("rss-child", po::value(&rss_child_trials), "internal: one peak-RSS measurement of N trials (needs --dir)")
-      ("full-size", po::bool_switch(&full_size),
-       "instead: memory and latency of a 1.47 B-parameter Llama (random weights, sharded, ~3 GB in --dir/model; "
-       "kept there, and used again if present)")
-      ("dtype", po::value(&o.dtype)->default_value("bfloat16"), "--full-size: stored (and compute) dtype")
-      ("compute-dtype", po::value(&o.compute_dtype), "--full-size: compute dtype, if other than --dtype (a converting load)")
-      ("prompt-tokens", po::value(&o.prompt_tokens)->default_value(8), "--full-size: prompt length")
-      ("new-tokens", po::value(&o.new_tokens)->default_value(8), "--full-size: greedy tokens to generate")
-      ("shard-mb", po::value(&o.shard_mb)->default_value(1000), "--full-size: largest shard written, MiB")
-      ("full-size-child", po::bool_switch(&full_size_child_mode), "internal: the --full-size measurement (needs --dir)");
+  desc.add_options()("help,h", "show this help")(
+      "quick", po::bool_switch(&o.quick),
+      "tiny model and sizes (a smoke test, seconds); with --full-size: a tiny Llama")(
+      "device", po::value(&o.device)->default_value("cpu"), "cpu | cuda | cuda:N")(
+      "threads", po::value(&o.threads)->default_value(0), "intra-op threads (0 = every core)")(
+      "dir", po::value(&dir), "work directory (default: a temporary one, removed after)")(
+      "keep", po::bool_switch(&o.keep), "keep the temporary work directory")("json", po::value(&json_path),
+                                                                             "write the summary as JSON to this file")(
+      "seed", po::value(&o.seed)->default_value(1234), "seed of the weights and prompts")(
+      "rss-child", po::value(&rss_child_trials), "internal: one peak-RSS measurement of N trials (needs --dir)")(
+      "full-size", po::bool_switch(&full_size),
+      "instead: memory and latency of a 1.47 B-parameter Llama (random weights, sharded, ~3 GB in --dir/model; "
+      "kept there, and used again if present)")("dtype", po::value(&o.dtype)->default_value("bfloat16"),
+                                                "--full-size: stored (and compute) dtype")(
+      "compute-dtype", po::value(&o.compute_dtype),
+      "--full-size: compute dtype, if other than --dtype (a converting load)")(
+      "prompt-tokens", po::value(&o.prompt_tokens)->default_value(8), "--full-size: prompt length")(
+      "new-tokens", po::value(&o.new_tokens)->default_value(8), "--full-size: greedy tokens to generate")(
+      "shard-mb", po::value(&o.shard_mb)->default_value(1000), "--full-size: largest shard written, MiB")(
+      "full-size-child", po::bool_switch(&full_size_child_mode), "internal: the --full-size measurement (needs --dir)");
   const auto vm = parse(args, desc, {});
   if (vm.count("help")) {
     std::cout << desc << "\n";
@@ -105,11 +108,12 @@ int cmd_bench(const Args& args) {
       out << j.dump(2) << "\n";
       if (!out) throw Error(json_path + ": cannot write the JSON summary");
     }
-    std::printf("full size  %.2f B parameters, stored %s, computed in %s, checkpoint %.2f GB; LibTorch %s, %d threads, "
-                "load %.2f -> %.2f\n",
-                j.at("parameters").get<double>() / 1e9, o.dtype.c_str(), j.at("compute_dtype").get<std::string>().c_str(), j.at("checkpoint_bytes").get<double>() / 1e9,
-                j.at("machine").at("libtorch").get<std::string>().c_str(), j.at("threads").get<int>(),
-                j.at("load_1m_start").get<double>(), j.at("load_1m_end").get<double>());
+    std::printf(
+        "full size  %.2f B parameters, stored %s, computed in %s, checkpoint %.2f GB; LibTorch %s, %d threads, "
+        "load %.2f -> %.2f\n",
+        j.at("parameters").get<double>() / 1e9, o.dtype.c_str(), j.at("compute_dtype").get<std::string>().c_str(),
+        j.at("checkpoint_bytes").get<double>() / 1e9, j.at("machine").at("libtorch").get<std::string>().c_str(),
+        j.at("threads").get<int>(), j.at("load_1m_start").get<double>(), j.at("load_1m_end").get<double>());
     std::printf("peak RSS   %.2f GB = %.3fx the checkpoint (before loading %.2f GB)\n",
                 j.at("vm_hwm_kb").get<double>() * 1024 / 1e9, j.at("ratio").get<double>(),
                 j.at("base_vm_hwm_kb").get<double>() * 1024 / 1e9);

@@ -9,16 +9,15 @@ namespace rig {
 
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,   // anything else (a bug, an I/O failure during a run)
-  kExitConfig = 2,    // a bad experiment config or command line: nothing was written
-  kExitModel = 3,     // a bad or missing model / tokenizer file
-  kExitData = 4,      // a bad recording / input data file
+  kExitFailure = 1,  // anything else (a bug, an I/O failure during a run)
+  kExitConfig = 2,   // a bad experiment config or command line: nothing was written
+  kExitModel = 3,    // a bad or missing model / tokenizer file
+  kExitData = 4,     // a bad recording / input data file
 };
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& what, int exit_code = kExitFailure)
-      : std::runtime_error(what), exit_code_(exit_code) {}
+  Error(const std::string& what, int exit_code = kExitFailure) : std::runtime_error(what), exit_code_(exit_code) {}
   int exit_code() const { return exit_code_; }
 
  private:

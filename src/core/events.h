@@ -24,8 +24,7 @@ inline bool known_before_response(const std::string& name) {
 // name -> row within the trial (rows: the prompt's tokens, then the generated ones). An event
 // that did not happen is absent: response_onset without generated tokens, eos unless the
 // trial ended with the EOS token (its last row).
-inline std::map<std::string, int64_t> builtin_events(int64_t n_prompt_tokens, int64_t n_generated,
-                                                     bool ended_by_eos) {
+inline std::map<std::string, int64_t> builtin_events(int64_t n_prompt_tokens, int64_t n_generated, bool ended_by_eos) {
   std::map<std::string, int64_t> ev{{"prompt_onset", 0}};
   if (n_generated > 0) ev["response_onset"] = n_prompt_tokens;
   if (ended_by_eos && n_prompt_tokens + n_generated > 0) ev["eos"] = n_prompt_tokens + n_generated - 1;

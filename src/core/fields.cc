@@ -90,8 +90,9 @@ FieldTyping infer_field_type(const std::vector<const nlohmann::json*>& values) {
   if (missing_at >= 0 && out.type == FieldType::kInt) out.type = FieldType::kFloat;  // NaN: missing
   if (missing_at >= 0 && out.type == FieldType::kBool) {
     out.bad = missing_at;
-    out.why = "expected true or false (the field is a boolean in other stimuli, and no uint8 can mean "
-              "missing), got none; give it in every stimulus";
+    out.why =
+        "expected true or false (the field is a boolean in other stimuli, and no uint8 can mean "
+        "missing), got none; give it in every stimulus";
   }
   return out;
 }

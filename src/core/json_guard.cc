@@ -52,8 +52,7 @@ namespace {
 
 std::string read_text_file(const std::string& path, const std::string& what, int exit_code) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    fail(path + ": cannot read " + what + ": " + std::strerror(errno), exit_code);
+  if (::stat(path.c_str(), &st) != 0) fail(path + ": cannot read " + what + ": " + std::strerror(errno), exit_code);
   if (S_ISDIR(st.st_mode)) fail(path + ": expected " + what + " (a file), got a directory", exit_code);
   if (!S_ISREG(st.st_mode)) fail(path + ": expected " + what + " (a regular file), got a special file", exit_code);
   std::ifstream in(path, std::ios::binary);

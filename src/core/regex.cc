@@ -59,7 +59,8 @@ int SafeRegex::match(std::string_view s, size_t start, uint32_t options, void* m
       rc == PCRE2_ERROR_JIT_STACKLIMIT)
     throw Error("regex /" + pattern_ + "/: " + pcre2_message(rc) + " on a subject of " + std::to_string(s.size()) +
                     " bytes (rig's limits: " + std::to_string(limits::kRegexMatchLimit) + " steps, " +
-                    std::to_string(limits::kRegexHeapLimitKiB) + " KiB); the pattern backtracks too much, "
+                    std::to_string(limits::kRegexHeapLimitKiB) +
+                    " KiB); the pattern backtracks too much, "
                     "simplify it (e.g. no nested quantifiers such as (.*)*)",
                 limit_exit_code_);
   throw Error("regex /" + pattern_ + "/: match failed: " + pcre2_message(rc));

@@ -11,8 +11,8 @@
 namespace rig {
 
 struct SiteAlias {
-  std::string alias;        // "blocks.0.hook_resid_pre"
-  std::string site;         // HF module path it names ("" where unavailable)
+  std::string alias;  // "blocks.0.hook_resid_pre"
+  std::string site;   // HF module path it names ("" where unavailable)
   Side side = Side::kOutput;
   std::string unavailable;  // non-empty: this model has no such tensor, and why
 };

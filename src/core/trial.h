@@ -16,15 +16,15 @@ namespace rig {
 
 // One recorded stream: a site's input or output, all neurons or a subset.
 struct ElectrodeSpec {
-  std::string site;                // HF module path
+  std::string site;  // HF module path
   Side side = Side::kOutput;
-  std::string module_type;         // HF class name
-  int64_t site_width = 0;          // the site's full width
-  std::vector<int64_t> neurons;    // the recorded subset (sorted, unique); empty = all
-  int64_t layer = -1;              // decoder layer holding the site (SiteInfo::layer); -1: none
-  std::string alias;               // the TransformerLens name the config used for it; "" = none
-  int64_t heads = 0;               // sites inside attention: the site's width is heads x per head
-  std::string head_axis;           // what a head's columns are (SiteInfo::axis); "" elsewhere
+  std::string module_type;       // HF class name
+  int64_t site_width = 0;        // the site's full width
+  std::vector<int64_t> neurons;  // the recorded subset (sorted, unique); empty = all
+  int64_t layer = -1;            // decoder layer holding the site (SiteInfo::layer); -1: none
+  std::string alias;             // the TransformerLens name the config used for it; "" = none
+  int64_t heads = 0;             // sites inside attention: the site's width is heads x per head
+  std::string head_axis;         // what a head's columns are (SiteInfo::axis); "" elsewhere
   // An SAE electrode (src/sae): the directory of its SAE. Its units are the SAE's latents,
   // then one more, the reconstruction error's norm: site_width == d_sae + 1 (docs/FORMAT.md).
   std::string sae;
@@ -46,7 +46,7 @@ struct StimulusRow {
 struct TokenRow {
   int64_t position = 0;  // position within the trial (0 = first prompt token)
   int64_t token_id = 0;
-  std::string text;      // the token's text as the tokenizer decodes it alone
+  std::string text;  // the token's text as the tokenizer decodes it alone
   bool generated = false;
 };
 
@@ -78,14 +78,14 @@ inline bool parse_finish_reason(const std::string& name, FinishReason* out) {
 // process's socket, the reader, merge) goes through that list: a field added here needs its
 // entry there, and nowhere else.
 struct TrialFields {
-  int64_t index = 0;         // trial index in the experiment's full trial list
-  int64_t stimulus = 0;      // index into the stimuli table
+  int64_t index = 0;     // trial index in the experiment's full trial list
+  int64_t stimulus = 0;  // index into the stimuli table
   std::string condition;
   int64_t repetition = 0;
   uint64_t seed = 0;
-  std::string stimulation;   // name of the stimulation the trial got ("" = none)
+  std::string stimulation;  // name of the stimulation the trial got ("" = none)
   std::string prompt;
-  std::string response;      // decoded generated text
+  std::string response;  // decoded generated text
   int64_t n_prompt_tokens = 0;
   int64_t n_generated = 0;
   FinishReason finish_reason = FinishReason::kPromptOnly;
@@ -100,8 +100,8 @@ struct TrialSpan {
 };
 
 struct TrialResult : TrialFields {
-  std::vector<TokenRow> tokens;                  // one per row
-  std::map<std::string, int64_t> events;         // event name -> row within the trial
+  std::vector<TokenRow> tokens;           // one per row
+  std::map<std::string, int64_t> events;  // event name -> row within the trial
   // One matrix per electrode, in RecordingHeader::electrodes order:
   // rows x width, row-major, rows == tokens.size().
   std::vector<std::vector<float>> recordings;
@@ -129,18 +129,18 @@ struct BinSpec {
 
 // Everything about a recording except its trials.
 struct RecordingHeader {
-  std::map<std::string, std::string> attrs;      // root attributes (strings): config, model, ...
-  std::map<std::string, int64_t> int_attrs;      // root attributes (integers): seed, ...
+  std::map<std::string, std::string> attrs;  // root attributes (strings): config, model, ...
+  std::map<std::string, int64_t> int_attrs;  // root attributes (integers): seed, ...
   std::vector<StimulusRow> stimuli;
   std::vector<ElectrodeSpec> electrodes;
-  std::vector<std::string> events;               // event names (a group each, even if empty)
-  std::string dtype = "float32";                 // float32 | float16 (on disk)
-  int compression = 0;                           // 0 = none, 1..9 = gzip level
-  int64_t n_trials_planned = 0;                  // trials in the full experiment
+  std::vector<std::string> events;  // event names (a group each, even if empty)
+  std::string dtype = "float32";    // float32 | float16 (on disk)
+  int compression = 0;              // 0 = none, 1..9 = gzip level
+  int64_t n_trials_planned = 0;     // trials in the full experiment
   // "raw": every row of every electrode (/recordings); "statistics": per condition x aligned
   // bin, the count, mean and M2 of each unit over trials (/statistics), no rows.
   std::string store = "raw";
-  BinSpec bins;                                  // with store "statistics"
+  BinSpec bins;  // with store "statistics"
 };
 
 }  // namespace rig

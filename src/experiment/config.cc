@@ -84,8 +84,7 @@ using Vars = std::vector<std::pair<std::string, std::vector<std::string>>>;
 static Codec<Vars> var_table() {
   return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
             if (!n.IsMap() || n.size() == 0)
-              fail(d.source(), n, p,
-                   "expected a mapping of variable names to value lists, got " + describe(n));
+              fail(d.source(), n, p, "expected a mapping of variable names to value lists, got " + describe(n));
             Vars out;
             static const SafeRegex ident("[A-Za-z_][A-Za-z0-9_]*");
             for (const auto& kv : n) {
@@ -106,8 +105,7 @@ static Codec<Vars> var_table() {
               } else if (v.IsSequence() && v.size() > 0) {
                 for (size_t i = 0; i < v.size(); ++i) {
                   if (!v[i].IsScalar())
-                    fail(d.source(), v[i], child(vp, std::to_string(i)),
-                         "expected a string, got " + describe(v[i]));
+                    fail(d.source(), v[i], child(vp, std::to_string(i)), "expected a string, got " + describe(v[i]));
                   values.push_back(v[i].Scalar());
                 }
               } else {
@@ -142,8 +140,7 @@ static Codec<Ranges> neuron_list() {
                 if (parse_int(s, a) && a >= 0) return {a, a + 1};
               } else {
                 std::string sa = s.substr(0, colon), sb = s.substr(colon + 1);
-                bool ok = (sa.empty() || (parse_int(sa, a) && a >= 0)) &&
-                          (sb.empty() || (parse_int(sb, b) && b > a));
+                bool ok = (sa.empty() || (parse_int(sa, a) && a >= 0)) && (sb.empty() || (parse_int(sb, b) && b > a));
                 if (ok) return {a, b};
               }
               fail(d.source(), e, ep, "expected " + expect + ", got " + describe(e));
@@ -154,7 +151,8 @@ static Codec<Ranges> neuron_list() {
             } else if (n.IsSequence() && n.size() > 0) {
               for (size_t i = 0; i < n.size(); ++i) out.push_back(one(n[i], child(p, std::to_string(i))));
             } else {
-              fail(d.source(), n, p, "expected a non-empty sequence of neuron indices or \"a:b\" ranges, got " + describe(n));
+              fail(d.source(), n, p,
+                   "expected a non-empty sequence of neuron indices or \"a:b\" ranges, got " + describe(n));
             }
             return out;
           },
@@ -169,19 +167,17 @@ static Codec<Ranges> neuron_list() {
 }
 
 static Codec<int> compression_codec() {
-  return {[](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
-            if (n.IsScalar()) {
-              const std::string& s = n.Scalar();
-              if (s == "none") return 0;
-              int64_t level = 0;
-              if (s.rfind("gzip:", 0) == 0 && parse_int(s.substr(5), level) && level >= 1 && level <= 9)
-                return int(level);
-            }
-            fail(d.source(), n, p, "expected none or gzip:1..9, got " + describe(n));
-          },
-          [](const int& level) {
-            return YAML::Node(level == 0 ? std::string("none") : "gzip:" + std::to_string(level));
-          }};
+  return {
+      [](const Decoder& d, const YAML::Node& n, const KeyPath& p) {
+        if (n.IsScalar()) {
+          const std::string& s = n.Scalar();
+          if (s == "none") return 0;
+          int64_t level = 0;
+          if (s.rfind("gzip:", 0) == 0 && parse_int(s.substr(5), level) && level >= 1 && level <= 9) return int(level);
+        }
+        fail(d.source(), n, p, "expected none or gzip:1..9, got " + describe(n));
+      },
+      [](const int& level) { return YAML::Node(level == 0 ? std::string("none") : "gzip:" + std::to_string(level)); }};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -249,11 +245,14 @@ void fields(V& v, ElectrodeSelector& e) {
     e.side_given = d.has("side");
     if (d.has("sae")) {
       if (!std::filesystem::exists(std::filesystem::path(e.sae) / "cfg.json"))
-        d.fail_at("sae", "expected a directory holding an SAE in SAELens's format (cfg.json and "
-                         "sae_weights.safetensors), got '" + e.sae + "', which has no cfg.json");
+        d.fail_at("sae",
+                  "expected a directory holding an SAE in SAELens's format (cfg.json and "
+                  "sae_weights.safetensors), got '" +
+                      e.sae + "', which has no cfg.json");
       if (d.has("neurons"))
-        d.fail_at("neurons", "does not apply with 'sae' (an SAE electrode records all of its latents, stored "
-                             "compressed; a stimulation picks them with 'latents')");
+        d.fail_at("neurons",
+                  "does not apply with 'sae' (an SAE electrode records all of its latents, stored "
+                  "compressed; a stimulation picks them with 'latents')");
     }
     const std::string& s = e.site;
     if (s.size() >= 2 && s.front() == '/' && s.back() == '/') {
@@ -261,8 +260,8 @@ void fields(V& v, ElectrodeSelector& e) {
       try {
         SafeRegex(s.substr(1, s.size() - 2));
       } catch (const std::invalid_argument& err) {
-        d.fail_at("site", "expected a valid regex (PCRE2) between slashes, got " +
-                              describe(d.get("site")) + ": " + err.what());
+        d.fail_at("site",
+                  "expected a valid regex (PCRE2) between slashes, got " + describe(d.get("site")) + ": " + err.what());
       }
     } else if (s.find_first_of("*?") != std::string::npos) {
       e.match = SiteMatch::kGlob;
@@ -306,15 +305,15 @@ void fields(V& v, EventSpec& e) {
   v("name", e.name, matching("[A-Za-z_][A-Za-z0-9_]*", "an identifier ([A-Za-z_][A-Za-z0-9_]*)"), kRequired);
   v("token_text", e.token_text, text());
   v("in", e.in,
-    EnumRule<EventScope>{{{"any", EventScope::kAny}, {"prompt", EventScope::kPrompt}, {"response", EventScope::kResponse}}});
+    EnumRule<EventScope>{
+        {{"any", EventScope::kAny}, {"prompt", EventScope::kPrompt}, {"response", EventScope::kResponse}}});
   v.validate([&](Decoder& d) {
     std::vector<std::string> builtins(std::begin(kBuiltinEvents), std::end(kBuiltinEvents));
     e.builtin = is_builtin_event(e.name);
     if (e.builtin && d.has("token_text"))
       d.fail_at("token_text", "'" + e.name + "' is a built-in event and takes no token_text");
     if (!e.builtin && !d.has("token_text")) {
-      std::string msg = "expected token_text for event '" + e.name +
-                        "' (built-in events: " + kBuiltinEventList + ")";
+      std::string msg = "expected token_text for event '" + e.name + "' (built-in events: " + kBuiltinEventList + ")";
       if (std::string c = closest(e.name, builtins); !c.empty()) msg += "; did you mean '" + c + "'?";
       d.fail_at("token_text", msg);
     }
@@ -323,8 +322,8 @@ void fields(V& v, EventSpec& e) {
       try {
         e.regex = std::make_shared<const SafeRegex>(t.substr(1, t.size() - 2));
       } catch (const std::invalid_argument& err) {
-        d.fail_at("token_text", "expected a valid regex (PCRE2) between slashes, got " +
-                                    describe(d.get("token_text")) + ": " + err.what());
+        d.fail_at("token_text", "expected a valid regex (PCRE2) between slashes, got " + describe(d.get("token_text")) +
+                                    ": " + err.what());
       }
     }
   });
@@ -362,7 +361,8 @@ void fields(V& v, ExperimentConfig& c) {
   v("name", c.name, matching("[A-Za-z0-9_.-]+", "a name of letters, digits, '_', '.' or '-'"), kRequired);
   v("seed", c.seed, int_at_least(0));
   v.section("model", c.model, "a mapping (model)", kRequired);
-  v.list("stimuli", c.stimulus_sets, "stimulus sets (mappings with condition and prompts, file or template)", kRequired);
+  v.list("stimuli", c.stimulus_sets, "stimulus sets (mappings with condition and prompts, file or template)",
+         kRequired);
   v.list("electrodes", c.electrodes, "electrodes (mappings with site, side, neurons)");
   v.section("trials", c.trials, "a mapping (trials)");
   v.list("events", c.events, "events (mappings with name and token_text)");
@@ -370,20 +370,19 @@ void fields(V& v, ExperimentConfig& c) {
   v.raw("stimulation", c.stimulation, YAML::NodeType::Sequence);
   v.raw("analysis", c.analysis, YAML::NodeType::Map);
   v.validate([&](Decoder& d) {
-    if (c.stimulus_sets.empty())
-      d.fail_at("stimuli", "expected at least one stimulus set, got an empty sequence");
+    if (c.stimulus_sets.empty()) d.fail_at("stimuli", "expected at least one stimulus set, got an empty sequence");
     std::map<std::string, size_t> names;
     for (size_t i = 0; i < c.events.size(); ++i) {
       auto [it, fresh] = names.emplace(c.events[i].name, i);
       if (!fresh)
-        throw ConfigError(c.events[i].origin.error("duplicate event name '" + c.events[i].name +
-                                                   "' (also events." + std::to_string(it->second) + ")"));
+        throw ConfigError(c.events[i].origin.error("duplicate event name '" + c.events[i].name + "' (also events." +
+                                                   std::to_string(it->second) + ")"));
     }
     if (c.recording.store == "statistics" && !is_builtin_event(c.recording.bins.event) &&
         !names.count(c.recording.bins.event))
-      throw ConfigError(c.recording.bins.event_origin.error(
-          "expected a built-in event (" + std::string(kBuiltinEventList) + ") or one of the config's events, got '" +
-          c.recording.bins.event + "'"));
+      throw ConfigError(
+          c.recording.bins.event_origin.error("expected a built-in event (" + std::string(kBuiltinEventList) +
+                                              ") or one of the config's events, got '" + c.recording.bins.event + "'"));
     if (c.recording.path.empty()) c.recording.path = "data/recordings/" + c.name + ".h5";
   });
 }
@@ -530,9 +529,10 @@ std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::s
         return "--set " + it->text + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
       // A sweep value: at the value where it has a position in the file, else at its key.
       YAML::Mark m = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
-      if (m.is_null()) return it->sweep_at + " (" + it->text + ")" + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
-      return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " +
-             cfg::join(key_path) + " (" + it->text + ")";
+      if (m.is_null())
+        return it->sweep_at + " (" + it->text + ")" + (key_path.size() > p.size() ? ": " + cfg::join(key_path) : "");
+      return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + cfg::join(key_path) +
+             " (" + it->text + ")";
     }
   }
   std::string s = file;
@@ -552,14 +552,15 @@ std::string ConfigSource::where(const YAML::Node& node, const std::vector<std::s
 namespace cfg {
 
 // The YAML text with the --set overrides applied (recorded in src.overrides).
-static YAML::Node load_tree(const std::string& yaml_text, ConfigSource& src, const std::vector<std::string>& overrides) {
+static YAML::Node load_tree(const std::string& yaml_text, ConfigSource& src,
+                            const std::vector<std::string>& overrides) {
   const std::string& file = src.file;
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": expected valid YAML, got a syntax error: " + e.msg);
+    throw ConfigError(file + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": expected valid YAML, got a syntax error: " + e.msg);
   } catch (const YAML::Exception& e) {
     throw ConfigError(file + ": expected valid YAML: " + e.what());
   }
@@ -595,8 +596,7 @@ static std::string flow(const YAML::Node& n) {
 // `sweep:` maps key paths to non-empty sequences of values. A key may be dotted
 // (`model.revision`) or nested (`model: {revision: [...]}`, what --set sweep.model.revision=
 // makes); both name the same path.
-static void decode_sweep(const ConfigSource& src, const YAML::Node& n, const KeyPath& at,
-                         std::vector<SweepDecl>& out) {
+static void decode_sweep(const ConfigSource& src, const YAML::Node& n, const KeyPath& at, std::vector<SweepDecl>& out) {
   const KeyPath where_at = child(KeyPath{"sweep"}, join(at));
   if (!n.IsMap() || n.size() == 0)
     fail(src, n, at.empty() ? KeyPath{"sweep"} : where_at,
@@ -624,7 +624,8 @@ static void decode_sweep(const ConfigSource& src, const YAML::Node& n, const Key
     if (!kv.second.IsSequence() || kv.second.size() == 0)
       fail(src, kv.second, kp, "expected a non-empty sequence of values, one per variant, got " + describe(kv.second));
     for (const auto& d : out)
-      if (d.axis.key == join(path)) fail(src, kv.first, kp, "duplicate sweep key (also at " + d.axis.origin.prefix + ")");
+      if (d.axis.key == join(path))
+        fail(src, kv.first, kp, "duplicate sweep key (also at " + d.axis.origin.prefix + ")");
     SweepDecl d;
     d.axis.key = join(path);
     d.axis.origin.prefix = src.where(kv.first, kp);
@@ -691,9 +692,9 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     int64_t n = 1;
     for (const auto& d : sweep)
       if (__builtin_mul_overflow(n, int64_t(d.values.size()), &n) || n > limits::kMaxSweepVariants)
-        throw ConfigError(d.axis.origin.prefix + ": expected a sweep of at most " +
-                          std::to_string(limits::kMaxSweepVariants) + " variants (rig's limit), got more with this key's " +
-                          std::to_string(d.values.size()) + " values");
+        throw ConfigError(
+            d.axis.origin.prefix + ": expected a sweep of at most " + std::to_string(limits::kMaxSweepVariants) +
+            " variants (rig's limit), got more with this key's " + std::to_string(d.values.size()) + " values");
   }
   if (k >= 0) {
     const auto digits = variant_digits(c.sweep, k);
@@ -737,9 +738,9 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     field(row.prompt);
     // Text as before typed fields (same hash); other types tagged, so 1 and "1" differ.
     for (const auto& [key, v] : row.extra)
-      field(key), field(field_type(v) == FieldType::kString ? field_text(v)
-                                                             : std::string(field_type_name(field_type(v))) + ":" +
-                                                                   field_text(v));
+      field(key), field(field_type(v) == FieldType::kString
+                            ? field_text(v)
+                            : std::string(field_type_name(field_type(v))) + ":" + field_text(v));
     id += "\n";
   }
   if (k >= 0) {
@@ -748,8 +749,8 @@ static ExperimentConfig decode(const std::string& yaml_text, const std::string& 
     for (const auto& a : c.sweep) sets_path |= a.key == "recording.path";
     if (!sets_path) {
       const std::filesystem::path p(c.recording.path);
-      c.recording.path = (p.parent_path() / (p.stem().string() + "." + variant_slug(c.sweep, k) +
-                                             p.extension().string())).string();
+      c.recording.path =
+          (p.parent_path() / (p.stem().string() + "." + variant_slug(c.sweep, k) + p.extension().string())).string();
     }
   }
   c.config_hash = fnv1a_hex(id);
@@ -764,12 +765,13 @@ ExperimentConfig parse_experiment(const std::string& yaml_text, const std::strin
   const int64_t n = sweep_size(c);
   if (n == 0) {
     if (sweep_index >= 0)
-      throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) + " requested, but the config has no sweep: key");
+      throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) +
+                        " requested, but the config has no sweep: key");
     return c;
   }
   if (sweep_index >= n)
-    throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) + ": expected 0.." + std::to_string(n - 1) +
-                      " (" + std::to_string(n) + " variants)");
+    throw ConfigError(file + ": sweep variant " + std::to_string(sweep_index) + ": expected 0.." +
+                      std::to_string(n - 1) + " (" + std::to_string(n) + " variants)");
   // Check every variant now, so a bad value fails on the login node, not in array task 37.
   ExperimentConfig chosen;
   for (int64_t k = 0; k < n; ++k) {

@@ -35,9 +35,9 @@ struct ConfigOrigin {
 
 // One `--set KEY.PATH=VALUE`, as given.
 struct ConfigOverride {
-  std::string text;                // "trials.repetitions=10"
-  std::vector<std::string> path;   // {"trials", "repetitions"}
-  std::string sweep_at;  // a `sweep:` value: "FILE:LINE:COL: sweep.KEY.PATH" of its key, else ""
+  std::string text;               // "trials.repetitions=10"
+  std::vector<std::string> path;  // {"trials", "repetitions"}
+  std::string sweep_at;           // a `sweep:` value: "FILE:LINE:COL: sweep.KEY.PATH" of its key, else ""
 };
 
 // The config file and overrides a config came from; formats message prefixes for any node of
@@ -50,11 +50,11 @@ struct ConfigSource {
 };
 
 struct ModelSpec {
-  std::string id;         // HF hub id, resolved offline in cache_dir (exactly one of id / path)
+  std::string id;  // HF hub id, resolved offline in cache_dir (exactly one of id / path)
   std::string revision = "main";
-  std::string cache_dir;  // HF cache layout (models--org--name/...); "" = HF default cache
-  std::string path;       // local HF-format model directory
-  bool download = false;  // with id: `rig run` fetches missing files first (src/hub), else refuses
+  std::string cache_dir;          // HF cache layout (models--org--name/...); "" = HF default cache
+  std::string path;               // local HF-format model directory
+  bool download = false;          // with id: `rig run` fetches missing files first (src/hub), else refuses
   std::string dtype = "float32";  // compute dtype: float32 | float16 | bfloat16
   std::string device = "cpu";     // cpu | cuda | cuda:N
   ConfigOrigin id_origin;         // of `id` (file:line:col), for "not in the cache"
@@ -67,19 +67,19 @@ struct StimulusSet {
   std::string file;       // .txt (one prompt per line) or .jsonl ("prompt" + extra fields)
   std::string template_;  // YAML key `template`; {var} placeholders, {{ }} for literal braces
   std::vector<std::pair<std::string, std::vector<std::string>>> vars;  // in YAML order
-  std::vector<std::string> stimulation;  // names of `stimulation:` entries its trials get
-  ConfigOrigin origin;    // of the entry
-  ConfigOrigin stimulation_origin;  // of `stimulation` (== origin when absent)
+  std::vector<std::string> stimulation;                                // names of `stimulation:` entries its trials get
+  ConfigOrigin origin;                                                 // of the entry
+  ConfigOrigin stimulation_origin;                                     // of `stimulation` (== origin when absent)
 };
 
 enum class SiteMatch { kExact, kGlob, kRegex };
 
 // One `electrodes:` entry before it is matched against a model.
 struct ElectrodeSelector {
-  std::string site;            // as written: exact name, glob (* ? **) or /regex/
+  std::string site;  // as written: exact name, glob (* ? **) or /regex/
   SiteMatch match = SiteMatch::kExact;
   Side side = Side::kOutput;
-  bool side_given = false;     // `side` was written (an alias brings its own side)
+  bool side_given = false;  // `side` was written (an alias brings its own side)
   // Neuron subset as half-open ranges [first, last); last == -1 means "to the site's width".
   // Empty = all neurons. A single index i is {i, i + 1}.
   std::vector<std::pair<int64_t, int64_t>> neurons;
@@ -88,15 +88,15 @@ struct ElectrodeSelector {
   // A sparse autoencoder in SAELens's format (a directory with cfg.json): the electrode
   // records its latents instead of the site's neurons (src/sae, docs/FORMAT.md). "" = none.
   std::string sae;
-  ConfigOrigin sae_origin;      // of `sae` (== origin when absent)
+  ConfigOrigin sae_origin;  // of `sae` (== origin when absent)
 };
 
 struct GenerateConfig {
   int64_t max_new_tokens = 0;  // 0 = prompt only
   bool greedy = true;
-  double temperature = 1.0;    // > 0 unless greedy
-  int64_t top_k = 0;           // 0 = off
-  double top_p = 1.0;          // [0, 1]; 1 = off
+  double temperature = 1.0;  // > 0 unless greedy
+  int64_t top_k = 0;         // 0 = off
+  double top_p = 1.0;        // [0, 1]; 1 = off
   bool stop_at_eos = false;
 };
 
@@ -116,7 +116,7 @@ enum class EventScope { kAny, kPrompt, kResponse };
 // other name needs token_text.
 struct EventSpec {
   std::string name;
-  std::string token_text;          // "" for built-ins; "/.../" = regex (whole token text)
+  std::string token_text;            // "" for built-ins; "/.../" = regex (whole token text)
   EventScope in = EventScope::kAny;  // which rows to search
   bool builtin = false;
   ConfigOrigin origin;
@@ -159,15 +159,16 @@ struct ExperimentConfig {
   TrialsConfig trials;
   std::vector<EventSpec> events;
   RecordingConfig recording;
-  YAML::Node stimulation;  // `stimulation:` list as written (Null when absent); checked with the model by src/stimulation
-  YAML::Node analysis;     // `analysis:` mapping as written (Null when absent); not validated
+  YAML::Node
+      stimulation;      // `stimulation:` list as written (Null when absent); checked with the model by src/stimulation
+  YAML::Node analysis;  // `analysis:` mapping as written (Null when absent); not validated
 
   // `sweep:` axes (empty = no sweep). Variants are their cartesian product, the last axis
   // varying fastest; this config is variant `sweep_index` (-1: no sweep, or none chosen).
   std::vector<SweepAxis> sweep;
   int64_t sweep_index = -1;
 
-  ConfigSource source;      // for messages about stimulation / analysis nodes
+  ConfigSource source;        // for messages about stimulation / analysis nodes
   std::string resolved_yaml;  // every key with its value after defaults and overrides
   std::string config_hash;    // 16 hex digits, FNV-1a 64 of the experiment's identity
 };
@@ -178,15 +179,13 @@ struct ExperimentConfig {
 // (its values applied after the overrides, recording.path suffixed per variant), or with
 // sweep_index -1 variant 0 marked as not chosen (config.sweep_index == -1): enough to list
 // the variants, not to run. ConfigError for a sweep_index without a sweep or out of range.
-ExperimentConfig load_experiment(const std::string& path,
-                                 const std::vector<std::string>& overrides = {},
+ExperimentConfig load_experiment(const std::string& path, const std::vector<std::string>& overrides = {},
                                  int64_t sweep_index = -1);
 
 // Same, from YAML text; `file` names it in messages and relative stimuli files still resolve
 // against the working directory.
 ExperimentConfig parse_experiment(const std::string& yaml_text, const std::string& file,
-                                  const std::vector<std::string>& overrides = {},
-                                  int64_t sweep_index = -1);
+                                  const std::vector<std::string>& overrides = {}, int64_t sweep_index = -1);
 
 // Number of sweep variants (0 without a sweep).
 int64_t sweep_size(const ExperimentConfig& cfg);
@@ -201,16 +200,16 @@ std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 // A site may also be named by one of the model's aliases (TransformerLens's hook names,
 // model/hook_names.h), which brings its side; a pattern that matches no site name is matched
 // against the aliases.
-std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg,
-                                              const SiteCatalog& catalog, const SiteAliases& aliases = {});
+std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog,
+                                              const SiteAliases& aliases = {});
 
 // One trial to run.
 struct TrialSpec {
-  int64_t index = 0;       // position in presentation order (0..N-1)
-  int64_t stimulus = 0;    // index into cfg.stimuli
+  int64_t index = 0;     // position in presentation order (0..N-1)
+  int64_t stimulus = 0;  // index into cfg.stimuli
   std::string condition;
   int64_t repetition = 0;
-  uint64_t seed = 0;       // trial_seed(cfg.seed, repetition * n_stimuli + stimulus)
+  uint64_t seed = 0;  // trial_seed(cfg.seed, repetition * n_stimuli + stimulus)
 };
 
 // Every (stimulus, repetition): sequential = repetition-major (all stimuli, then again), or

@@ -80,8 +80,8 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
   struct Pick {
     bool all = false;
     std::set<int64_t> neurons;
-    std::string alias;  // the first alias that selected it
-    std::string sae;                // the SAE whose latents it records ("" = the neurons)
+    std::string alias;                      // the first alias that selected it
+    std::string sae;                        // the SAE whose latents it records ("" = the neurons)
     const ElectrodeSelector* by = nullptr;  // the first electrode that picked it
   };
   std::map<std::pair<size_t, int>, Pick> picks;  // (catalog index, 0 input / 1 output)
@@ -122,7 +122,8 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
                                            "--sites' lists them)"));
         if (e.side_given && e.side != alias->side)
           throw ConfigError(e.origin.error(is + "is the " + side_name(alias->side) + " of '" + alias->site +
-                                           "', not its " + side_name(e.side) + ": drop side: (an alias brings its own)"));
+                                           "', not its " + side_name(e.side) +
+                                           ": drop side: (an alias brings its own)"));
         recordable(catalog[it->second], alias->side, is + "names ");
         matched.push_back({it->second, alias->side, alias->alias});
       } else {
@@ -174,10 +175,11 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
                                          "', which matches none ('rig inspect --sites' lists the sites and their "
                                          "aliases; '*' stops at dots, '**' does not)"));
       if (matched.empty())
-        throw ConfigError(e.origin.error("'" + e.site + "' matches " + std::to_string(any) +
-                                         (via_alias ? " alias(es), none of which is on the " : " site(s), none of which can be recorded on the ") +
-                                         side_name(e.side) + " side" +
-                                         (via_alias ? " (an alias brings its own side: drop side:)" : " (never called, or no float input)")));
+        throw ConfigError(e.origin.error(
+            "'" + e.site + "' matches " + std::to_string(any) +
+            (via_alias ? " alias(es), none of which is on the " : " site(s), none of which can be recorded on the ") +
+            side_name(e.side) + " side" +
+            (via_alias ? " (an alias brings its own side: drop side:)" : " (never called, or no float input)")));
     }
 
     for (const Hit& h : matched) {
@@ -188,7 +190,9 @@ std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const
       if (pick.alias.empty()) pick.alias = h.alias;
       // One dataset per (site, side): its neurons or one SAE's latents, not both.
       if (pick.by && pick.sae != e.sae) {
-        auto what = [](const std::string& sae) { return sae.empty() ? std::string("its neurons") : "the latents of SAE " + sae; };
+        auto what = [](const std::string& sae) {
+          return sae.empty() ? std::string("its neurons") : "the latents of SAE " + sae;
+        };
         throw ConfigError(e.origin.error("site '" + s.name + "' " + side_name(h.side) + " is recorded as " +
                                          what(pick.sae) + " by " + pick.by->origin.prefix + ", and as " + what(e.sae) +
                                          " here; an electrode records one of them per site and side"));

@@ -78,8 +78,7 @@ std::string closest(const std::string& key, const std::vector<std::string>& know
   }
   if (best.empty())
     for (const auto& k : known)
-      if (key.size() >= 3 && (k.find(key) != std::string::npos || key.find(k) != std::string::npos))
-        return k;
+      if (key.size() >= 3 && (k.find(key) != std::string::npos || key.find(k) != std::string::npos)) return k;
   return best;
 }
 

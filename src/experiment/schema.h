@@ -38,8 +38,7 @@ std::string join(const KeyPath& p);
 std::string describe(const YAML::Node& n);
 
 // Throws ConfigError "<where>: <what>".
-[[noreturn]] void fail(const ConfigSource& src, const YAML::Node& n, const KeyPath& p,
-                       const std::string& what);
+[[noreturn]] void fail(const ConfigSource& src, const YAML::Node& n, const KeyPath& p, const std::string& what);
 
 // Strict scalar parsing (whole text, no YAML 1.1 extras).
 bool parse_int(const std::string& s, int64_t& out);
@@ -96,9 +95,7 @@ inline StrRule text() {
 inline StrRule one_of(std::vector<std::string> names) {
   std::string expect = "one of ";
   for (size_t i = 0; i < names.size(); ++i) expect += (i ? " | " : "") + names[i];
-  return {expect, [names](const std::string& s) {
-            return std::find(names.begin(), names.end(), s) != names.end();
-          }};
+  return {expect, [names](const std::string& s) { return std::find(names.begin(), names.end(), s) != names.end(); }};
 }
 inline StrRule matching(const char* re, std::string expect) {
   auto rx = std::make_shared<SafeRegex>(re);
@@ -143,12 +140,10 @@ class Decoder {
  public:
   Decoder(const ConfigSource& src, const YAML::Node& node, KeyPath path, const std::string& what)
       : src_(src), node_(node), path_(std::move(path)) {
-    if (!node.IsMap())
-      fail(src_, node_, path_, "expected " + what + ", got " + describe(node));
+    if (!node.IsMap()) fail(src_, node_, path_, "expected " + what + ", got " + describe(node));
     std::map<std::string, YAML::Node> seen;
     for (const auto& kv : node) {
-      if (!kv.first.IsScalar())
-        fail(src_, kv.first, path_, "expected string keys, got " + describe(kv.first));
+      if (!kv.first.IsScalar()) fail(src_, kv.first, path_, "expected string keys, got " + describe(kv.first));
       const std::string& k = kv.first.Scalar();
       if (auto s = seen.find(k); s != seen.end())
         fail(src_, kv.first, child(path_, k),
@@ -192,22 +187,20 @@ class Decoder {
     YAML::Node n = take(key, flags);
     if (!n.IsDefined()) return;
     double x = 0;
-    if (!n.IsScalar() || !parse_double(n.Scalar(), x) || x < r.lo || x > r.hi ||
-        (r.lo_open && x == r.lo) || (r.hi_open && x == r.hi))
+    if (!n.IsScalar() || !parse_double(n.Scalar(), x) || x < r.lo || x > r.hi || (r.lo_open && x == r.lo) ||
+        (r.hi_open && x == r.hi))
       fail_at(key, "expected " + r.expect + ", got " + describe(n));
     v = x;
   }
   void operator()(const char* key, bool& v, int flags = 0) {
     YAML::Node n = take(key, flags);
     if (!n.IsDefined()) return;
-    if (!n.IsScalar() || !parse_bool(n.Scalar(), v))
-      fail_at(key, "expected true or false, got " + describe(n));
+    if (!n.IsScalar() || !parse_bool(n.Scalar(), v)) fail_at(key, "expected true or false, got " + describe(n));
   }
   void operator()(const char* key, std::string& v, const StrRule& r, int flags = 0) {
     YAML::Node n = take(key, flags);
     if (!n.IsDefined()) return;
-    if (!n.IsScalar() || !r.ok(n.Scalar()))
-      fail_at(key, "expected " + r.expect + ", got " + describe(n));
+    if (!n.IsScalar() || !r.ok(n.Scalar())) fail_at(key, "expected " + r.expect + ", got " + describe(n));
     v = n.Scalar();
   }
   template <class E>
@@ -235,8 +228,7 @@ class Decoder {
     YAML::Node n = take(key, flags);
     if (!n.IsDefined()) return;
     KeyPath p = child(path_, key);
-    if (!n.IsSequence())
-      fail(src_, n, p, std::string("expected a sequence of ") + what + ", got " + describe(n));
+    if (!n.IsSequence()) fail(src_, n, p, std::string("expected a sequence of ") + what + ", got " + describe(n));
     v.clear();
     for (size_t i = 0; i < n.size(); ++i) {
       Decoder d(src_, n[i], child(p, std::to_string(i)), what);
@@ -250,8 +242,7 @@ class Decoder {
     YAML::Node n = take(key, flags);
     if (!n.IsDefined()) return;
     if (n.Type() != type)
-      fail_at(key, std::string("expected ") +
-                       (type == YAML::NodeType::Map ? "a mapping" : "a sequence") + ", got " +
+      fail_at(key, std::string("expected ") + (type == YAML::NodeType::Map ? "a mapping" : "a sequence") + ", got " +
                        describe(n));
     v = n;
   }

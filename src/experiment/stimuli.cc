@@ -30,7 +30,11 @@ std::string text_problem(const std::string& s) {
   // UTF-8 well-formedness (RFC 3629): lead byte, continuation bytes, no overlongs/surrogates.
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >= 0xC2 && c < 0xE0) ? 2 : (c >= 0xE0 && c < 0xF0) ? 3 : (c >= 0xF0 && c < 0xF5) ? 4 : 0;
+    size_t n = c < 0x80                  ? 1
+               : (c >= 0xC2 && c < 0xE0) ? 2
+               : (c >= 0xE0 && c < 0xF0) ? 3
+               : (c >= 0xF0 && c < 0xF5) ? 4
+                                         : 0;
     bool ok = n > 0 && i + n <= s.size();
     for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
     if (ok && n == 3) {
@@ -75,9 +79,9 @@ struct Where {
 // its record is, for errors about a field's type (typed in expand_stimuli, across stimuli).
 struct RawFields {
   std::map<std::string, nlohmann::json> values;
-  std::string file;         // "" = not from a file: the config entry is the place
+  std::string file;  // "" = not from a file: the config entry is the place
   int64_t line = 0;
-  std::string text;         // the record's line
+  std::string text;  // the record's line
 };
 
 // The record's 1-based column of `key` (its quoted name), or 1 when not found as written.
@@ -94,12 +98,11 @@ int64_t key_column(const std::string& text, const std::string& key) {
 std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w, std::vector<RawFields>& raw) {
   const std::string& file = set.file;
   const std::string ext = fs::path(file).extension().string();
-  if (ext != ".txt" && ext != ".jsonl")
-    w.fail("expected a .txt or .jsonl file, got '" + file + "'");
+  if (ext != ".txt" && ext != ".jsonl") w.fail("expected a .txt or .jsonl file, got '" + file + "'");
   if (!fs::is_regular_file(file))
     w.fail("expected a stimulus file, got '" + file + "', which " +
-           (fs::exists(file) ? "is not a regular file" : "does not exist") +
-           " (relative to the working directory " + fs::current_path().string() + ")");
+           (fs::exists(file) ? "is not a regular file" : "does not exist") + " (relative to the working directory " +
+           fs::current_path().string() + ")");
   std::ifstream in(file, std::ios::binary);
   if (!in) w.fail("expected a readable file, got '" + file + "', which cannot be opened");
 
@@ -127,14 +130,14 @@ std::vector<StimulusRow> read_file(const StimulusSet& set, const Where& w, std::
       if (!j.is_object()) bad("expected a JSON object, got " + std::string(j.type_name()));
       auto p = j.find("prompt");
       if (p == j.end() || !p->is_string())  // "" is a stimulus where the tokenizer adds BOS
-        bad("expected a string \"prompt\", got " +
-            (p == j.end() ? std::string("no \"prompt\" key") : p->dump()));
+        bad("expected a string \"prompt\", got " + (p == j.end() ? std::string("no \"prompt\" key") : p->dump()));
       row.prompt = p->get<std::string>();
       if (std::string why = text_problem(row.prompt); !why.empty()) bad("\"prompt\": expected text, got " + why);
       for (auto it = j.begin(); it != j.end(); ++it) {
         if (it.key() == "prompt") continue;
         if (it.key() == "condition" || it.key() == "index")
-          bad("\"" + it.key() + "\" is a built-in stimulus column; the condition comes from the "
+          bad("\"" + it.key() +
+              "\" is a built-in stimulus column; the condition comes from the "
               "config entry (use one entry per condition), rename the field");
         const std::string as_text = it->is_string() ? it->get<std::string>() : it->is_null() ? "" : it->dump();
         if (std::string why = text_problem(it.key() + as_text); !why.empty())
@@ -243,9 +246,8 @@ void type_fields(ExperimentConfig& cfg, const YAML::Node& sn, const std::vector<
       if (r.file.empty())
         Where{cfg.source, entry, p}.fail("stimulus " + std::to_string(i) + ", field \"" + name + "\": " + t.why);
       const int64_t col = values[i] ? key_column(r.text, name) : 1;
-      Where{cfg.source, entry["file"], child(p, "file")}.fail(r.file + ":" + std::to_string(r.line) + ":" +
-                                                              std::to_string(col) + ": field \"" + name +
-                                                              "\": " + t.why);
+      Where{cfg.source, entry["file"], child(p, "file")}.fail(
+          r.file + ":" + std::to_string(r.line) + ":" + std::to_string(col) + ": field \"" + name + "\": " + t.why);
     }
     for (size_t i = 0; i < raw.size(); ++i) cfg.stimuli[i].extra[name] = to_field(values[i], t.type);
   }
@@ -272,7 +274,8 @@ void expand_stimuli(ExperimentConfig& cfg, const YAML::Node& stimuli_node) {
         if (std::string why = text_problem(set.prompts[k]); !why.empty()) {
           const YAML::Node list = entry["prompts"];  // a sequence, or one scalar prompt
           const bool seq = list.IsSequence();
-          Where{cfg.source, seq ? list[k] : list, seq ? child(child(p, "prompts"), std::to_string(k)) : child(p, "prompts")}
+          Where{cfg.source, seq ? list[k] : list,
+                seq ? child(child(p, "prompts"), std::to_string(k)) : child(p, "prompts")}
               .fail("expected a text prompt, got " + why);
         }
         rows.push_back({0, set.condition, set.prompts[k], {}});

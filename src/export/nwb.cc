@@ -232,9 +232,9 @@ void write_tokens(hid_t presentation, hid_t src, const RecordingReader& rec) {
     if (name != "token_id" && name != "text" && name != "generated") continue;  // trial, position: the trials table
     Id ts = h5::create_group(presentation, "token_" + (name == "token_id" ? std::string("id") : name));
     set_type(ts, "core", "TimeSeries");
-    h5::set_attr(ts, "description", "The tokens the model processed, one sample per token: " +
-                                        std::string(c.description) + " (/tokens/" + name +
-                                        " of the rig recording). " + kTimeNote);
+    h5::set_attr(ts, "description",
+                 "The tokens the model processed, one sample per token: " + std::string(c.description) + " (/tokens/" +
+                     name + " of the rig recording). " + kTimeNote);
     Id ds = h5::open_dataset(tokens, name);
     Id data = copy_column(ts, "data", ds, size_t(rec.n_rows()), {}, rec.path().string() + ": /tokens/" + name);
     describe_data(data, "n/a");
@@ -283,8 +283,8 @@ void write_trials(hid_t file, hid_t src, const RecordingReader& rec) {
 
   Id src_trials = h5::open_group(src, "trials");
   const std::vector<std::string> names = h5::has_attr(src_trials, "colnames")
-                                              ? h5::get_string_vector_attr(src_trials, "colnames")
-                                              : h5::children(src_trials);
+                                             ? h5::get_string_vector_attr(src_trials, "colnames")
+                                             : h5::children(src_trials);
   for (const std::string& name : names) {
     if (name == "row_start" || name == "row_stop" || name == "index") continue;
     Id ds = h5::open_dataset(src_trials, name);
@@ -370,8 +370,10 @@ void write_general(hid_t file, const RecordingReader& rec) {
   if (auto c = rec.attr("config")) write_text(general, "protocol", "The rig experiment config (YAML) as run:\n" + *c);
   const std::string model = rec.attr("model").value_or("(unknown)");
   write_text(general, "experiment_description",
-             "rig experiment '" + rec.attr("name").value_or("") + "': stimuli (prompts) presented in trials to the "
-             "language model " + model + ", its activations recorded at every token.");
+             "rig experiment '" + rec.attr("name").value_or("") +
+                 "': stimuli (prompts) presented in trials to the "
+                 "language model " +
+                 model + ", its activations recorded at every token.");
   write_text(general, "data_collection",
              "Activations recorded by rig's forward hooks at Hugging Face named_modules() sites, one sample per "
              "token the model processed (prompt tokens, then generated ones), " +
@@ -389,8 +391,7 @@ NwbExportResult export_nwb(const fs::path& recording, const fs::path& out, const
   std::error_code ec;
   if (fs::exists(out) && fs::equivalent(recording, out, ec))
     throw ConfigError(out.string() + ": is the recording itself; name another output file");
-  if (fs::exists(out) && !options.force)
-    throw ConfigError(out.string() + ": exists (use --force to overwrite it)");
+  if (fs::exists(out) && !options.force) throw ConfigError(out.string() + ": exists (use --force to overwrite it)");
   RecordingReader rec(recording);
   Id src = h5::open_file(recording, false);
 
@@ -413,8 +414,8 @@ NwbExportResult export_nwb(const fs::path& recording, const fs::path& out, const
     const std::string created = nwb_datetime(rec.attr(layout::kAttrCreated).value_or(now_utc()));
     write_text(file, "session_description",
                "rig recording '" + rec.attr("name").value_or("") + "' of " + rec.attr("model").value_or("(unknown)") +
-                   ": " + std::to_string(result.n_trials) + " trials, " + std::to_string(result.n_rows) +
-                   " tokens, " + std::to_string(result.n_series) + " electrodes");
+                   ": " + std::to_string(result.n_trials) + " trials, " + std::to_string(result.n_rows) + " tokens, " +
+                   std::to_string(result.n_series) + " electrodes");
     write_text(file, "session_start_time", created, true);
     write_text(file, "timestamps_reference_time", created, true);
     write_strings(file, "file_create_date", {now_utc()}, true);

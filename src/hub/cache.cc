@@ -102,12 +102,12 @@ void check_repo_id(const std::string& repo) {
            });
   };
   const auto slash = repo.find('/');
-  const bool ok = slash == std::string::npos
-                      ? part_ok(repo)
-                      : repo.find('/', slash + 1) == std::string::npos && part_ok(repo.substr(0, slash)) &&
-                            part_ok(repo.substr(slash + 1));
+  const bool ok = slash == std::string::npos ? part_ok(repo)
+                                             : repo.find('/', slash + 1) == std::string::npos &&
+                                                   part_ok(repo.substr(0, slash)) && part_ok(repo.substr(slash + 1));
   if (!ok)
-    throw ConfigError("model id '" + repo + "': expected ORG/NAME (or NAME) of letters, digits, '-', '_' and '.', "
+    throw ConfigError("model id '" + repo +
+                      "': expected ORG/NAME (or NAME) of letters, digits, '-', '_' and '.', "
                       "e.g. EleutherAI/pythia-70m-deduped");
 }
 
@@ -117,7 +117,8 @@ void check_revision(const std::string& revision) {
   std::stringstream parts(revision);
   for (std::string p; ok && std::getline(parts, p, '/');) ok = !p.empty() && p != "." && p != "..";
   if (!ok)
-    throw ConfigError("revision '" + revision + "': expected a branch, tag or commit hash (no spaces, empty "
+    throw ConfigError("revision '" + revision +
+                      "': expected a branch, tag or commit hash (no spaces, empty "
                       "segments, '.' or '..')");
 }
 
@@ -147,7 +148,8 @@ WantedFiles wanted_files(const std::string& repo, const std::vector<std::string>
   WantedFiles w;
   for (const char* f : {"config.json", "tokenizer.json"})
     if (!have.count(f))
-      throw ModelError(repo + ": the repository has no " + f + " (rig needs config.json, tokenizer.json and "
+      throw ModelError(repo + ": the repository has no " + f +
+                       " (rig needs config.json, tokenizer.json and "
                        "safetensors weights)");
   w.files = {"config.json"};
   if (have.count("generation_config.json")) w.files.push_back("generation_config.json");
@@ -160,7 +162,8 @@ WantedFiles wanted_files(const std::string& repo, const std::vector<std::string>
     w.index = "model.safetensors.index.json";
     w.files.push_back(w.index);
   } else {
-    throw ModelError(repo + ": the repository has neither model.safetensors nor model.safetensors.index.json "
+    throw ModelError(repo +
+                     ": the repository has neither model.safetensors nor model.safetensors.index.json "
                      "(rig reads safetensors weights only)");
   }
   return w;

@@ -15,11 +15,11 @@ namespace rig::hub {
 
 // What the HF_* environment variables say, resolved as huggingface_hub resolves them.
 struct Env {
-  std::string endpoint;            // HF_ENDPOINT, default https://huggingface.co (no trailing /)
-  std::filesystem::path cache_dir; // HF_HUB_CACHE, default $HF_HOME/hub, HF_HOME default
-                                   // $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface
-  std::string token;               // HF_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token
-  bool offline = false;            // HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is 1/ON/YES/TRUE
+  std::string endpoint;             // HF_ENDPOINT, default https://huggingface.co (no trailing /)
+  std::filesystem::path cache_dir;  // HF_HUB_CACHE, default $HF_HOME/hub, HF_HOME default
+                                    // $XDG_CACHE_HOME/huggingface or ~/.cache/huggingface
+  std::string token;                // HF_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token
+  bool offline = false;             // HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is 1/ON/YES/TRUE
 };
 
 using Getenv = std::function<const char*(const char*)>;

@@ -71,8 +71,8 @@ class Progress {
       draw();
       std::fputc('\n', stderr);
     } else {
-      std::fprintf(stderr, "rig pull: %s: %s in %.1f s (%s/s)%s\n", name_.c_str(), human_bytes(double(done_)).c_str(), s,
-                   human_bytes(rate()).c_str(),
+      std::fprintf(stderr, "rig pull: %s: %s in %.1f s (%s/s)%s\n", name_.c_str(), human_bytes(double(done_)).c_str(),
+                   s, human_bytes(rate()).c_str(),
                    start_bytes_ > 0 ? (", resumed at " + human_bytes(double(start_bytes_))).c_str() : "");
     }
   }
@@ -240,8 +240,8 @@ class Puller {
 
   PullResult run() {
     if (o_.env.offline) return from_cache();
-    const std::string api = o_.env.endpoint + "/api/models/" + escape(o_.repo, true) + "/revision/" +
-                            escape(o_.revision, false);
+    const std::string api =
+        o_.env.endpoint + "/api/models/" + escape(o_.repo, true) + "/revision/" + escape(o_.revision, false);
     Response r = request("GET", api, true);
     if (r.status != 200) http_fail(r, "GET", api, "");
     nlohmann::json j;
@@ -305,11 +305,11 @@ class Puller {
                               const std::string& file) {
     const std::string code = r.header("x-error-code");
     const std::string prefix = method + " " + url + ": HTTP " + std::to_string(r.status) + ": ";
-    const std::string token_state =
-        o_.env.token.empty() ? "HF_TOKEN is not set: set HF_TOKEN to a token that can read it "
-                               "(https://huggingface.co/settings/tokens)"
-                             : "HF_TOKEN is set, but the hub refused it for this model (a gated model needs "
-                               "its terms accepted on its page, with the account of that token)";
+    const std::string token_state = o_.env.token.empty()
+                                        ? "HF_TOKEN is not set: set HF_TOKEN to a token that can read it "
+                                          "(https://huggingface.co/settings/tokens)"
+                                        : "HF_TOKEN is set, but the hub refused it for this model (a gated model needs "
+                                          "its terms accepted on its page, with the account of that token)";
     if (r.status == 401 || r.status == 403) {
       if (code == "RepoNotFound")
         throw ConfigError(prefix + "model '" + o_.repo + "' was not found on " + o_.env.endpoint +
@@ -331,7 +331,8 @@ class Puller {
       throw ModelError(prefix + "file '" + file + "' not found in " + o_.repo + " at commit " + res_.commit);
     }
     std::string body = r.body.substr(0, 300);
-    for (char& c : body) if (c == '\n' || c == '\r') c = ' ';
+    for (char& c : body)
+      if (c == '\n' || c == '\r') c = ' ';
     throw Error(prefix + (r.header("x-error-message").empty() ? body : r.header("x-error-message")));
   }
 
@@ -340,8 +341,8 @@ class Puller {
     const fs::path link = res_.snapshot / file;
     std::error_code ec;
     if (fs::is_regular_file(link, ec)) return;  // a commit's files never change: nothing to do
-    const std::string url = o_.env.endpoint + "/" + escape(o_.repo, true) + "/resolve/" + res_.commit + "/" +
-                            escape(file, true);
+    const std::string url =
+        o_.env.endpoint + "/" + escape(o_.repo, true) + "/resolve/" + res_.commit + "/" + escape(file, true);
     // HEAD without following the CDN redirect: the hub's own response carries the
     // X-Linked-* headers of LFS files. Relative redirects (a renamed repo) stay on the hub.
     Response head;
@@ -359,14 +360,14 @@ class Puller {
       break;
     }
     if (head.status >= 400) http_fail(head, "HEAD", target, file);
-    const std::string etag = normalize_etag(!head.header("x-linked-etag").empty() ? head.header("x-linked-etag")
-                                                                                    : head.header("etag"));
+    const std::string etag =
+        normalize_etag(!head.header("x-linked-etag").empty() ? head.header("x-linked-etag") : head.header("etag"));
     if (etag.empty() || etag.find('/') != std::string::npos || etag.find("..") != std::string::npos)
       throw Error("HEAD " + url + ": no usable ETag header (got '" + etag + "'): is HF_ENDPOINT a Hugging Face hub?");
     int64_t size = -1;
-    const std::string size_text =
-        !head.header("x-linked-size").empty() ? head.header("x-linked-size")
-                                               : (head.status < 300 ? head.header("content-length") : "");
+    const std::string size_text = !head.header("x-linked-size").empty()
+                                      ? head.header("x-linked-size")
+                                      : (head.status < 300 ? head.header("content-length") : "");
     if (!size_text.empty()) {
       char* end = nullptr;
       size = std::strtoll(size_text.c_str(), &end, 10);
@@ -382,7 +383,9 @@ class Puller {
                 const std::string& file) {
     struct Closer {
       int fd;
-      ~Closer() { if (fd >= 0) ::close(fd); }
+      ~Closer() {
+        if (fd >= 0) ::close(fd);
+      }
     };
     // huggingface_hub's lock (CACHE/.locks/models--ORG--NAME/ETAG.lock, flock): one writer
     // per blob, whether rig (a SLURM array pulling at once) or Python; the others wait, then
@@ -453,10 +456,10 @@ class Puller {
                     " bytes of " + file + " are kept there: make room and run the same command again to resume");
       }
       if (ok && (size < 0 || have == size)) break;
-      if (ok && have > size) throw Error("GET " + url + ": got " + std::to_string(have) + " bytes, expected " +
-                                         std::to_string(size));
-      const std::string why = ok ? "the server sent " + std::to_string(have) + " of " + std::to_string(size) + " bytes"
-                                 : e.message;
+      if (ok && have > size)
+        throw Error("GET " + url + ": got " + std::to_string(have) + " bytes, expected " + std::to_string(size));
+      const std::string why =
+          ok ? "the server sent " + std::to_string(have) + " of " + std::to_string(size) + " bytes" : e.message;
       if (attempt >= o_.attempts)
         throw Error("GET " + url + ": " + why + " (after " + std::to_string(attempt) + " attempts; the " +
                     std::to_string(have) + " bytes fetched are kept in " + part.string() +
@@ -485,7 +488,8 @@ class Puller {
   // under a temporary name and renamed, so the link appears whole or not at all.
   void make_link(const fs::path& link, const std::string& etag, const std::string& file) {
     std::string target = "../../";
-    for (char c : file) if (c == '/') target += "../";
+    for (char c : file)
+      if (c == '/') target += "../";
     target += "blobs/" + etag;
     fs::create_directories(link.parent_path());
     const fs::path tmp = link.string() + ".rig-" + std::to_string(::getpid());

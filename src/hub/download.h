@@ -18,12 +18,12 @@
 namespace rig::hub {
 
 struct PullOptions {
-  std::string repo;              // ORG/NAME
-  std::string revision = "main"; // branch, tag or commit hash
-  Env env;                       // endpoint, cache_dir, token, offline
-  std::string cache_dir_arg;     // how the user named cache_dir ("" = the environment's), for hints
-  bool quiet = false;            // no progress on stderr
-  int attempts = 5;              // tries per file when the connection drops (each resumes)
+  std::string repo;               // ORG/NAME
+  std::string revision = "main";  // branch, tag or commit hash
+  Env env;                        // endpoint, cache_dir, token, offline
+  std::string cache_dir_arg;      // how the user named cache_dir ("" = the environment's), for hints
+  bool quiet = false;             // no progress on stderr
+  int attempts = 5;               // tries per file when the connection drops (each resumes)
 };
 
 struct PullResult {

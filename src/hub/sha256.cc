@@ -19,7 +19,8 @@ Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
 Sha256::~Sha256() = default;
 
 void Sha256::reset() {
-  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256: EVP_DigestInit_ex failed");
+  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("sha256: EVP_DigestInit_ex failed");
 }
 
 void Sha256::update(const void* data, size_t n) {

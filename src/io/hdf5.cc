@@ -129,8 +129,7 @@ void require_rank(hid_t ds, size_t rank) {
                     (rank == 1 ? std::string("1 (a column)") : std::to_string(rank) + " ([rows, neurons])"));
 }
 
-Id create_rows(hid_t loc, const std::string& name, Dtype type, std::vector<hsize_t> dims,
-               const Layout& layout) {
+Id create_rows(hid_t loc, const std::string& name, Dtype type, std::vector<hsize_t> dims, const Layout& layout) {
   const std::string what = "creating dataset '" + name + "' in " + object_path(loc);
   std::vector<hsize_t> maxdims(dims);
   maxdims[0] = H5S_UNLIMITED;
@@ -148,9 +147,7 @@ Id create_rows(hid_t loc, const std::string& name, Dtype type, std::vector<hsize
     if (type != Dtype::kString) check(H5Pset_shuffle(dcpl), what);
     check(H5Pset_deflate(dcpl, unsigned(std::min(layout.gzip, 9))), what);
   }
-  return make(H5Dcreate2(loc, name.c_str(), file_type(type), space, H5P_DEFAULT, dcpl,
-                         H5P_DEFAULT),
-              what);
+  return make(H5Dcreate2(loc, name.c_str(), file_type(type), space, H5P_DEFAULT, dcpl, H5P_DEFAULT), what);
 }
 
 // Extends a dataset by n rows and returns (file space selecting the new rows, memory space).
@@ -165,8 +162,7 @@ std::pair<Id, Id> extend(hid_t ds, hsize_t n) {
   count[0] = n;
   check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
         "selecting rows of " + object_path(ds));
-  Id mspace = make(H5Screate_simple(int(count.size()), count.data(), nullptr),
-                   "creating a memory dataspace");
+  Id mspace = make(H5Screate_simple(int(count.size()), count.data(), nullptr), "creating a memory dataspace");
   return {std::move(fspace), std::move(mspace)};
 }
 
@@ -175,8 +171,7 @@ template <typename T>
 void append_values(hid_t ds, hid_t memtype, const std::vector<T>& v, hsize_t rows) {
   if (rows == 0) return;
   auto [fspace, mspace] = extend(ds, rows);
-  check(H5Dwrite(ds, memtype, mspace, fspace, H5P_DEFAULT, v.data()),
-        "writing rows of " + object_path(ds));
+  check(H5Dwrite(ds, memtype, mspace, fspace, H5P_DEFAULT, v.data()), "writing rows of " + object_path(ds));
 }
 
 // Selects rows [r0, r1) (r1 clipped to the dataset's rows) and returns the spaces and count.
@@ -188,8 +183,8 @@ Selection select_rows(hid_t ds, hsize_t r0, hsize_t r1) {
   std::vector<hsize_t> dims = dims_of(ds);
   r1 = std::min(r1, dims[0]);
   if (r0 > r1)
-    throw Error("reading rows [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " +
-                object_path(ds) + ": the dataset has " + std::to_string(dims[0]) + " rows");
+    throw Error("reading rows [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " + object_path(ds) +
+                ": the dataset has " + std::to_string(dims[0]) + " rows");
   Selection s;
   s.n = r1 - r0;
   s.fspace = space_of(ds);
@@ -203,8 +198,7 @@ Selection select_rows(hid_t ds, hsize_t r0, hsize_t r1) {
   }
   check(H5Sselect_hyperslab(s.fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
         "selecting rows of " + object_path(ds));
-  s.mspace = make(H5Screate_simple(int(count.size()), count.data(), nullptr),
-                  "creating a memory dataspace");
+  s.mspace = make(H5Screate_simple(int(count.size()), count.data(), nullptr), "creating a memory dataspace");
   return s;
 }
 
@@ -214,17 +208,14 @@ std::vector<T> read_values(hid_t ds, hid_t memtype, hsize_t r0, hsize_t r1, size
   Selection s = select_rows(ds, r0, r1);
   std::vector<T> out(size_t(s.n * width(ds)));
   if (s.n)
-    check_read(H5Dread(ds, memtype, s.mspace, s.fspace, H5P_DEFAULT, out.data()),
-          "reading rows of " + object_path(ds));
+    check_read(H5Dread(ds, memtype, s.mspace, s.fspace, H5P_DEFAULT, out.data()), "reading rows of " + object_path(ds));
   return out;
 }
 
 Id open_attr(hid_t obj, const std::string& name) {
   quiet();
-  if (!has_attr(obj, name))
-    throw DataError("attribute '" + name + "' of " + object_path(obj) + " is missing");
-  return make(H5Aopen(obj, name.c_str(), H5P_DEFAULT),
-              "opening attribute '" + name + "' of " + object_path(obj));
+  if (!has_attr(obj, name)) throw DataError("attribute '" + name + "' of " + object_path(obj) + " is missing");
+  return make(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute '" + name + "' of " + object_path(obj));
 }
 
 // Opens the attribute for writing if it exists with the same type class and element count,
@@ -235,8 +226,7 @@ Id attr_for_write(hid_t obj, const std::string& name, hid_t type, hid_t space) {
     Id a = make(H5Aopen(obj, name.c_str(), H5P_DEFAULT), what);
     Id t = make(H5Aget_type(a), what);
     Id s = make(H5Aget_space(a), what);
-    if (H5Tequal(t, type) > 0 &&
-        H5Sget_simple_extent_npoints(s) == H5Sget_simple_extent_npoints(space) &&
+    if (H5Tequal(t, type) > 0 && H5Sget_simple_extent_npoints(s) == H5Sget_simple_extent_npoints(space) &&
         H5Sget_simple_extent_ndims(s) == H5Sget_simple_extent_ndims(space))
       return a;
     a.reset();
@@ -330,8 +320,8 @@ Dtype dtype_of(hid_t ds) {
       break;
     default: break;
   }
-  throw DataError(object_path(ds) + " has an unsupported element type (class " +
-                  std::to_string(int(H5Tget_class(t))) + ", " + std::to_string(size) +
+  throw DataError(object_path(ds) + " has an unsupported element type (class " + std::to_string(int(H5Tget_class(t))) +
+                  ", " + std::to_string(size) +
                   " bytes); expected int64, uint64, uint8, float32, float16, float64 or a "
                   "variable-length string");
 }
@@ -396,8 +386,7 @@ Id create_file(const std::filesystem::path& path, bool truncate, const FileOptio
     // HDF5 created the file before it failed to lock it: only a truncating create can retry.
     if (truncate && msg.find(kLockFailure) != std::string::npos && locks_unsupported(path))
       f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, without_lock(std::move(fapl)));
-    else
-      throw Error(what + ": " + msg);
+    else throw Error(what + ": " + msg);
   }
   return make(f, what);
 }
@@ -419,8 +408,9 @@ Id open_file(const std::filesystem::path& path, bool writable, const FileOptions
       if (f < 0) {  // HDF5_USE_FILE_LOCKING=TRUE overrides the property list
         msg = hdf5_message();
         if (msg.find(kLockFailure) != std::string::npos)
-          msg += " (the file system has no locks; HDF5_USE_FILE_LOCKING is set to demand them: unset it or set it "
-                 "to FALSE)";
+          msg +=
+              " (the file system has no locks; HDF5_USE_FILE_LOCKING is set to demand them: unset it or set it "
+              "to FALSE)";
       }
     }
     if (f < 0) throw DataError("opening HDF5 file " + path.string() + ": " + msg);
@@ -447,8 +437,8 @@ void flush(hid_t file, bool sync, hsize_t reserve) {
     int rc = ::posix_fallocate(fd, st.st_size, want - st.st_size);
     if (rc == EINVAL || rc == EOPNOTSUPP) rc = ::ftruncate(fd, off_t(eoa)) == 0 ? 0 : errno;
     if (rc != 0)
-      throw Error("reserving " + std::to_string(want) + " bytes for the HDF5 file failed: " +
-                  std::strerror(rc) + " (the file keeps its last committed state; `rig run ... --resume` continues it)");
+      throw Error("reserving " + std::to_string(want) + " bytes for the HDF5 file failed: " + std::strerror(rc) +
+                  " (the file keeps its last committed state; `rig run ... --resume` continues it)");
   }
   check(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing " + object_path(file));
   // The reserve's unused tail goes: HDF5 does not cut it (its driver tracks its own idea of
@@ -457,8 +447,7 @@ void flush(hid_t file, bool sync, hsize_t reserve) {
   if (fd >= 0 && ::fstat(fd, &st) == 0 && off_t(eoa) < st.st_size && ::ftruncate(fd, off_t(eoa)) != 0)
     throw Error("cutting the HDF5 file's reserve: " + std::string(std::strerror(errno)));
   if (!sync) return;
-  if (fd >= 0 && ::fsync(fd) != 0)
-    throw Error("fsync of an HDF5 file failed: " + std::string(std::strerror(errno)));
+  if (fd >= 0 && ::fsync(fd) != 0) throw Error("fsync of an HDF5 file failed: " + std::string(std::strerror(errno)));
 }
 
 void reserve_to_end_of_file(hid_t file) {
@@ -494,10 +483,8 @@ Id create_group(hid_t loc, const std::string& name) {
 
 Id open_group(hid_t loc, const std::string& name) {
   quiet();
-  if (!exists(loc, name))
-    throw DataError("group '" + name + "' is missing in " + object_path(loc));
-  return make(H5Gopen2(loc, name.c_str(), H5P_DEFAULT),
-              "opening group '" + name + "' in " + object_path(loc));
+  if (!exists(loc, name)) throw DataError("group '" + name + "' is missing in " + object_path(loc));
+  return make(H5Gopen2(loc, name.c_str(), H5P_DEFAULT), "opening group '" + name + "' in " + object_path(loc));
 }
 
 Id open_or_create_group(hid_t loc, const std::string& name) {
@@ -516,8 +503,7 @@ std::vector<std::string> children(hid_t group) {
     H5Eclear2(H5E_DEFAULT);  // no creation order tracked (a file rig did not write)
     names.clear();
     idx = 0;
-    check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names),
-          "listing " + object_path(group));
+    check(H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names), "listing " + object_path(group));
   }
   return names;
 }
@@ -648,8 +634,8 @@ std::vector<std::string> get_string_vector_attr(hid_t obj, const std::string& na
 int64_t get_int_attr(hid_t obj, const std::string& name) {
   std::vector<int64_t> v = get_int_vector_attr(obj, name);
   if (v.size() != 1)
-    throw DataError("attribute '" + name + "' of " + object_path(obj) + " has " +
-                    std::to_string(v.size()) + " values; expected one");
+    throw DataError("attribute '" + name + "' of " + object_path(obj) + " has " + std::to_string(v.size()) +
+                    " values; expected one");
   return v[0];
 }
 
@@ -671,8 +657,7 @@ Id create_column(hid_t loc, const std::string& name, Dtype type, const Layout& l
   return create_rows(loc, name, type, {0}, layout);
 }
 
-Id create_matrix(hid_t loc, const std::string& name, Dtype type, hsize_t width,
-                 const Layout& layout) {
+Id create_matrix(hid_t loc, const std::string& name, Dtype type, hsize_t width, const Layout& layout) {
   quiet();
   return create_rows(loc, name, type, {0, width}, layout);
 }
@@ -696,9 +681,7 @@ Id open_dataset(hid_t loc, const std::string& name, int cache_chunks) {
       int rank = H5Pget_chunk(dcpl, 8, chunk);
       size_t bytes = H5Tget_size(t);
       for (int i = 0; i < rank; ++i) bytes *= size_t(chunk[i]);
-      check(H5Pset_chunk_cache(dapl, 521, std::max<size_t>(1 << 20, bytes * size_t(cache_chunks)),
-                               1.0),
-            what);
+      check(H5Pset_chunk_cache(dapl, 521, std::max<size_t>(1 << 20, bytes * size_t(cache_chunks)), 1.0), what);
     }
   }
   return make(H5Dopen2(loc, name.c_str(), dapl), what);
@@ -737,8 +720,7 @@ void set_rows(hid_t ds, hsize_t rows) {
   quiet();
   std::vector<hsize_t> dims = dims_of(ds);
   dims[0] = rows;
-  check(H5Dset_extent(ds, dims.data()),
-        "resizing " + object_path(ds) + " to " + std::to_string(rows) + " rows");
+  check(H5Dset_extent(ds, dims.data()), "resizing " + object_path(ds) + " to " + std::to_string(rows) + " rows");
 }
 
 void cut_rows_clean(hid_t ds, hsize_t rows) {
@@ -845,8 +827,7 @@ void append_row_blocks(hid_t matrix, const std::vector<std::pair<const float*, h
     check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
           "selecting rows of " + object_path(matrix));
     Id mem = make(H5Screate_simple(2, count.data(), nullptr), "creating a dataspace");
-    check(H5Dwrite(matrix, H5T_NATIVE_FLOAT, mem, fspace, H5P_DEFAULT, data),
-          "writing rows of " + object_path(matrix));
+    check(H5Dwrite(matrix, H5T_NATIVE_FLOAT, mem, fspace, H5P_DEFAULT, data), "writing rows of " + object_path(matrix));
     start[0] += n;
   }
 }
@@ -879,7 +860,7 @@ std::vector<std::string> read_strings(hid_t column, hsize_t r0, hsize_t r1) {
   std::vector<std::string> out(s.n);
   if (!s.n) return out;
   check_read(H5Dread(column, string_type(), s.mspace, s.fspace, H5P_DEFAULT, p.data()),
-        "reading strings of " + object_path(column));
+             "reading strings of " + object_path(column));
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i]) out[i] = p[i];
   H5Dvlen_reclaim(string_type(), s.mspace, H5P_DEFAULT, p.data());
@@ -897,7 +878,7 @@ void read_rows(hid_t matrix, hsize_t r0, hsize_t r1, float* out) {
   Selection s = select_rows(matrix, r0, r1);
   if (s.n)
     check_read(H5Dread(matrix, H5T_NATIVE_FLOAT, s.mspace, s.fspace, H5P_DEFAULT, out),
-          "reading rows of " + object_path(matrix));
+               "reading rows of " + object_path(matrix));
 }
 
 // ---- half precision (F. Giesen's float_to_half_fast3_rtne) ----
@@ -908,14 +889,14 @@ uint16_t float_to_half(float f) {
   const uint32_t sign = u & 0x80000000u;
   u ^= sign;
   uint16_t o;
-  if (u >= (127u + 16) << 23) {                   // |f| >= 65536, inf or NaN
+  if (u >= (127u + 16) << 23) {  // |f| >= 65536, inf or NaN
     o = u > (255u << 23) ? 0x7e00 : 0x7c00;
-  } else if (u < (113u << 23)) {                  // half subnormal or zero
-    const uint32_t magic_u = 126u << 23;          // 0.5: its ulp is half's subnormal step
+  } else if (u < (113u << 23)) {          // half subnormal or zero
+    const uint32_t magic_u = 126u << 23;  // 0.5: its ulp is half's subnormal step
     float a, magic;
     std::memcpy(&a, &u, 4);
     std::memcpy(&magic, &magic_u, 4);
-    a += magic;                                   // the FPU rounds to nearest even
+    a += magic;  // the FPU rounds to nearest even
     uint32_t au;
     std::memcpy(&au, &a, 4);
     o = uint16_t(au - magic_u);

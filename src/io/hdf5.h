@@ -57,9 +57,9 @@ int64_t check(int64_t status, const std::string& what);
 
 // Element types of columns and matrices on disk.
 enum class Dtype { kInt64, kUInt64, kUInt8, kFloat32, kFloat16, kString, kFloat64 };
-const char* dtype_name(Dtype t);                   // "int64", ..., "string"
-hid_t file_type(Dtype t);                          // the on-disk type (library-owned, do not close)
-Dtype dtype_of(hid_t dataset);                     // maps a dataset's type back (throws if other)
+const char* dtype_name(Dtype t);  // "int64", ..., "string"
+hid_t file_type(Dtype t);         // the on-disk type (library-owned, do not close)
+Dtype dtype_of(hid_t dataset);    // maps a dataset's type back (throws if other)
 
 // ---- files ----
 struct FileOptions {
@@ -112,7 +112,7 @@ Id create_group(hid_t loc, const std::string& name);
 Id open_group(hid_t loc, const std::string& name);
 Id open_or_create_group(hid_t loc, const std::string& name);
 std::vector<std::string> children(hid_t group);  // link names in creation order
-std::string object_path(hid_t obj);               // "/recordings/x/output", for messages
+std::string object_path(hid_t obj);              // "/recordings/x/output", for messages
 
 // Describes a table (a group of equal-length columns) as hdmf's DynamicTable does: the group
 // gets `colnames` (1-D strings: the column order) and `description`; each column dataset,
@@ -134,7 +134,7 @@ bool attr_is_string(hid_t obj, const std::string& name);
 // A scalar string attribute (or a 1-D one of one string); DataError if absent or longer.
 std::string get_string_attr(hid_t obj, const std::string& name);
 std::vector<std::string> get_string_vector_attr(hid_t obj, const std::string& name);  // scalar or 1-D
-int64_t get_int_attr(hid_t obj, const std::string& name);         // throws DataError if absent
+int64_t get_int_attr(hid_t obj, const std::string& name);                             // throws DataError if absent
 std::vector<int64_t> get_int_vector_attr(hid_t obj, const std::string& name);
 
 // ---- datasets of rows ----
@@ -149,17 +149,16 @@ struct Layout {
 // A 1-D extendible column with 0 rows.
 Id create_column(hid_t loc, const std::string& name, Dtype type, const Layout& layout = {});
 // A 2-D extendible matrix [0, width].
-Id create_matrix(hid_t loc, const std::string& name, Dtype type, hsize_t width,
-                 const Layout& layout = {});
+Id create_matrix(hid_t loc, const std::string& name, Dtype type, hsize_t width, const Layout& layout = {});
 // A chunk_rows that gives chunks of about target_bytes for rows of row_bytes.
 hsize_t chunk_rows_for(hsize_t row_bytes, hsize_t target_bytes = 1 << 20);
 // Opens a dataset with a raw-data chunk cache large enough for `chunks` of its chunks, so
 // appends that end mid-chunk keep that chunk in memory until it is full or flushed.
 Id open_dataset(hid_t loc, const std::string& name, int cache_chunks = 4);
 
-size_t rank(hid_t dataset);      // number of dimensions (reads check it: 1 for columns, 2 for matrices)
-hsize_t n_rows(hid_t dataset);   // first dimension
-hsize_t width(hid_t dataset);    // second dimension (1 for a column)
+size_t rank(hid_t dataset);                  // number of dimensions (reads check it: 1 for columns, 2 for matrices)
+hsize_t n_rows(hid_t dataset);               // first dimension
+hsize_t width(hid_t dataset);                // second dimension (1 for a column)
 void set_rows(hid_t dataset, hsize_t rows);  // grow or cut along the first dimension
 // Cuts a dataset to `rows` and zeroes every stored element at or beyond that row, also in
 // chunks beyond the extent that a killed writer left in the index. Needed before appending to

@@ -25,9 +25,9 @@ using json = nlohmann::json;
 
 bool parse_dtype(const std::string& s, StDtype* d) {
   static const std::map<std::string, StDtype> table = {
-      {"F64", StDtype::F64}, {"F32", StDtype::F32}, {"F16", StDtype::F16},
-      {"BF16", StDtype::BF16}, {"I64", StDtype::I64}, {"I32", StDtype::I32},
-      {"I16", StDtype::I16}, {"I8", StDtype::I8}, {"U8", StDtype::U8}, {"BOOL", StDtype::BOOL}};
+      {"F64", StDtype::F64}, {"F32", StDtype::F32},  {"F16", StDtype::F16}, {"BF16", StDtype::BF16},
+      {"I64", StDtype::I64}, {"I32", StDtype::I32},  {"I16", StDtype::I16}, {"I8", StDtype::I8},
+      {"U8", StDtype::U8},   {"BOOL", StDtype::BOOL}};
   auto it = table.find(s);
   if (it == table.end()) return false;
   *d = it->second;
@@ -60,10 +60,16 @@ const char* st_dtype_name(StDtype d) {
 
 size_t st_dtype_size(StDtype d) {
   switch (d) {
-    case StDtype::F64: case StDtype::I64: return 8;
-    case StDtype::F32: case StDtype::I32: return 4;
-    case StDtype::F16: case StDtype::BF16: case StDtype::I16: return 2;
-    case StDtype::I8: case StDtype::U8: case StDtype::BOOL: return 1;
+    case StDtype::F64:
+    case StDtype::I64: return 8;
+    case StDtype::F32:
+    case StDtype::I32: return 4;
+    case StDtype::F16:
+    case StDtype::BF16:
+    case StDtype::I16: return 2;
+    case StDtype::I8:
+    case StDtype::U8:
+    case StDtype::BOOL: return 1;
   }
   return 0;
 }
@@ -91,8 +97,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   }
   if (f->size_ < 8) {
     ::close(fd);
-    fail(path, "truncated safetensors file: " + std::to_string(f->size_) +
-                   " bytes, shorter than the 8-byte header length");
+    fail(path,
+         "truncated safetensors file: " + std::to_string(f->size_) + " bytes, shorter than the 8-byte header length");
   }
   f->map_ = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -123,8 +129,8 @@ void SafetensorsFile::index(const uint8_t* base) {
   if (header_len > f->size_ - 8)
     fail(path, "header length " + std::to_string(header_len) + " runs past the end of the file (" +
                    std::to_string(f->size_) + " bytes): truncated or not a safetensors file");
-  if (auto deep = json_depth_error(std::string_view(reinterpret_cast<const char*>(base + 8), header_len),
-                                   limits::kJsonDepth))
+  if (auto deep =
+          json_depth_error(std::string_view(reinterpret_cast<const char*>(base + 8), header_len), limits::kJsonDepth))
     fail(path, "header: " + *deep);
   json header;
   try {
@@ -243,7 +249,8 @@ Checkpoint Checkpoint::open_dir(const std::filesystem::path& dir) {
     c.files_.push_back(SafetensorsFile::open(single));
     for (const auto& [k, t] : c.files_[0]->tensors()) c.key_to_file_[k] = 0;
   } else {
-    throw ModelError(dir.string() + ": no model.safetensors or model.safetensors.index.json "
+    throw ModelError(dir.string() +
+                     ": no model.safetensors or model.safetensors.index.json "
                      "(rig reads safetensors checkpoints; convert .bin files with HF's "
                      "save_pretrained(safe_serialization=True))");
   }

@@ -85,9 +85,8 @@ const SiteCatalog& CausalLM::catalog() {
       });
   });
   at::NoGradGuard no_grad;
-  const auto opts = at::TensorOptions().dtype(at::kLong).device(site_modules_.front()->parameters().empty()
-                                                                    ? at::kCPU
-                                                                    : at::kCPU);
+  const auto opts =
+      at::TensorOptions().dtype(at::kLong).device(site_modules_.front()->parameters().empty() ? at::kCPU : at::kCPU);
   ForwardInput in{at::zeros({1, 1}, opts), at::zeros({1, 1}, opts), at::ones({1, 1}, opts.dtype(at::kBool))};
   // The probe runs on the model's device: find it from any parameter.
   visit([&](Module& m) {

@@ -49,8 +49,14 @@ class CausalLM : public Module {
 
   // Checkpoint names this architecture also accepts for a parameter key (transformers 5's
   // renames), and parameters that are tied to another one when the checkpoint lacks them.
-  virtual std::vector<std::string> key_aliases(const std::string& key) const { (void)key; return {}; }
-  virtual std::optional<std::string> tied_to(const std::string& key) const { (void)key; return std::nullopt; }
+  virtual std::vector<std::string> key_aliases(const std::string& key) const {
+    (void)key;
+    return {};
+  }
+  virtual std::optional<std::string> tied_to(const std::string& key) const {
+    (void)key;
+    return std::nullopt;
+  }
   // Keys that checkpoints carry but rig does not use (buffers of older transformers).
   virtual bool ignorable_key(const std::string& key) const;
   // Site aliases: alias -> canonical name.

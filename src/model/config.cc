@@ -113,7 +113,8 @@ void read_rope_scaling(const Reader& r, const json& d, const std::string& where,
   }
   // transformers' standardize_rope_params: a top-level original_max_position_embeddings wins.
   s.original_max_positions = r.integer_or({"original_max_position_embeddings"}, 0);
-  if (!s.original_max_positions) s.original_max_positions = int64_t(number("original_max_position_embeddings").value_or(0));
+  if (!s.original_max_positions)
+    s.original_max_positions = int64_t(number("original_max_position_embeddings").value_or(0));
   if (!s.original_max_positions) s.original_max_positions = c.max_positions;
   if (s.type == "yarn") {
     s.attention_factor = number("attention_factor");
@@ -297,8 +298,8 @@ ModelConfig ModelConfig::from_file(const std::filesystem::path& path) {
     c.architecture = (*a)[0].get<std::string>();
   for (const ConfigKey& k : find_architecture(c.model_type, path.string()).keys) read_key(r, k, c);
   if (!r.find({"head_dim"}) && c.hidden_size % c.num_heads != 0)
-    r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) +
-                                      " is not divisible by " + std::to_string(c.num_heads) + " heads");
+    r.fail("num_attention_heads", "hidden_size " + std::to_string(c.hidden_size) + " is not divisible by " +
+                                      std::to_string(c.num_heads) + " heads");
   if (c.num_heads % c.num_kv_heads != 0)
     r.fail("num_key_value_heads", std::to_string(c.num_heads) + " heads are not a multiple of " +
                                       std::to_string(c.num_kv_heads) + " key/value heads");

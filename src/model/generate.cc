@@ -75,19 +75,22 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
     const int64_t n = int64_t(prompts[b].size());
     if (n > mc.position_limit() || o.max_new_tokens > mc.position_limit() - n)
       throw ConfigError("prompt " + std::to_string(b) + ": " + std::to_string(n) + " tokens + max_new_tokens " +
-                        std::to_string(o.max_new_tokens) + " exceed the model's " + std::to_string(mc.position_limit()) +
-                        " positions (" + mc.position_limit_source() + ")");
+                        std::to_string(o.max_new_tokens) + " exceed the model's " +
+                        std::to_string(mc.position_limit()) + " positions (" + mc.position_limit_source() + ")");
     for (size_t i = 0; i < prompts[b].size(); ++i)
       if (prompts[b][i] < 0 || prompts[b][i] >= mc.vocab_size)
         throw ModelError("prompt " + std::to_string(b) + ", token " + std::to_string(i) + ": id " +
                          std::to_string(prompts[b][i]) + " is outside the model's vocabulary of " +
-                         std::to_string(mc.vocab_size) + " (config.json vocab_size): the tokenizer "
+                         std::to_string(mc.vocab_size) +
+                         " (config.json vocab_size): the tokenizer "
                          "(tokenizer.json) and the model do not belong together");
   }
   const int64_t pad = o.eos_id.value_or(o.pad_id);
   if (pad < 0 || pad >= mc.vocab_size)
-    throw ModelError("the padding token id " + std::to_string(pad) + " (the end-of-sequence id) is outside the "
-                     "model's vocabulary of " + std::to_string(mc.vocab_size) + " (config.json vocab_size)");
+    throw ModelError("the padding token id " + std::to_string(pad) +
+                     " (the end-of-sequence id) is outside the "
+                     "model's vocabulary of " +
+                     std::to_string(mc.vocab_size) + " (config.json vocab_size)");
   ForwardInput in = make_padded_batch(prompts, pad, device);
   const int64_t T0 = in.input_ids.size(1);
   KVCache cache = model.make_cache(T0 + o.max_new_tokens + 1);
@@ -105,7 +108,7 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
 
   std::vector<at::Generator> gens;
   for (int64_t b = 0; b < B; ++b) gens.push_back(at::make_generator<at::CPUGeneratorImpl>(seeds[size_t(b)]));
-  std::vector<uint8_t> active(size_t(B), 1);   // still generating
+  std::vector<uint8_t> active(size_t(B), 1);  // still generating
   std::vector<int64_t> next_pos(static_cast<size_t>(B), 0);
   for (int64_t b = 0; b < B; ++b) next_pos[size_t(b)] = int64_t(prompts[b].size());
   at::Tensor key_mask = in.key_mask;
@@ -124,7 +127,8 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
         results[size_t(b)].finish_reason = "eos";
       }
     }
-    const bool more = i + 1 < o.max_new_tokens && std::any_of(active.begin(), active.end(), [](uint8_t a) { return a; });
+    const bool more =
+        i + 1 < o.max_new_tokens && std::any_of(active.begin(), active.end(), [](uint8_t a) { return a; });
     if (!more && !o.final_step) break;
     // Feed the new tokens back: one position per sequence.
     at::Tensor ids = at::from_blob(next.data(), {B, 1}, at::kLong).clone().to(device);

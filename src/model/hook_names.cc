@@ -24,7 +24,7 @@ constexpr Side kIn = Side::kInput, kOut = Side::kOutput;
 
 struct Row {
   const char* alias;
-  const char* site;          // {i} = layer
+  const char* site;  // {i} = layer
   Side side;
   const char* unavailable = nullptr;  // the name exists in TL, not as a tensor of this model: why
   bool sequential_only = false;       // GPT-NeoX: absent with use_parallel_residual
@@ -37,9 +37,15 @@ struct AttnRow {
   bool rotary;  // exists only where the architecture has rotary embeddings
 };
 constexpr AttnRow kAttention[] = {
-    {"hook_q", "q", false},         {"hook_k", "k", false},        {"hook_v", "v", false},
-    {"hook_rot_q", "q_rot", true},  {"hook_rot_k", "k_rot", true}, {"hook_attn_scores", "scores", false},
-    {"hook_pattern", "pattern", false}, {"hook_z", "z", false},    {"hook_result", "result", false},
+    {"hook_q", "q", false},
+    {"hook_k", "k", false},
+    {"hook_v", "v", false},
+    {"hook_rot_q", "q_rot", true},
+    {"hook_rot_k", "k_rot", true},
+    {"hook_attn_scores", "scores", false},
+    {"hook_pattern", "pattern", false},
+    {"hook_z", "z", false},
+    {"hook_result", "result", false},
 };
 
 struct Table {
@@ -53,7 +59,11 @@ struct Table {
 
 const std::vector<Table>& tables() {
   static const std::vector<Table> t = {
-      {{"gpt_neox"}, "gpt_neox.layers.{i}.attention", "gpt_neox.final_layer_norm", "embed_out", true,
+      {{"gpt_neox"},
+       "gpt_neox.layers.{i}.attention",
+       "gpt_neox.final_layer_norm",
+       "embed_out",
+       true,
        {
            {"hook_embed", "gpt_neox.embed_in", kOut},
            {"blocks.{i}.hook_resid_pre", "gpt_neox.layers.{i}", kIn},
@@ -70,7 +80,11 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.ln1.hook_normalized", "gpt_neox.layers.{i}.input_layernorm.normalized", kOut},
            {"blocks.{i}.ln2.hook_normalized", "gpt_neox.layers.{i}.post_attention_layernorm.normalized", kOut},
        }},
-      {{"gpt2"}, "transformer.h.{i}.attn", "transformer.ln_f", "lm_head", false,
+      {{"gpt2"},
+       "transformer.h.{i}.attn",
+       "transformer.ln_f",
+       "lm_head",
+       false,
        {
            {"hook_embed", "transformer.wte", kOut},
            {"hook_pos_embed", "transformer.wpe", kOut},
@@ -84,7 +98,11 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.ln1.hook_normalized", "transformer.h.{i}.ln_1.normalized", kOut},
            {"blocks.{i}.ln2.hook_normalized", "transformer.h.{i}.ln_2.normalized", kOut},
        }},
-      {{"llama", "qwen2", "qwen3", "mistral"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
+      {{"llama", "qwen2", "qwen3", "mistral"},
+       "model.layers.{i}.self_attn",
+       "model.norm",
+       "lm_head",
+       true,
        {
            {"hook_embed", "model.embed_tokens", kOut},
            {"blocks.{i}.hook_resid_pre", "model.layers.{i}", kIn},
@@ -98,7 +116,11 @@ const std::vector<Table>& tables() {
            {"blocks.{i}.ln1.hook_normalized", "model.layers.{i}.input_layernorm.normalized", kOut},
            {"blocks.{i}.ln2.hook_normalized", "model.layers.{i}.post_attention_layernorm.normalized", kOut},
        }},
-      {{"gemma2"}, "model.layers.{i}.self_attn", "model.norm", "lm_head", true,
+      {{"gemma2"},
+       "model.layers.{i}.self_attn",
+       "model.norm",
+       "lm_head",
+       true,
        {
            {"hook_embed", "model.embed_tokens", kOut},
            {"blocks.{i}.hook_resid_pre", "model.layers.{i}", kIn},
@@ -155,10 +177,11 @@ SiteAliases hook_aliases(const ModelConfig& c) {
     for (const auto& a : kAttention) {
       const std::string alias = "blocks." + std::to_string(i) + ".attn." + a.alias;
       if (a.rotary && !t->rotary)
-        add(alias, "", kOut, c.model_type + " has no rotary embedding (its positions are learned), so no q or k after rotary; "
-                             "use hook_q / hook_k");
-      else
-        add(alias, with_layer(t->attention, i) + "." + a.suffix, kOut, "");
+        add(alias, "", kOut,
+            c.model_type +
+                " has no rotary embedding (its positions are learned), so no q or k after rotary; "
+                "use hook_q / hook_k");
+      else add(alias, with_layer(t->attention, i) + "." + a.suffix, kOut, "");
     }
   add("unembed.hook_in", t->final_norm, kOut, "");
   add("unembed.hook_out", t->head, kOut, "");

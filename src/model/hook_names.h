@@ -1,6 +1,6 @@
 #pragma once
 // TransformerLens's hook names as aliases of HF sites, one table per architecture
-// (hook_names.cc): blocks.{i}.hook_resid_pre/mid/post, blocks.{i}.attn.hook_q/k/v/..., 
+// (hook_names.cc): blocks.{i}.hook_resid_pre/mid/post, blocks.{i}.attn.hook_q/k/v/...,
 // blocks.{i}.mlp.hook_pre/post, hook_embed, ... Each names one side of one site.
 #include "core/site_alias.h"
 #include "model/config.h"

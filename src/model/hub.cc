@@ -27,8 +27,8 @@ fs::path resolve_hub_snapshot(const std::string& repo_id, const std::string& rev
   if (slash == std::string::npos && !fs::exists(repo))
     throw ModelError("model id '" + repo_id + "' is not of the form ORG/NAME");
   if (!fs::is_directory(repo))
-    throw ModelError(repo.string() + ": not found: model " + repo_id + " is not in cache_dir " +
-                     cache_dir.string() + download_hint(repo_id, rev, cache_dir));
+    throw ModelError(repo.string() + ": not found: model " + repo_id + " is not in cache_dir " + cache_dir.string() +
+                     download_hint(repo_id, rev, cache_dir));
   std::string commit;
   const fs::path ref = repo / "refs" / rev;
   if (fs::exists(ref)) {

@@ -8,7 +8,9 @@
 namespace rig {
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
-    : Module("Linear"), weight(param("weight", {out_features, in_features})), in_features(in_features),
+    : Module("Linear"),
+      weight(param("weight", {out_features, in_features})),
+      in_features(in_features),
       out_features(out_features) {
   if (has_bias) bias = &param("bias", {out_features});
 }
@@ -36,9 +38,7 @@ std::string Linear::extra_repr() const {
          ", bias=" + (bias ? "True" : "False");
 }
 
-std::string Conv1D::extra_repr() const {
-  return "nf=" + std::to_string(nf) + ", nx=" + std::to_string(nx);
-}
+std::string Conv1D::extra_repr() const { return "nf=" + std::to_string(nf) + ", nx=" + std::to_string(nx); }
 
 std::string Embedding::extra_repr() const { return std::to_string(num) + ", " + std::to_string(dim); }
 
@@ -50,8 +50,11 @@ std::string RMSNorm::extra_repr() const { return "(" + std::to_string(dim) + ",)
 
 at::Tensor Conv1D::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
-  return out(at::addmm(bias, h.reshape({-1, h.size(-1)}), weight).view(
-      [&] { auto s = h.sizes().vec(); s.back() = weight.size(1); return s; }()));
+  return out(at::addmm(bias, h.reshape({-1, h.size(-1)}), weight).view([&] {
+    auto s = h.sizes().vec();
+    s.back() = weight.size(1);
+    return s;
+  }()));
 }
 
 Embedding::Embedding(int64_t n, int64_t d) : Module("Embedding"), weight(param("weight", {n, d})), num(n), dim(d) {}
@@ -63,7 +66,11 @@ std::shared_ptr<InnerSite> normalized_site(Module& norm, int64_t dim) {
 }
 
 LayerNorm::LayerNorm(int64_t d, double e)
-    : Module("LayerNorm"), weight(param("weight", {d})), bias(param("bias", {d})), dim(d), eps(e),
+    : Module("LayerNorm"),
+      weight(param("weight", {d})),
+      bias(param("bias", {d})),
+      dim(d),
+      eps(e),
       normalized(normalized_site(*this, d)) {}
 
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
@@ -90,9 +97,12 @@ struct ActName {
   const char* hf_type;
 };
 // config.json hidden_act -> HF activation class (transformers.activations.ACT2CLS).
-const ActName kActs[] = {{"gelu", "GELUActivation"},      {"gelu_new", "NewGELUActivation"},
-                         {"gelu_pytorch_tanh", "GELUTanh"}, {"gelu_fast", "FastGELUActivation"},
-                         {"silu", "SiLUActivation"},      {"swish", "SiLUActivation"},
+const ActName kActs[] = {{"gelu", "GELUActivation"},
+                         {"gelu_new", "NewGELUActivation"},
+                         {"gelu_pytorch_tanh", "GELUTanh"},
+                         {"gelu_fast", "FastGELUActivation"},
+                         {"silu", "SiLUActivation"},
+                         {"swish", "SiLUActivation"},
                          {"relu", "ReLU"}};
 const char* act_type(const std::string& act) {
   for (const auto& a : kActs)
@@ -139,7 +149,10 @@ at::Tensor rdiv(double c, const at::Tensor& t) { return t.reciprocal() * c; }
 }  // namespace
 
 RotaryEmbedding::RotaryEmbedding(std::string type, int64_t rd, const ModelConfig& c)
-    : Module(std::move(type)), rotary_dim(rd), theta_(c.rope_theta), scaling_(c.rope_scaling),
+    : Module(std::move(type)),
+      rotary_dim(rd),
+      theta_(c.rope_theta),
+      scaling_(c.rope_scaling),
       max_positions_(c.max_positions) {
   const auto& s = scaling_;
   inv_freq_ = rope_inv_freq(at::Scalar(theta_), rd);
@@ -190,7 +203,8 @@ at::Tensor RotaryEmbedding::dynamic_inv_freq(int64_t seq_len) const {
   // transformers computes this base from a 0-dim int64 tensor: the arithmetic is float32.
   const double f = *scaling_.factor;
   const at::Tensor n = at::scalar_tensor(seq_len, at::kLong);
-  const at::Tensor base = ((n * f) / max_positions_ - (f - 1)).pow(double(rotary_dim) / double(rotary_dim - 2)) * theta_;
+  const at::Tensor base =
+      ((n * f) / max_positions_ - (f - 1)).pow(double(rotary_dim) / double(rotary_dim - 2)) * theta_;
   return rope_inv_freq(base, rotary_dim);
 }
 

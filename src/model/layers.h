@@ -109,7 +109,7 @@ class RotaryEmbedding : public Module {
   // dynamic: the frequencies for the batch's longest sequence, seq_len = max(positions) + 1
   at::Tensor dynamic_inv_freq(int64_t seq_len) const;
 
-  at::Tensor inv_freq_;            // [R/2], float32
+  at::Tensor inv_freq_;             // [R/2], float32
   double attention_scaling_ = 1.0;  // yarn: multiplies cos and sin
   double theta_;
   ModelConfig::RopeScaling scaling_;

@@ -30,7 +30,8 @@ at::Device parse_device(const std::string& name) {
   if (name == "cpu") return at::kCPU;
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
     if (!at::hasCUDA())
-      throw ConfigError("device '" + name + "': this rig was built with a LibTorch without CUDA (or no GPU is visible)");
+      throw ConfigError("device '" + name +
+                        "': this rig was built with a LibTorch without CUDA (or no GPU is visible)");
     try {
       return at::Device(name);
     } catch (const std::exception&) {
@@ -80,8 +81,7 @@ void check_size_against_checkpoint(const ModelConfig& c, const fs::path& config_
 
 fs::path resolve_model_dir(const ModelSource& source) {
   if (!source.path.empty()) {
-    if (!fs::is_directory(source.path))
-      throw ModelError(source.path.string() + ": model directory not found");
+    if (!fs::is_directory(source.path)) throw ModelError(source.path.string() + ": model directory not found");
     return source.path;
   }
   if (source.id.empty()) throw ConfigError("model: give either path or id");
@@ -94,8 +94,9 @@ LoadedModel load_model(const ModelSource& source) {
   lm.device = parse_device(source.device);
   lm.dtype = source.dtype;
   if (lm.dtype == at::kHalf && lm.device.is_cpu() && !cpu_supports_float16())
-    throw ConfigError("model.dtype: float16 needs kernels this LibTorch lacks on the CPU; use bfloat16 (or float32) "
-                      "on the CPU, float16 on cuda");
+    throw ConfigError(
+        "model.dtype: float16 needs kernels this LibTorch lacks on the CPU; use bfloat16 (or float32) "
+        "on the CPU, float16 on cuda");
   lm.name = source.id.empty() ? fs::absolute(source.path).lexically_normal().filename().string() : source.id;
   if (lm.name.empty()) lm.name = fs::absolute(source.path).parent_path().filename().string();
   lm.revision = source.id.empty() ? "" : source.revision;
@@ -104,7 +105,8 @@ LoadedModel load_model(const ModelSource& source) {
   const ModelConfig config = ModelConfig::from_file(config_path);
   const fs::path tok = lm.dir / "tokenizer.json";
   if (!fs::exists(tok))
-    throw ModelError(tok.string() + ": tokenizer.json not found beside the weights (rig needs the model's own "
+    throw ModelError(tok.string() +
+                     ": tokenizer.json not found beside the weights (rig needs the model's own "
                      "HF tokenizer file)");
   check_size_against_checkpoint(config, config_path, lm.dir);
   lm.model = make_causal_lm(config, config_path.string());

@@ -14,20 +14,20 @@
 namespace rig {
 
 struct ModelSource {
-  std::filesystem::path path;        // a local HF-format directory, or ...
-  std::string id;                    // ... a hub id (ORG/NAME) ...
-  std::string revision = "main";     // ... at this revision ...
-  std::filesystem::path cache_dir;   // ... in this HF cache directory
-  at::ScalarType dtype = at::kFloat; // compute dtype
-  std::string device = "cpu";        // cpu | cuda | cuda:N
+  std::filesystem::path path;         // a local HF-format directory, or ...
+  std::string id;                     // ... a hub id (ORG/NAME) ...
+  std::string revision = "main";      // ... at this revision ...
+  std::filesystem::path cache_dir;    // ... in this HF cache directory
+  at::ScalarType dtype = at::kFloat;  // compute dtype
+  std::string device = "cpu";         // cpu | cuda | cuda:N
 };
 
 struct LoadedModel {
   std::shared_ptr<CausalLM> model;
   std::shared_ptr<const Tokenizer> tokenizer;
-  std::filesystem::path dir;     // the directory the files came from
-  std::string name;              // hub id, or the directory's name
-  std::string revision;          // revision (hub) or "" (local)
+  std::filesystem::path dir;  // the directory the files came from
+  std::string name;           // hub id, or the directory's name
+  std::string revision;       // revision (hub) or "" (local)
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
 };

@@ -23,8 +23,7 @@ namespace rig {
 // aligned; tensors are laid out by decreasing element size (stable, otherwise in the given
 // order) so that each starts aligned to its element size, with no gaps (as the format wants).
 // Throws Error naming the file (cannot write) or the tensor (not a float type, duplicate name).
-void save_safetensors(const std::filesystem::path& path,
-                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata);
 
 // config.json for c (ModelConfig::to_json: its architecture's keys, in the transformers 4.x

@@ -46,7 +46,8 @@ at::Tensor weight_tensor(const Checkpoint& ckpt, const std::string& key, const S
   const bool aligned = reinterpret_cast<uintptr_t>(t.data) % st_dtype_size(t.dtype) == 0;
   const auto file = ckpt.file_ptr(key);
   if (device.is_cpu() && st == dtype && aligned && file && file->mapped() && t.nbytes > 0)
-    return at::from_blob(data, t.shape, [file](void*) {}, opts);
+    return at::from_blob(
+        data, t.shape, [file](void*) {}, opts);
   at::Tensor src;
   if (aligned) {
     src = at::from_blob(data, t.shape, opts);  // a view, for .to() to read from
@@ -96,17 +97,15 @@ void load_weights(CausalLM& model, const fs::path& dir, at::ScalarType dtype, at
       const fs::path file = ckpt.file_of(found);
       const at::ScalarType st = stored_type(*t, file);
       if (t->shape != p.shape)
-        throw ModelError(file.string() + ": tensor '" + found + "' has shape " + shape_str(t->shape) +
-                         ", expected " + shape_str(p.shape) + " from config.json");
+        throw ModelError(file.string() + ": tensor '" + found + "' has shape " + shape_str(t->shape) + ", expected " +
+                         shape_str(p.shape) + " from config.json");
       p.value = weight_tensor(ckpt, found, *t, st, dtype, device);
     }
   });
   for (auto& [p, src] : tied) {
     auto it = by_key.find(src);
-    if (it == by_key.end() || !it->second->value.defined())
-      missing.push_back(src);
-    else
-      p->value = it->second->value;  // shared storage, as HF ties them
+    if (it == by_key.end() || !it->second->value.defined()) missing.push_back(src);
+    else p->value = it->second->value;  // shared storage, as HF ties them
   }
   if (!missing.empty()) {
     std::string list;
@@ -120,8 +119,8 @@ void load_weights(CausalLM& model, const fs::path& dir, at::ScalarType dtype, at
   if (!unexpected.empty()) {
     std::string list;
     for (size_t i = 0; i < unexpected.size() && i < 5; ++i) list += (i ? ", " : "") + unexpected[i];
-    throw ModelError(ckpt.file_of(unexpected[0]).string() + ": unexpected tensor(s) " + list +
-                     " that " + model.type() + " with this config.json does not have (config and weights disagree?)");
+    throw ModelError(ckpt.file_of(unexpected[0]).string() + ": unexpected tensor(s) " + list + " that " + model.type() +
+                     " with this config.json does not have (config and weights disagree?)");
   }
 }
 

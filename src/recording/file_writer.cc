@@ -52,8 +52,7 @@ std::string first_difference(const std::string& a, const std::string& b) {
     if (!ga && !gb) return "";
     if (!ga) la = "<end>";
     if (!gb) lb = "<end>";
-    if (la != lb)
-      return "line " + std::to_string(line) + ": file has '" + la + "', this run has '" + lb + "'";
+    if (la != lb) return "line " + std::to_string(line) + ": file has '" + la + "', this run has '" + lb + "'";
   }
 }
 
@@ -63,7 +62,6 @@ constexpr size_t kStimulusColumn = layout::trial_column("stimulus");
 constexpr size_t kRowStopColumn = layout::trial_column("row_stop");
 constexpr hsize_t kTableChunk = 4096;   // rows per chunk of /trials and /stimuli columns
 constexpr hsize_t kTokenChunk = 16384;  // rows per chunk of /tokens and /events columns
-
 
 // Opens a recording for writing; while another process holds HDF5's lock on it (the writer
 // process of a killed run, finishing its last batch) waits for up to a minute. A file system
@@ -78,8 +76,10 @@ Id open_when_unlocked(const std::filesystem::path& path) {
       const auto waited = std::chrono::steady_clock::now() - start;
       if (!h5::is_lock_failure(e) || waited > std::chrono::seconds(60)) throw;
       if (!said && waited > std::chrono::seconds(1)) {
-        std::fprintf(stderr, "rig: %s is locked by another process (the writer of a killed run finishing, or a "
-                     "reader); waiting for it, up to 60 s\n", path.c_str());
+        std::fprintf(stderr,
+                     "rig: %s is locked by another process (the writer of a killed run finishing, or a "
+                     "reader); waiting for it, up to 60 s\n",
+                     path.c_str());
         said = true;
       }
     }
@@ -102,18 +102,16 @@ void check_header(const RecordingHeader& h) {
   if (h.store == "statistics" && (h.bins.pre < 0 || h.bins.post < 0 || h.bins.bin < 1))
     throw ConfigError("recording bins: expected pre, post >= 0 and bin >= 1");
   if (h.compression < 0 || h.compression > 9)
-    throw ConfigError("recording compression " + std::to_string(h.compression) +
-                      ": expected 0 (none) to 9");
+    throw ConfigError("recording compression " + std::to_string(h.compression) + ": expected 0 (none) to 9");
   std::set<std::string> paths;
   for (const auto& e : h.electrodes) {
     if (e.site.empty() || e.site.find('/') != std::string::npos)
-      throw ConfigError("electrode site '" + e.site + "': a site name must be non-empty and "
+      throw ConfigError("electrode site '" + e.site +
+                        "': a site name must be non-empty and "
                         "contain no '/'");
     if (e.width() <= 0)
-      throw ConfigError("electrode " + e.dataset_path() + " has width " +
-                        std::to_string(e.width()) + "; expected > 0");
-    if (!paths.insert(e.dataset_path()).second)
-      throw ConfigError("electrode " + e.dataset_path() + " is listed twice");
+      throw ConfigError("electrode " + e.dataset_path() + " has width " + std::to_string(e.width()) + "; expected > 0");
+    if (!paths.insert(e.dataset_path()).second) throw ConfigError("electrode " + e.dataset_path() + " is listed twice");
   }
   std::set<std::string> events;
   for (const auto& name : h.events)
@@ -125,9 +123,11 @@ void check_output_path(const std::filesystem::path& out, bool force, const std::
   struct stat st {};
   if (::lstat(out.c_str(), &st) != 0) return;  // nothing there: created atomically later
   if (!force)
-    throw ConfigError("recording " + out.string() + " already exists; pass --force to overwrite it or --resume to continue it");
+    throw ConfigError("recording " + out.string() +
+                      " already exists; pass --force to overwrite it or --resume to continue it");
   if (S_ISLNK(st.st_mode))
-    throw ConfigError(out.string() + ": --force replaces regular files only, and this is a symbolic link; "
+    throw ConfigError(out.string() +
+                      ": --force replaces regular files only, and this is a symbolic link; "
                       "remove it or choose another output");
   if (!S_ISREG(st.st_mode))
     throw ConfigError(out.string() + ": --force replaces regular files only, and this is " +
@@ -139,7 +139,8 @@ void check_output_path(const std::filesystem::path& out, bool force, const std::
                         ", an input of this run; choose another output");
   }
   if (locked_elsewhere(out))
-    throw ConfigError(out.string() + " is open in another process (another rig run writing it, or a reader); "
+    throw ConfigError(out.string() +
+                      " is open in another process (another rig run writing it, or a reader); "
                       "--force will not replace a file in use");
 }
 
@@ -162,7 +163,8 @@ void publish_file(const std::filesystem::path& tmp, const std::filesystem::path&
   }
   ::unlink(tmp.c_str());
   if (rc != 0 && err == EEXIST)
-    throw ConfigError("recording " + out.string() + " already exists (another run created it meanwhile); "
+    throw ConfigError("recording " + out.string() +
+                      " already exists (another run created it meanwhile); "
                       "pass --force to overwrite it or --resume to continue it");
   if (rc != 0) throw Error("creating " + out.string() + ": " + std::strerror(err));
 }
@@ -186,7 +188,7 @@ struct RecordingFile::Impl {
   bool stats = false;
   std::vector<Moments> moments;
   std::vector<std::string> conditions;
-  int64_t n_trials = 0, n_rows = 0;           // committed
+  int64_t n_trials = 0, n_rows = 0;  // committed
   // The file's identity once it is in place at `path`: another process may replace or remove
   // the name while we write (a second run with --force, a user's rm); committed trials would
   // then be lost without a word, so each commit and close() check the name still leads here.
@@ -215,13 +217,16 @@ struct RecordingFile::Impl {
     if (!ino) return;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || st.st_dev != dev || st.st_ino != ino)
-      throw Error("recording " + path.string() + " was replaced or removed by another process while this run wrote "
-                  "it: the " + std::to_string(n_trials) + " trials this run committed are not in the file at that "
+      throw Error("recording " + path.string() +
+                  " was replaced or removed by another process while this run wrote "
+                  "it: the " +
+                  std::to_string(n_trials) +
+                  " trials this run committed are not in the file at that "
                   "path (was a second run started with --force on the same output?)");
   }
 
-  mutable std::mutex mu;            // guards committed
-  std::vector<int64_t> committed;   // trial indices, in file order
+  mutable std::mutex mu;           // guards committed
+  std::vector<int64_t> committed;  // trial indices, in file order
 
   // gzip level of the datasets while recording (see WriterOptions::compress_on_close).
   int gzip() const { return opt.compress_on_close ? 0 : header.compression; }
@@ -322,7 +327,8 @@ struct RecordingFile::Impl {
     const int64_t committed_trials = h5::get_int_attr(root, layout::kAttrTrialsCommitted);
     if (h5::has_attr(root, layout::kAttrCheckpointTrials) &&
         h5::get_int_attr(root, layout::kAttrCheckpointTrials) > committed_trials) {
-      write_statistics(root, kStatisticsGroup, header.electrodes, read_statistics(root, kCheckpointGroup, header.electrodes));
+      write_statistics(root, kStatisticsGroup, header.electrodes,
+                       read_statistics(root, kCheckpointGroup, header.electrodes));
       h5::flush(file, opt.fsync, flush_reserve(0));
       h5::set_attr(root, layout::kAttrTrialsCommitted, h5::get_int_attr(root, layout::kAttrCheckpointTrials));
       h5::set_attr(root, layout::kAttrRowsCommitted, h5::get_int_attr(root, layout::kAttrCheckpointRows));
@@ -349,8 +355,8 @@ struct RecordingFile::Impl {
   std::string differences() {
     std::string diff;
     auto add = [&](const std::string& s) { diff += "\n  " + s; };
-    static const std::set<std::string> volatile_attrs = {
-        layout::kAttrCreated, layout::kAttrRigVersion, layout::kAttrGitCommit, "device", layout::kAttrIdentifier};
+    static const std::set<std::string> volatile_attrs = {layout::kAttrCreated, layout::kAttrRigVersion,
+                                                         layout::kAttrGitCommit, "device", layout::kAttrIdentifier};
     // A file of a rig before recording_dtype held the recording dtype in `dtype`.
     const bool old_dtype = !h5::has_attr(root, layout::kAttrRecordingDtype);
     const char* dtype_attr = old_dtype ? "dtype" : layout::kAttrRecordingDtype;
@@ -365,16 +371,13 @@ struct RecordingFile::Impl {
       }
       const std::string f = h5::get_string_attr(root, k);
       if (f == v) continue;
-      if (k == "config")
-        add("config differs at " + first_difference(f, v));
-      else if (f.size() + v.size() < 200)
-        add("attribute '" + k + "': file has '" + f + "', this run has '" + v + "'");
-      else
-        add("attribute '" + k + "' differs");
+      if (k == "config") add("config differs at " + first_difference(f, v));
+      else if (f.size() + v.size() < 200) add("attribute '" + k + "': file has '" + f + "', this run has '" + v + "'");
+      else add("attribute '" + k + "' differs");
     }
-    if (file_dtype != header.dtype)
-      add("recording dtype: file has " + file_dtype + ", this run has " + header.dtype);
-    const std::string file_store = h5::has_attr(root, layout::kAttrStore) ? h5::get_string_attr(root, layout::kAttrStore) : "raw";
+    if (file_dtype != header.dtype) add("recording dtype: file has " + file_dtype + ", this run has " + header.dtype);
+    const std::string file_store =
+        h5::has_attr(root, layout::kAttrStore) ? h5::get_string_attr(root, layout::kAttrStore) : "raw";
     if (file_store != header.store) {
       add("store: file has " + file_store + ", this run has " + header.store);
       return diff;
@@ -414,29 +417,23 @@ struct RecordingFile::Impl {
     const hsize_t rows_in_table = h5::n_rows(trial_cols[kIndexColumn]);
     if (hsize_t(n_trials) > rows_in_table)
       throw DataError(path.string() + " is damaged: " + std::to_string(n_trials) +
-                      " trials committed but the trials table has " +
-                      std::to_string(rows_in_table) + " rows");
+                      " trials committed but the trials table has " + std::to_string(rows_in_table) + " rows");
     std::vector<int64_t> stops = h5::read_int64(trial_cols[kRowStopColumn], 0, hsize_t(n_trials));
     n_rows = stops.empty() ? 0 : stops.back();
     committed = h5::read_int64(trial_cols[kIndexColumn], 0, hsize_t(n_trials));
     // String columns are cleaned beyond the cut (see h5::cut_rows_clean); numbers are simply
     // overwritten by the next appends.
     auto cut = [](const Id& c, Dtype type, hsize_t rows) {
-      if (type == Dtype::kString)
-        h5::cut_rows_clean(c, rows);
-      else
-        h5::set_rows(c, rows);
+      if (type == Dtype::kString) h5::cut_rows_clean(c, rows);
+      else h5::set_rows(c, rows);
     };
-    for (size_t i = 0; i < trial_cols.size(); ++i)
-      cut(trial_cols[i], layout::kTrialColumns[i].type, hsize_t(n_trials));
+    for (size_t i = 0; i < trial_cols.size(); ++i) cut(trial_cols[i], layout::kTrialColumns[i].type, hsize_t(n_trials));
     for (size_t i = 0; i < field_cols.size(); ++i) cut(field_cols[i], column_type(fields[i].type), hsize_t(n_trials));
-    for (size_t i = 0; i < token_cols.size(); ++i)
-      cut(token_cols[i], layout::kTokenColumns[i].type, hsize_t(n_rows));
+    for (size_t i = 0; i < token_cols.size(); ++i) cut(token_cols[i], layout::kTokenColumns[i].type, hsize_t(n_rows));
     for (auto& r : recordings) {
       if (h5::n_rows(r) < hsize_t(n_rows))
-        throw DataError(path.string() + " is damaged: " + h5::object_path(r) + " has " +
-                        std::to_string(h5::n_rows(r)) + " rows; the committed trials need " +
-                        std::to_string(n_rows));
+        throw DataError(path.string() + " is damaged: " + h5::object_path(r) + " has " + std::to_string(h5::n_rows(r)) +
+                        " rows; the committed trials need " + std::to_string(n_rows));
       h5::set_rows(r, hsize_t(n_rows));
     }
     for (auto& [trial, row] : event_cols) {
@@ -528,12 +525,10 @@ struct RecordingFile::Impl {
     const auto& index = table.values<int64_t>(kIndexColumn);
     committed.insert(committed.end(), index.begin(), index.end());
   }
-
 };
 
-std::unique_ptr<RecordingFile> RecordingFile::create(const std::filesystem::path& path,
-                                                         const RecordingHeader& header,
-                                                         bool force, const WriterOptions& opt) {
+std::unique_ptr<RecordingFile> RecordingFile::create(const std::filesystem::path& path, const RecordingHeader& header,
+                                                     bool force, const WriterOptions& opt) {
   check_header(header);
   check_output_path(path, force, {});
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
@@ -585,7 +580,8 @@ std::unique_ptr<RecordingFile> RecordingFile::create(const std::filesystem::path
     throw Error("recording " + path.string() + ": creation abandoned (its run ended)");
   }
   if (force && locked_elsewhere(path))  // checked again: another run may have started meanwhile
-    throw ConfigError(path.string() + " is open in another process (another rig run writing it, or a reader); "
+    throw ConfigError(path.string() +
+                      " is open in another process (another rig run writing it, or a reader); "
                       "--force will not replace a file in use");
   publish_file(creating, path, force);  // the open handle follows the file
   cleanup.armed = false;
@@ -594,12 +590,10 @@ std::unique_ptr<RecordingFile> RecordingFile::create(const std::filesystem::path
   return std::unique_ptr<RecordingFile>(new RecordingFile(std::move(impl)));
 }
 
-std::unique_ptr<RecordingFile> RecordingFile::resume(const std::filesystem::path& path,
-                                                         const RecordingHeader& header,
-                                                         const WriterOptions& opt) {
+std::unique_ptr<RecordingFile> RecordingFile::resume(const std::filesystem::path& path, const RecordingHeader& header,
+                                                     const WriterOptions& opt) {
   check_header(header);
-  if (!std::filesystem::exists(path))
-    throw ConfigError("cannot resume " + path.string() + ": no such file");
+  if (!std::filesystem::exists(path)) throw ConfigError("cannot resume " + path.string() + ": no such file");
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->header = header;
@@ -609,18 +603,17 @@ std::unique_ptr<RecordingFile> RecordingFile::resume(const std::filesystem::path
   impl->file = open_when_unlocked(path);
   impl->root = h5::open_group(impl->file, "/");
   hid_t root = impl->root;
-  if (!h5::has_attr(root, layout::kAttrFormat) ||
-      h5::get_string_attr(root, layout::kAttrFormat) != layout::kFormat)
-    throw DataError("cannot resume " + path.string() + ": not a rig recording (root attribute "
-                    "format != '" + layout::kFormat + "')");
+  if (!h5::has_attr(root, layout::kAttrFormat) || h5::get_string_attr(root, layout::kAttrFormat) != layout::kFormat)
+    throw DataError("cannot resume " + path.string() +
+                    ": not a rig recording (root attribute "
+                    "format != '" +
+                    layout::kFormat + "')");
   const int64_t version = h5::get_int_attr(root, layout::kAttrFormatVersion);
   if (version != layout::kFormatVersion)
-    throw DataError("cannot resume " + path.string() + ": format_version " +
-                    std::to_string(version) + ", this rig writes " +
-                    std::to_string(layout::kFormatVersion));
+    throw DataError("cannot resume " + path.string() + ": format_version " + std::to_string(version) +
+                    ", this rig writes " + std::to_string(layout::kFormatVersion));
   if (std::string diff = impl->differences(); !diff.empty())
-    throw ConfigError("cannot resume " + path.string() +
-                      ": it records a different experiment:" + diff +
+    throw ConfigError("cannot resume " + path.string() + ": it records a different experiment:" + diff +
                       "\nHINT: run with the file's config, or pass --force to start over");
   h5::reserve_to_end_of_file(impl->file);
   if (!h5::has_attr(root, layout::kAttrRecordingDtype)) {  // a file of an older rig
@@ -632,8 +625,7 @@ std::unique_ptr<RecordingFile> RecordingFile::resume(const std::filesystem::path
   if (impl->stats) impl->recover_statistics();
   impl->cut_to_committed();
   h5::set_attr(root, layout::kAttrResumes,
-               (h5::has_attr(root, layout::kAttrResumes)
-                    ? h5::get_int_attr(root, layout::kAttrResumes) : 0) + 1);
+               (h5::has_attr(root, layout::kAttrResumes) ? h5::get_int_attr(root, layout::kAttrResumes) : 0) + 1);
   h5::flush(impl->file, opt.fsync, impl->flush_reserve(0));
   impl->remember_identity();
   return std::unique_ptr<RecordingFile>(new RecordingFile(std::move(impl)));
@@ -643,7 +635,9 @@ RecordingFile::RecordingFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 RecordingFile::~RecordingFile() = default;  // closes every HDF5 object, the file last
 
-void RecordingFile::write(const std::vector<TrialResult>& batch, const RowSource& rows) { impl_->write_batch(batch, rows); }
+void RecordingFile::write(const std::vector<TrialResult>& batch, const RowSource& rows) {
+  impl_->write_batch(batch, rows);
+}
 
 void RecordingFile::close() {
   Impl& m = *impl_;

@@ -69,9 +69,11 @@ struct TrialColumn {
  private:
   static constexpr h5::Dtype dtype_of(const TrialMember& m) {
     switch (m.index()) {
-      case 0: case 4: return h5::Dtype::kInt64;
+      case 0:
+      case 4: return h5::Dtype::kInt64;
       case 1: return h5::Dtype::kUInt64;
-      case 2: case 3: return h5::Dtype::kString;
+      case 2:
+      case 3: return h5::Dtype::kString;
     }
     throw "a TrialMember alternative without an HDF5 type";  // in kTrialColumns: a compile error
   }

@@ -24,17 +24,16 @@ using h5::Dtype;
 using h5::Id;
 
 // Root attributes only shard files carry; the merged file is an unsharded run's.
-const std::set<std::string> kShardAttrs = {"shard_index", "shard_count", "n_trials_experiment",
-                                           layout::kAttrResumes};
+const std::set<std::string> kShardAttrs = {"shard_index", "shard_count", "n_trials_experiment", layout::kAttrResumes};
 // Attributes that must agree for shards to be one experiment.
-const char* const kSameStrings[] = {layout::kAttrConfigHash, "model", "revision", "architecture", "dtype",
-                                    "sweep_variant"};
-const char* const kSameInts[] = {layout::kAttrFormatVersion, "seed", "shard_count", "n_trials_experiment",
-                                 "sweep_index", "compression"};
+const char* const kSameStrings[] = {layout::kAttrConfigHash, "model", "revision",
+                                    "architecture",          "dtype", "sweep_variant"};
+const char* const kSameInts[] = {layout::kAttrFormatVersion, "seed",        "shard_count",
+                                 "n_trials_experiment",      "sweep_index", "compression"};
 // Attributes that describe where or when a shard ran; they may differ (a warning names them).
-const std::set<std::string> kPerShard = {layout::kAttrCreated, layout::kAttrTrialsPlanned,
-                                         layout::kAttrTrialsCommitted, layout::kAttrRowsCommitted, "shard_index",
-                                         layout::kAttrIdentifier};
+const std::set<std::string> kPerShard = {
+    layout::kAttrCreated, layout::kAttrTrialsPlanned, layout::kAttrTrialsCommitted, layout::kAttrRowsCommitted,
+    "shard_index",        layout::kAttrIdentifier};
 
 struct Shard {
   fs::path path;
@@ -43,14 +42,15 @@ struct Shard {
 };
 
 std::string describe_electrode(const ElectrodeSpec& e) {
-  return e.dataset_path() + " (" + std::to_string(e.width()) + (e.sae.empty() ? " neurons)" : " units of SAE " + e.sae + ")");
+  return e.dataset_path() + " (" + std::to_string(e.width()) +
+         (e.sae.empty() ? " neurons)" : " units of SAE " + e.sae + ")");
 }
 
 // Throws DataError unless b belongs to a's experiment.
 void check_same_experiment(const Shard& a, const Shard& b) {
   auto differ = [&](const std::string& what, const std::string& va, const std::string& vb) {
-    throw DataError("shards of different experiments: " + what + " is " + va + " in " + a.path.string() + " but " +
-                    vb + " in " + b.path.string() + "\nHINT: merge only the shard files of one `rig run` config");
+    throw DataError("shards of different experiments: " + what + " is " + va + " in " + a.path.string() + " but " + vb +
+                    " in " + b.path.string() + "\nHINT: merge only the shard files of one `rig run` config");
   };
   for (const char* k : kSameStrings) {
     auto va = a.r->attr(k), vb = b.r->attr(k);
@@ -59,7 +59,8 @@ void check_same_experiment(const Shard& a, const Shard& b) {
   // What produced each shard: the same weights, tokenizer and libraries (core/trial.h).
   for (const char* k : kProvenanceAttrs) {
     auto va = a.r->attr(k), vb = b.r->attr(k);
-    if (va != vb) differ(std::string("provenance '") + k + "'", va ? "'" + *va + "'" : "absent", vb ? "'" + *vb + "'" : "absent");
+    if (va != vb)
+      differ(std::string("provenance '") + k + "'", va ? "'" + *va + "'" : "absent", vb ? "'" + *vb + "'" : "absent");
   }
   for (const char* k : kSameInts) {
     auto ia = a.r->int_attrs().find(k), ib = b.r->int_attrs().find(k);
@@ -73,13 +74,11 @@ void check_same_experiment(const Shard& a, const Shard& b) {
   for (size_t i = 0; i < std::max(ea.size(), eb.size()); ++i) {
     const std::string sa = i < ea.size() ? describe_electrode(ea[i]) : "absent";
     const std::string sb = i < eb.size() ? describe_electrode(eb[i]) : "absent";
-    if (sa != sb || (i < ea.size() && ea[i].neurons != eb[i].neurons))
-      differ("electrode " + std::to_string(i), sa, sb);
+    if (sa != sb || (i < ea.size() && ea[i].neurons != eb[i].neurons)) differ("electrode " + std::to_string(i), sa, sb);
   }
   if (a.r->event_names() != b.r->event_names()) differ("the event list", "another", "another");
   const auto &sa = a.r->stimuli(), &sb = b.r->stimuli();
-  if (sa.size() != sb.size())
-    differ("the stimulus count", std::to_string(sa.size()), std::to_string(sb.size()));
+  if (sa.size() != sb.size()) differ("the stimulus count", std::to_string(sa.size()), std::to_string(sb.size()));
   // Fields by type and text, so that the NaN of a float field's missing value equals itself.
   auto text = [](const std::map<std::string, FieldValue>& m) {
     std::map<std::string, std::pair<FieldType, std::string>> out;
@@ -112,9 +111,10 @@ Shard open_shard(const fs::path& p) {
   const int64_t committed = int64_t(s.r->trials().size());
   if (committed != planned)
     throw DataError("shard " + p.string() + " is incomplete: " + std::to_string(committed) + " of " +
-                    std::to_string(planned) + " trials committed (its run was interrupted)\nHINT: finish it with "
-                    "`rig run CONFIG --shard " + std::to_string(s.index) + "/" + std::to_string(s.count) +
-                    " --resume`, then merge again");
+                    std::to_string(planned) +
+                    " trials committed (its run was interrupted)\nHINT: finish it with "
+                    "`rig run CONFIG --shard " +
+                    std::to_string(s.index) + "/" + std::to_string(s.count) + " --resume`, then merge again");
   return s;
 }
 
@@ -153,8 +153,8 @@ std::vector<std::pair<size_t, size_t>> locate_trials(const std::vector<Shard>& s
         throw DataError(shards[s].path.string() + ": trial " + std::to_string(idx) + " is outside the experiment's " +
                         std::to_string(n) + " trials");
       if (at[size_t(idx)])
-        throw DataError("duplicate trial " + std::to_string(idx) + ": in " + shards[at[size_t(idx)]->first].path.string() +
-                        " and in " + shards[s].path.string());
+        throw DataError("duplicate trial " + std::to_string(idx) + ": in " +
+                        shards[at[size_t(idx)]->first].path.string() + " and in " + shards[s].path.string());
       at[size_t(idx)] = std::make_pair(s, row);
     }
   }
@@ -167,7 +167,8 @@ std::vector<std::pair<size_t, size_t>> locate_trials(const std::vector<Shard>& s
     for (int64_t s : missing_shards) which += (which.empty() ? "" : ", ") + std::to_string(s);
     throw DataError("missing trials: " + list_indices(missing) + " of the experiment's " + std::to_string(n) +
                     " are in none of the " + std::to_string(shards.size()) + " files (they belong to shard " + which +
-                    " of " + std::to_string(shards.front().count) + ")\nHINT: pass every shard file; run missing "
+                    " of " + std::to_string(shards.front().count) +
+                    ")\nHINT: pass every shard file; run missing "
                     "shards with `rig run CONFIG --shard I/N`");
   }
   std::vector<std::pair<size_t, size_t>> out;
@@ -179,9 +180,9 @@ std::vector<std::pair<size_t, size_t>> locate_trials(const std::vector<Shard>& s
 RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res) {
   RecordingHeader h = shards.front().r->header();
   for (const auto& k : kShardAttrs) h.int_attrs.erase(k);
-  for (const char* k : {layout::kAttrFormatVersion, layout::kAttrTrialsPlanned, layout::kAttrTrialsCommitted,
-                        layout::kAttrRowsCommitted, "compression", layout::kAttrCheckpointTrials,
-                        layout::kAttrCheckpointRows})
+  for (const char* k :
+       {layout::kAttrFormatVersion, layout::kAttrTrialsPlanned, layout::kAttrTrialsCommitted,
+        layout::kAttrRowsCommitted, "compression", layout::kAttrCheckpointTrials, layout::kAttrCheckpointRows})
     h.int_attrs.erase(k);
   h.attrs.erase(layout::kAttrFormat);
   h.attrs.erase(layout::kAttrIdentifier);  // the merged file is a new file: the writer names it
@@ -199,7 +200,8 @@ RecordingHeader merged_header(const std::vector<Shard>& shards, MergeResult& res
       const std::string first = f == first_attrs.end() ? "(absent)" : f->second;
       if (!kPerShard.count(k) && first != v) {
         std::string w = "attribute '" + k + "' differs between shards ('" + first + "' in " +
-                        shards.front().path.string() + ", '" + v + "' in " + s.path.string() + "); the merged file keeps the first";
+                        shards.front().path.string() + ", '" + v + "' in " + s.path.string() +
+                        "); the merged file keeps the first";
         if (std::find(res.warnings.begin(), res.warnings.end(), w) == res.warnings.end() && k != "config")
           res.warnings.push_back(w);
       }
@@ -364,7 +366,8 @@ void virtual_merge(const std::vector<Shard>& in, const RecordingHeader& header, 
     for (size_t k = 0; k < fields.size(); ++k) append_fields(fc[k], fields[k], header.stimuli, stimulus);
     for (size_t e = 0; e < header.events.size(); ++e) {
       std::vector<int64_t> trial, row;
-      for (const EventRow& ev : s->r->events(header.events[e])) trial.push_back(ev.trial), row.push_back(ev.row + offset);
+      for (const EventRow& ev : s->r->events(header.events[e]))
+        trial.push_back(ev.trial), row.push_back(ev.row + offset);
       h5::append(ec[e].first, trial);
       h5::append(ec[e].second, row);
     }
@@ -418,8 +421,9 @@ MergeResult merge_recordings(const std::vector<fs::path>& paths, const fs::path&
                       "\nHINT: merge the shards of one run, all recorded with the same recording.store");
   const bool stats = shards.front().r->is_statistics();
   if (stats && opt.virtual_datasets)
-    throw ConfigError("rig merge --virtual maps rows of raw recordings; statistics files (recording.store: statistics) "
-                      "are small: merge them without --virtual");
+    throw ConfigError(
+        "rig merge --virtual maps rows of raw recordings; statistics files (recording.store: statistics) "
+        "are small: merge them without --virtual");
   for (size_t i = 1; i < shards.size(); ++i) check_same_experiment(shards[0], shards[i]);
   const auto order = locate_trials(shards);
 

@@ -41,7 +41,7 @@ struct MergeResult {
 // Throws ConfigError (bad arguments, existing output) or DataError naming the shard file and
 // the problem (unreadable or truncated file, another experiment, incomplete shard, missing or
 // duplicate trials).
-MergeResult merge_recordings(const std::vector<std::filesystem::path>& shards,
-                             const std::filesystem::path& out, const MergeOptions& opt = {});
+MergeResult merge_recordings(const std::vector<std::filesystem::path>& shards, const std::filesystem::path& out,
+                             const MergeOptions& opt = {});
 
 }  // namespace rig

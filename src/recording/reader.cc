@@ -34,15 +34,14 @@ struct RecordingReader::Impl {
   int64_t n_rows = 0;
   std::string dtype = "float32";
   std::string store = "raw";
-  BinSpec bins;                              // store statistics
-  std::vector<std::string> conditions;       // store statistics: /statistics/conditions
+  BinSpec bins;                         // store statistics
+  std::vector<std::string> conditions;  // store statistics: /statistics/conditions
 
   bool stats() const { return store == "statistics"; }
   DataError bad(const std::string& what) const { return DataError(path.string() + ": " + what); }
 
   Id group(const std::string& name) const {
-    if (!h5::exists(root, name)) throw bad("not a complete rig recording: group /" + name +
-                                           " is missing");
+    if (!h5::exists(root, name)) throw bad("not a complete rig recording: group /" + name + " is missing");
     return h5::open_group(root, name);
   }
 
@@ -67,16 +66,16 @@ struct RecordingReader::Impl {
     auto f = attrs.find(layout::kAttrFormat);
     if (f == attrs.end() || f->second != layout::kFormat)
       throw bad(std::string("not a rig recording (root attribute 'format' is ") +
-                (f == attrs.end() ? "missing" : "'" + f->second + "'") + ", expected '" +
-                layout::kFormat + "')");
+                (f == attrs.end() ? "missing" : "'" + f->second + "'") + ", expected '" + layout::kFormat + "')");
     auto v = int_attrs.find(layout::kAttrFormatVersion);
     if (v == int_attrs.end()) throw bad("root attribute 'format_version' is missing");
     version = v->second;
     if (version < 1 || version > layout::kFormatVersion)
-      throw bad("format_version " + std::to_string(version) + " is not supported (this rig reads "
-                "1.." + std::to_string(layout::kFormatVersion) + "; update rig)");
-    if (!int_attrs.count(layout::kAttrTrialsCommitted))
-      throw bad("root attribute 'n_trials_committed' is missing");
+      throw bad("format_version " + std::to_string(version) +
+                " is not supported (this rig reads "
+                "1.." +
+                std::to_string(layout::kFormatVersion) + "; update rig)");
+    if (!int_attrs.count(layout::kAttrTrialsCommitted)) throw bad("root attribute 'n_trials_committed' is missing");
     // The recordings' element type; files of rig before recording_dtype held it in `dtype`.
     if (auto d = attrs.find(layout::kAttrRecordingDtype); d != attrs.end()) dtype = d->second;
     else if (auto old = attrs.find("dtype"); old != attrs.end()) dtype = old->second;
@@ -100,8 +99,8 @@ struct RecordingReader::Impl {
         throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::rank(c.back())) +
                   " dimensions; expected a column (1)");
       if (h5::n_rows(c.back()) < n)
-        throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::n_rows(c.back())) +
-                  " rows; " + std::to_string(n) + " trials are committed");
+        throw bad(std::string("/trials/") + col.name + " has " + std::to_string(h5::n_rows(c.back())) + " rows; " +
+                  std::to_string(n) + " trials are committed");
     }
     trials.resize(n);
     for (size_t k = 0; k < c.size(); ++k) read_trial_column(layout::kTrialColumns[k], c[k], n);
@@ -114,9 +113,9 @@ struct RecordingReader::Impl {
       if (start < prev_stop || stop < start || n_prompt < 0 || n_gen < 0 || n_prompt > stop - start ||
           n_gen > stop - start - n_prompt)
         throw bad("/trials row " + std::to_string(i) + ": rows [" + std::to_string(start) + ", " +
-                  std::to_string(stop) + ") with " + std::to_string(n_prompt) + " prompt and " +
-                  std::to_string(n_gen) + " generated tokens; expected rows after the previous trial's (" +
-                  std::to_string(prev_stop) + ") that hold its tokens");
+                  std::to_string(stop) + ") with " + std::to_string(n_prompt) + " prompt and " + std::to_string(n_gen) +
+                  " generated tokens; expected rows after the previous trial's (" + std::to_string(prev_stop) +
+                  ") that hold its tokens");
       prev_stop = stop;
     }
     n_rows = trials.empty() ? 0 : trials.back().row_stop;
@@ -171,8 +170,7 @@ struct RecordingReader::Impl {
                 std::to_string(condition.size()) + " condition and " + std::to_string(prompt.size()) +
                 " prompt rows; expected equal lengths");
     stimuli.resize(index.size());
-    for (size_t i = 0; i < index.size(); ++i)
-      stimuli[i] = StimulusRow{index[i], condition.at(i), prompt.at(i), {}};
+    for (size_t i = 0; i < index.size(); ++i) stimuli[i] = StimulusRow{index[i], condition.at(i), prompt.at(i), {}};
     for (const auto& name : names) {
       if (name == "index" || name == "condition" || name == "prompt") continue;
       // Typed as written (rig before typed fields wrote text only); other types are not ours.
@@ -205,8 +203,7 @@ struct RecordingReader::Impl {
         Id ds = h5::open_dataset(s, side);
         ElectrodeSpec e;
         e.site = site;
-        if (side != "input" && side != "output")
-          throw bad(top + site + "/" + side + ": side must be input or output");
+        if (side != "input" && side != "output") throw bad(top + site + "/" + side + ": side must be input or output");
         hsize_t width = 0;
         if (stats()) {
           Id space(h5::check(H5Dget_space(ds), "getting a dataspace"));
@@ -232,13 +229,14 @@ struct RecordingReader::Impl {
         if (h5::has_attr(ds, "alias")) e.alias = h5::get_string_attr(ds, "alias");
         e.site_width = h5::has_attr(ds, "site_width") ? h5::get_int_attr(ds, "site_width") : int64_t(width);
         if (e.width() <= 0 || e.width() != int64_t(width))
-          throw bad(top + site + "/" + side + " has " + std::to_string(width) +
-                    " neurons but its attributes say " + std::to_string(e.width()));
+          throw bad(top + site + "/" + side + " has " + std::to_string(width) + " neurons but its attributes say " +
+                    std::to_string(e.width()));
         if (!stats() && int64_t(h5::n_rows(ds)) < n_rows)
-          throw bad(e.dataset_path() + " has " + std::to_string(h5::n_rows(ds)) + " rows; the "
-                    "committed trials need " + std::to_string(n_rows));
-        int64_t idx = h5::has_attr(ds, "index") ? h5::get_int_attr(ds, "index")
-                                                 : int64_t(electrodes.size());
+          throw bad(e.dataset_path() + " has " + std::to_string(h5::n_rows(ds)) +
+                    " rows; the "
+                    "committed trials need " +
+                    std::to_string(n_rows));
+        int64_t idx = h5::has_attr(ds, "index") ? h5::get_int_attr(ds, "index") : int64_t(electrodes.size());
         order.emplace_back(idx, electrodes.size());
         electrodes.push_back(std::move(e));
         recordings.push_back(std::move(ds));
@@ -281,9 +279,7 @@ RecordingReader& RecordingReader::operator=(RecordingReader&&) noexcept = defaul
 const std::filesystem::path& RecordingReader::path() const { return impl_->path; }
 int64_t RecordingReader::format_version() const { return impl_->version; }
 const std::map<std::string, std::string>& RecordingReader::attrs() const { return impl_->attrs; }
-const std::map<std::string, int64_t>& RecordingReader::int_attrs() const {
-  return impl_->int_attrs;
-}
+const std::map<std::string, int64_t>& RecordingReader::int_attrs() const { return impl_->int_attrs; }
 std::optional<std::string> RecordingReader::attr(const std::string& name) const {
   auto it = impl_->attrs.find(name);
   if (it == impl_->attrs.end()) return std::nullopt;
@@ -299,8 +295,7 @@ std::vector<std::string> RecordingReader::event_names() const { return impl_->ev
 std::vector<EventRow> RecordingReader::events(const std::string& name) const {
   const Impl& m = *impl_;
   if (std::find(m.events.begin(), m.events.end(), name) == m.events.end())
-    throw m.bad("no event '" + name + "' (the file has " + std::to_string(m.events.size()) +
-                " events)");
+    throw m.bad("no event '" + name + "' (the file has " + std::to_string(m.events.size()) + " events)");
   if (auto c = m.event_cache.find(name); c != m.event_cache.end()) return c->second;
   Id g = h5::open_group(h5::open_group(m.root, "events"), name);
   auto trial = h5::read_int64(h5::open_dataset(g, "trial"));
@@ -319,8 +314,8 @@ std::vector<EventRow> RecordingReader::events(const std::string& name) const {
 std::vector<TokenRow> RecordingReader::tokens(int64_t r0, int64_t r1) const {
   const Impl& m = *impl_;
   if (r0 < 0 || r1 < r0 || r1 > m.n_rows)
-    throw Error("reading tokens [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " +
-                m.path.string() + ": the file has " + std::to_string(m.n_rows) + " rows");
+    throw Error("reading tokens [" + std::to_string(r0) + ", " + std::to_string(r1) + ") of " + m.path.string() +
+                ": the file has " + std::to_string(m.n_rows) + " rows");
   Id g = m.group("tokens");
   auto pos = h5::read_int64(h5::open_dataset(g, "position"), hsize_t(r0), hsize_t(r1));
   auto id = h5::read_int64(h5::open_dataset(g, "token_id"), hsize_t(r0), hsize_t(r1));
@@ -351,8 +346,7 @@ void RecordingReader::read_rows(size_t e, int64_t r0, int64_t r1, float* out) co
 
 std::vector<float> RecordingReader::read_rows(size_t e, int64_t r0, int64_t r1) const {
   std::vector<float> out;
-  if (e < impl_->electrodes.size() && r1 >= r0)
-    out.resize(size_t(r1 - r0) * size_t(impl_->electrodes[e].width()));
+  if (e < impl_->electrodes.size() && r1 >= r0) out.resize(size_t(r1 - r0) * size_t(impl_->electrodes[e].width()));
   read_rows(e, r0, r1, out.data());
   return out;
 }
@@ -392,8 +386,7 @@ RecordingHeader RecordingReader::header() const {
   h.events = m.events;
   h.dtype = m.dtype;
   if (auto c = m.int_attrs.find("compression"); c != m.int_attrs.end()) h.compression = int(c->second);
-  if (auto n = m.int_attrs.find(layout::kAttrTrialsPlanned); n != m.int_attrs.end())
-    h.n_trials_planned = n->second;
+  if (auto n = m.int_attrs.find(layout::kAttrTrialsPlanned); n != m.int_attrs.end()) h.n_trials_planned = n->second;
   h.store = m.store;
   h.bins = m.bins;
   return h;
@@ -406,8 +399,7 @@ const std::vector<std::string>& RecordingReader::statistics_conditions() const {
 
 std::vector<Moments> RecordingReader::statistics() const {
   const Impl& m = *impl_;
-  if (!m.stats())
-    throw Error(m.path.string() + " is a raw recording (store: raw): it has no /statistics");
+  if (!m.stats()) throw Error(m.path.string() + " is a raw recording (store: raw): it has no /statistics");
   if (auto k = m.int_attrs.find(layout::kAttrCheckpointTrials);
       k != m.int_attrs.end() && k->second > m.int_attrs.at(layout::kAttrTrialsCommitted))
     throw m.bad("its writer was killed while rewriting /statistics (statistics_checkpoint_trials " +

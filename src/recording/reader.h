@@ -36,15 +36,15 @@ class RecordingReader {
 
   const std::filesystem::path& path() const;
   int64_t format_version() const;
-  const std::map<std::string, std::string>& attrs() const;    // string root attributes
-  const std::map<std::string, int64_t>& int_attrs() const;    // integer root attributes
+  const std::map<std::string, std::string>& attrs() const;  // string root attributes
+  const std::map<std::string, int64_t>& int_attrs() const;  // integer root attributes
   std::optional<std::string> attr(const std::string& name) const;
 
-  const std::vector<TrialRow>& trials() const;     // committed trials, in file order
+  const std::vector<TrialRow>& trials() const;  // committed trials, in file order
   const std::vector<StimulusRow>& stimuli() const;
   const std::vector<ElectrodeSpec>& electrodes() const;  // in the writer's header order
-  std::string dtype() const;                        // "float32" | "float16" (on disk)
-  int64_t n_rows() const;                           // committed rows of /tokens and recordings
+  std::string dtype() const;                             // "float32" | "float16" (on disk)
+  int64_t n_rows() const;                                // committed rows of /tokens and recordings
 
   std::vector<std::string> event_names() const;
   std::vector<EventRow> events(const std::string& name) const;  // DataError if unknown

@@ -47,8 +47,8 @@ void check_recording_sizes(const RecordingHeader& h, const TrialResult& t, const
 
 // The batch's trial indices; throws rig::Error naming `where` for one already in `seen` or
 // twice in the batch.
-std::set<int64_t> new_trial_indices(const std::vector<TrialResult>& batch,
-                                    const std::set<int64_t>& seen, const std::string& where);
+std::set<int64_t> new_trial_indices(const std::vector<TrialResult>& batch, const std::set<int64_t>& seen,
+                                    const std::string& where);
 
 // Keeps every appended trial in memory and commits synchronously.
 class MemorySink : public RecordingSink {

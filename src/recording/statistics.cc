@@ -9,8 +9,12 @@
 namespace rig {
 
 Moments::Moments(int64_t conditions, int64_t bins, int64_t w)
-    : n_conditions(conditions), n_bins(bins), width(w), count(size_t(conditions * bins), 0),
-      mean(size_t(conditions * bins * w), 0.0), m2(size_t(conditions * bins * w), 0.0) {}
+    : n_conditions(conditions),
+      n_bins(bins),
+      width(w),
+      count(size_t(conditions * bins), 0),
+      mean(size_t(conditions * bins * w), 0.0),
+      m2(size_t(conditions * bins * w), 0.0) {}
 
 void Moments::add(int64_t c, int64_t b, const double* x) {
   const size_t k = cell(c, b);
@@ -27,8 +31,8 @@ void Moments::add(int64_t c, int64_t b, const double* x) {
 void Moments::merge(const Moments& o) {
   if (o.n_conditions != n_conditions || o.n_bins != n_bins || o.width != width)
     throw Error("combining statistics of different shapes: " + std::to_string(n_conditions) + "x" +
-                std::to_string(n_bins) + "x" + std::to_string(width) + " and " + std::to_string(o.n_conditions) +
-                "x" + std::to_string(o.n_bins) + "x" + std::to_string(o.width));
+                std::to_string(n_bins) + "x" + std::to_string(width) + " and " + std::to_string(o.n_conditions) + "x" +
+                std::to_string(o.n_bins) + "x" + std::to_string(o.width));
   for (size_t k = 0; k < count.size(); ++k) {
     const int64_t na = count[k], nb = o.count[k];
     if (nb == 0) continue;
@@ -115,16 +119,20 @@ void create_statistics(hid_t root, const char* group, const RecordingHeader& h) 
   const hsize_t C = conditions.size(), B = hsize_t(h.bins.n_bins());
   const bool main = std::string(group) == kStatisticsGroup;
   if (main) {
-    h5::set_attr(g, "description", std::string(
-        "per condition x aligned bin, over trials: count, mean and M2 (sum of squared deviations from the mean; "
-        "variance = M2 / (count - 1)) of every unit's bin value (mean of the trial's rows in the bin)"));
+    h5::set_attr(
+        g, "description",
+        std::string(
+            "per condition x aligned bin, over trials: count, mean and M2 (sum of squared deviations from the mean; "
+            "variance = M2 / (count - 1)) of every unit's bin value (mean of the trial's rows in the bin)"));
     h5::set_attr(g, "event", h.bins.event);
     h5::set_attr(g, "pre", h.bins.pre);
     h5::set_attr(g, "post", h.bins.post);
     h5::set_attr(g, "bin", h.bins.bin);
     std::vector<int64_t> start, stop;
-    for (int64_t b = 0; b < h.bins.n_bins(); ++b) start.push_back(h.bins.bin_start(b)), stop.push_back(h.bins.bin_stop(b));
-    h5::Id cs = h5::create_column(g, "conditions", h5::Dtype::kString), b0 = h5::create_column(g, "bin_start", h5::Dtype::kInt64),
+    for (int64_t b = 0; b < h.bins.n_bins(); ++b)
+      start.push_back(h.bins.bin_start(b)), stop.push_back(h.bins.bin_stop(b));
+    h5::Id cs = h5::create_column(g, "conditions", h5::Dtype::kString),
+           b0 = h5::create_column(g, "bin_start", h5::Dtype::kInt64),
            b1 = h5::create_column(g, "bin_stop", h5::Dtype::kInt64);
     h5::append(cs, conditions);
     h5::append(b0, start);
@@ -133,8 +141,10 @@ void create_statistics(hid_t root, const char* group, const RecordingHeader& h) 
     h5::set_attr(b0, "description", std::string("first offset from the event of bin b (second axis)"));
     h5::set_attr(b1, "description", std::string("one past the last offset of bin b"));
   } else {
-    h5::set_attr(g, "description", std::string(
-        "the writer's copy of /statistics, written before it (a killed writer's --resume recovers from it)"));
+    h5::set_attr(
+        g, "description",
+        std::string(
+            "the writer's copy of /statistics, written before it (a killed writer's --resume recovers from it)"));
   }
   h5::Id cg = h5::create_group(g, "count"), mg = h5::create_group(g, "mean"), sg = h5::create_group(g, "m2");
   for (size_t i = 0; i < h.electrodes.size(); ++i) {
@@ -148,7 +158,8 @@ void create_statistics(hid_t root, const char* group, const RecordingHeader& h) 
     set_recording_attrs(m, e, i);
     h5::set_attr(m, "description", std::string("mean over trials of each unit's bin value"));
     h5::set_attr(m, "dimensions", std::vector<std::string>{"condition", "bin", "neuron"});
-    h5::set_attr(s, "description", std::string("sum of squared deviations from the mean (variance = m2 / (count - 1))"));
+    h5::set_attr(s, "description",
+                 std::string("sum of squared deviations from the mean (variance = m2 / (count - 1))"));
     h5::set_attr(s, "dimensions", std::vector<std::string>{"condition", "bin", "neuron"});
     h5::set_attr(c, "description", std::string("trials with data in the bin"));
     h5::set_attr(c, "dimensions", std::vector<std::string>{"condition", "bin"});
@@ -184,12 +195,17 @@ std::vector<Moments> read_statistics(hid_t root, const char* group, const std::v
     const auto d = dims_of(mu);
     if (d.size() != 3 || dims_of(c) != std::vector<hsize_t>{d[0], d[1]} || dims_of(s) != d ||
         int64_t(d[2]) != e.width())
-      throw DataError(where(group, "mean", e) + ": expected count [conditions, bins] and mean, m2 [conditions, "
-                      "bins, " + std::to_string(e.width()) + "] of matching shapes");
+      throw DataError(where(group, "mean", e) +
+                      ": expected count [conditions, bins] and mean, m2 [conditions, "
+                      "bins, " +
+                      std::to_string(e.width()) + "] of matching shapes");
     Moments m{int64_t(d[0]), int64_t(d[1]), int64_t(d[2])};
-    h5::check(H5Dread(c, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.count.data()), "reading " + where(group, "count", e));
-    h5::check(H5Dread(mu, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.mean.data()), "reading " + where(group, "mean", e));
-    h5::check(H5Dread(s, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.m2.data()), "reading " + where(group, "m2", e));
+    h5::check(H5Dread(c, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.count.data()),
+              "reading " + where(group, "count", e));
+    h5::check(H5Dread(mu, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.mean.data()),
+              "reading " + where(group, "mean", e));
+    h5::check(H5Dread(s, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, m.m2.data()),
+              "reading " + where(group, "m2", e));
     out.push_back(std::move(m));
   }
   return out;
@@ -203,8 +219,8 @@ BinSpec read_bin_spec(hid_t root) {
   s.post = h5::get_int_attr(g, "post");
   s.bin = h5::get_int_attr(g, "bin");
   if (s.pre < 0 || s.post < 0 || s.bin < 1)
-    throw DataError("/statistics: attributes pre, post, bin = " + std::to_string(s.pre) + ", " + std::to_string(s.post) +
-                    ", " + std::to_string(s.bin) + "; expected pre, post >= 0 and bin >= 1");
+    throw DataError("/statistics: attributes pre, post, bin = " + std::to_string(s.pre) + ", " +
+                    std::to_string(s.post) + ", " + std::to_string(s.bin) + "; expected pre, post >= 0 and bin >= 1");
   return s;
 }
 

@@ -48,7 +48,8 @@ void TrialColumnsBlock::add(const TrialFields& t, const TrialSpan& rows) {
 }
 
 void TrialColumnsBlock::append_to(const std::vector<h5::Id>& columns) const {
-  for (size_t i = 0; i < values_.size(); ++i) std::visit([&](const auto& v) { h5::append(columns.at(i), v); }, values_[i]);
+  for (size_t i = 0; i < values_.size(); ++i)
+    std::visit([&](const auto& v) { h5::append(columns.at(i), v); }, values_[i]);
 }
 
 h5::Dtype column_type(FieldType t) {
@@ -133,7 +134,8 @@ void write_stimuli_table(hid_t root, const std::vector<StimulusRow>& stimuli, co
   h5::append(h5::create_column(g, "prompt", h5::Dtype::kString, layout), prompt);
   std::vector<h5::ColumnDoc> cols = docs(layout::kStimulusColumns);
   for (const auto& f : field_columns(stimuli)) {
-    if (h5::exists(g, f.name)) throw ConfigError("stimulus field '" + f.name + "' clashes with a built-in stimuli column");
+    if (h5::exists(g, f.name))
+      throw ConfigError("stimulus field '" + f.name + "' clashes with a built-in stimuli column");
     append_fields(h5::create_column(g, f.name, column_type(f.type), layout), f, stimuli, rows);
     cols.push_back({f.name, field_description(f)});
   }
@@ -183,7 +185,8 @@ void set_recording_attrs(hid_t ds, const ElectrodeSpec& e, size_t index) {
     h5::set_attr(ds, "sae", e.sae);
     for (const auto& [k, v] : e.sae_attrs) h5::set_attr(ds, k, v);
   }
-  h5::set_attr(ds, "description", std::string(e.sae.empty() ? layout::kRecordingsDescription : layout::kSaeRecordingsDescription));
+  h5::set_attr(ds, "description",
+               std::string(e.sae.empty() ? layout::kRecordingsDescription : layout::kSaeRecordingsDescription));
   // In HDF5's (C, h5py) order; MATLAB shows them reversed: [neuron, row].
   h5::set_attr(ds, "dimensions", std::vector<std::string>{"row", "neuron"});
 }

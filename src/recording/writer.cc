@@ -34,8 +34,7 @@ RecordingWriter::RecordingWriter(std::unique_ptr<WriterProcess> process, std::fi
 RecordingWriter::~RecordingWriter() {
   try {
     close();
-  } catch (...) {
-  }
+  } catch (...) {}
 }
 
 std::unique_ptr<RecordingWriter> RecordingWriter::create(const std::filesystem::path& path,

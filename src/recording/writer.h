@@ -26,14 +26,12 @@ class RecordingWriter : public RecordingSink {
  public:
   // Creates `path` (and its directory) with the root attributes, the stimuli table and every
   // (empty) dataset. Throws ConfigError when the file exists and !force.
-  static std::unique_ptr<RecordingWriter> create(const std::filesystem::path& path,
-                                                 const RecordingHeader& header, bool force,
-                                                 const WriterOptions& opt = {});
+  static std::unique_ptr<RecordingWriter> create(const std::filesystem::path& path, const RecordingHeader& header,
+                                                 bool force, const WriterOptions& opt = {});
   // Reopens a recording of the same experiment (same config_hash, electrodes, events, dtype;
   // ConfigError naming what differs) and cuts rows beyond its last committed trial. Waits (up
   // to a minute) while the writer process of a killed run still holds the file.
-  static std::unique_ptr<RecordingWriter> resume(const std::filesystem::path& path,
-                                                 const RecordingHeader& header,
+  static std::unique_ptr<RecordingWriter> resume(const std::filesystem::path& path, const RecordingHeader& header,
                                                  const WriterOptions& opt = {});
   ~RecordingWriter() override;  // closes if needed; errors are lost: call close()
 

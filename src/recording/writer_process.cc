@@ -284,8 +284,8 @@ void send_batch(int fd, const std::vector<TrialResult>& batch, char* shared, uin
 // caller releases them once written). (*rows)[i][e]: trial i's rows from electrode e;
 // (*sizes)[i][e]: their number of floats.
 bool recv_batch(int fd, const char* shared, std::vector<TrialResult>* batch,
-                std::vector<std::vector<const float*>>* rows,
-                std::vector<std::vector<size_t>>* sizes, bool* from_shared) {
+                std::vector<std::vector<const float*>>* rows, std::vector<std::vector<size_t>>* sizes,
+                bool* from_shared) {
   uint64_t meta_bytes = 0;
   std::string meta;
   if (!recv_all(fd, &meta_bytes, sizeof meta_bytes) || !recv_payload(fd, meta_bytes, &meta)) return false;
@@ -452,8 +452,7 @@ std::unique_ptr<WriterProcess> WriterProcess::start(Mode mode, const std::filesy
   char* shared = nullptr;
   const size_t shared_bytes = opt.shared_memory_bytes;
   if (shared_bytes > 0) {
-    void* m = ::mmap(nullptr, shared_bytes, PROT_READ | PROT_WRITE,
-                     MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* m = ::mmap(nullptr, shared_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m != MAP_FAILED) shared = static_cast<char*>(m);
   }
   const pid_t pid = ::fork();
@@ -617,7 +616,7 @@ void WriterProcess::close() {
   if (closed_) return;
   closed_ = true;
   std::exception_ptr error = queue_->finish();  // everything queued is sent (or failed)
-  ::shutdown(sock_, SHUT_WR);  // the child writes what it has, closes the file, says so
+  ::shutdown(sock_, SHUT_WR);                   // the child writes what it has, closes the file, says so
   if (replies_.joinable()) replies_.join();
   ::close(sock_);
   int status = 0;
@@ -631,8 +630,7 @@ void WriterProcess::close() {
 WriterProcess::~WriterProcess() {
   try {
     close();
-  } catch (...) {
-  }
+  } catch (...) {}
 }
 
 int64_t WriterProcess::peak_private_rss_kb() { return g_peak_private_rss_kb.load(); }

@@ -49,8 +49,7 @@ class WriterProcess {
   // Forks the child, which runs RecordingWriter::create (force) or ::resume in-process with
   // `opt`; returns once it is ready, or rethrows its error (same type and message).
   static std::unique_ptr<WriterProcess> start(Mode mode, const std::filesystem::path& path,
-                                              const RecordingHeader& header, bool force,
-                                              const WriterOptions& opt);
+                                              const RecordingHeader& header, bool force, const WriterOptions& opt);
   ~WriterProcess();  // closes if needed; errors are lost: call close()
 
   // Called (from this side's reader thread) with each batch the child committed. Set before

@@ -190,14 +190,16 @@ void Runner::prepare() {
   const auto& tok = *model_.tokenizer;
   const int64_t max_new = config_.trials.generate.max_new_tokens;
   const int64_t vocab = model_.model->config().vocab_size;
-  const std::string config_json = (model_.dir / "config.json").string(), tokenizer_json = (model_.dir / "tokenizer.json").string();
+  const std::string config_json = (model_.dir / "config.json").string(),
+                    tokenizer_json = (model_.dir / "tokenizer.json").string();
   // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (ModelConfig::
   // position_limit), checked before any allocation.
   const int64_t max_pos = model_.model->config().position_limit();
   const std::string max_pos_source = model_.model->config().position_limit_source(config_json);
   if (max_new >= max_pos)
-    throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) + ": expected fewer than the model's " +
-                      std::to_string(max_pos) + " positions (" + max_pos_source + "), got " + std::to_string(max_new));
+    throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) +
+                      ": expected fewer than the model's " + std::to_string(max_pos) + " positions (" + max_pos_source +
+                      "), got " + std::to_string(max_new));
   for (const auto& s : config_.stimuli) {
     auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
     if (ids.empty())
@@ -213,7 +215,8 @@ void Runner::prepare() {
       if (id < 0 || id >= vocab)
         throw ModelError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " + tokenizer_json +
                          " encodes it with token id " + std::to_string(id) + ", outside the model's vocabulary of " +
-                         std::to_string(vocab) + " (" + config_json + " vocab_size): the tokenizer and the "
+                         std::to_string(vocab) + " (" + config_json +
+                         " vocab_size): the tokenizer and the "
                          "weights do not belong together");
     plan_.prompt_ids.push_back(std::move(ids));
   }
@@ -241,8 +244,7 @@ void Runner::prepare() {
   plan_.path = options_.out.empty() ? config_.recording.path : options_.out;
   // Each shard writes its own file: NAME.shard-I-of-N.h5 beside recording.path (or --out),
   // so that one --out serves every task of an array.
-  if (options_.shard_count > 1)
-    plan_.path = shard_path(plan_.path, options_.shard_index, options_.shard_count);
+  if (options_.shard_count > 1) plan_.path = shard_path(plan_.path, options_.shard_index, options_.shard_count);
 }
 
 RecordingHeader Runner::header() const {
@@ -288,12 +290,13 @@ std::string Runner::describe() const {
   std::ostringstream os;
   std::map<std::string, int64_t> per_condition;
   for (const auto& t : plan_.trials) per_condition[t.condition]++;
-  os << "experiment " << config_.name << " (config " << config_.source.file << ", hash " << config_.config_hash << ")\n";
+  os << "experiment " << config_.name << " (config " << config_.source.file << ", hash " << config_.config_hash
+     << ")\n";
   os << "model      " << model_.name << (model_.revision.empty() ? "" : " @ " + model_.revision) << "  ["
      << model_.model->type() << ", " << dtype_name(model_.dtype) << ", " << model_.device.str() << "]\n";
   if (config_.sweep_index >= 0)
-    os << "variant    " << config_.sweep_index << " of " << sweep_size(config_) << ": " << sweep_label(config_, config_.sweep_index)
-       << "\n";
+    os << "variant    " << config_.sweep_index << " of " << sweep_size(config_) << ": "
+       << sweep_label(config_, config_.sweep_index) << "\n";
   os << "trials     " << plan_.trials.size() << " (" << config_.stimuli.size() << " stimuli x "
      << config_.trials.repetitions << " repetitions";
   if (options_.shard_count > 1) os << ", shard " << options_.shard_index << "/" << options_.shard_count;
@@ -325,10 +328,11 @@ std::string Runner::describe() const {
                          (8 + 2 * 8 * double(width)) * 2;  // with the writer's checkpoint copy
     os << "statistics " << b.n_bins() << " bins of " << b.bin << " rows, offsets -" << b.pre << ".." << b.post
        << " from " << b.event << " (no rows stored)\n";
-    os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan_.path << "\n";
+    os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan_.path
+       << "\n";
   } else {
-    os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype
-       << ") to " << plan_.path << "\n";
+    os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype << ") to "
+       << plan_.path << "\n";
   }
   return os.str();
 }
@@ -363,8 +367,8 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     stim->attach(hooks);
   }
   recorder.attach(hooks);
-  const auto results =
-      generate(*model_.model, prompts, o, seeds, &hooks, model_.device, [&](const StepInfo& s) { recorder.on_step(s); });
+  const auto results = generate(*model_.model, prompts, o, seeds, &hooks, model_.device,
+                                [&](const StepInfo& s) { recorder.on_step(s); });
 
   const Tokenizer& tok = *model_.tokenizer;
   std::vector<TrialResult> out;
@@ -408,7 +412,8 @@ int64_t Runner::run(RecordingSink& sink) {
   const size_t bs = size_t(config_.trials.batch_size);
   int64_t ran = 0;
   for (size_t i = 0; i < pending.size() && !stopping(); i += bs) {
-    const std::vector<TrialSpec> batch(pending.begin() + long(i), pending.begin() + long(std::min(pending.size(), i + bs)));
+    const std::vector<TrialSpec> batch(pending.begin() + long(i),
+                                       pending.begin() + long(std::min(pending.size(), i + bs)));
     auto results = run_batch(batch);
     ran += int64_t(results.size());
     int64_t tokens = 0;

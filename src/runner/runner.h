@@ -18,14 +18,14 @@
 namespace rig {
 
 struct RunOptions {
-  std::string out;         // overrides recording.path when set
-  bool dry_run = false;    // validate and print the plan; write nothing
-  bool resume = false;     // complete an interrupted recording
-  bool force = false;      // overwrite an existing recording
-  int64_t shard_index = 0; // run trials with index % shard_count == shard_index
+  std::string out;          // overrides recording.path when set
+  bool dry_run = false;     // validate and print the plan; write nothing
+  bool resume = false;      // complete an interrupted recording
+  bool force = false;       // overwrite an existing recording
+  int64_t shard_index = 0;  // run trials with index % shard_count == shard_index
   int64_t shard_count = 1;
-  bool quiet = false;      // no progress output
-  double log_every = 10;   // seconds between progress lines when stderr is not a terminal
+  bool quiet = false;     // no progress output
+  double log_every = 10;  // seconds between progress lines when stderr is not a terminal
   // Besides request_stop() (the CLI's signal handler): a caller's own flag, checked between
   // batches. A stop leaves the sink consistent, with every finished trial.
   const std::atomic<bool>* stop = nullptr;
@@ -33,13 +33,13 @@ struct RunOptions {
 
 // What a run will do, known before anything is written.
 struct RunPlan {
-  std::vector<TrialSpec> trials;            // this run's share, in presentation order
-  int64_t n_trials_experiment = 0;          // trials of the whole experiment (every shard)
+  std::vector<TrialSpec> trials;                 // this run's share, in presentation order
+  int64_t n_trials_experiment = 0;               // trials of the whole experiment (every shard)
   std::vector<std::vector<int64_t>> prompt_ids;  // per stimulus
   std::vector<ElectrodeSpec> electrodes;
-  int64_t max_rows = 0;    // rows if every trial generates max_new_tokens
-  int64_t max_bytes = 0;   // recording bytes for max_rows
-  std::string path;        // the output file
+  int64_t max_rows = 0;   // rows if every trial generates max_new_tokens
+  int64_t max_bytes = 0;  // recording bytes for max_rows
+  std::string path;       // the output file
 };
 
 class Runner {

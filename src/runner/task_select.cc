@@ -30,8 +30,9 @@ std::optional<ArrayTask> slurm_array(const std::function<const char*(const char*
   if (!id) return std::nullopt;
   const auto count = env_int(getenv, "SLURM_ARRAY_TASK_COUNT");
   if (!count || *count < 1)
-    throw ConfigError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: cannot tell this task's "
-                      "share; pass --shard I/N (and --sweep-index K) explicitly");
+    throw ConfigError(
+        "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: cannot tell this task's "
+        "share; pass --shard I/N (and --sweep-index K) explicitly");
   const int64_t min = env_int(getenv, "SLURM_ARRAY_TASK_MIN").value_or(0);
   const int64_t step = env_int(getenv, "SLURM_ARRAY_TASK_STEP").value_or(1);
   if (step < 1 || (*id - min) % step != 0 || *id < min || (*id - min) / step >= *count)
@@ -49,8 +50,8 @@ TaskSelection select_task(const TaskRequest& req, const std::function<const char
   if (req.sweep_index && V == 0)
     throw ConfigError("--sweep-index " + std::to_string(*req.sweep_index) + ": the config has no sweep: key");
   if (req.sweep_index && (*req.sweep_index < 0 || *req.sweep_index >= V))
-    throw ConfigError("--sweep-index " + std::to_string(*req.sweep_index) + ": expected 0.." +
-                      std::to_string(V - 1) + " (the sweep has " + std::to_string(V) + " variants)");
+    throw ConfigError("--sweep-index " + std::to_string(*req.sweep_index) + ": expected 0.." + std::to_string(V - 1) +
+                      " (the sweep has " + std::to_string(V) + " variants)");
   if (req.shard_count && (*req.shard_count < 1 || *req.shard_index < 0 || *req.shard_index >= *req.shard_count))
     throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(*req.shard_index) + "/" +
                       std::to_string(*req.shard_count));
@@ -65,9 +66,10 @@ TaskSelection select_task(const TaskRequest& req, const std::function<const char
   s.from = where;
   if (want_variant && want_shard) {
     if (task->count % V != 0)
-      throw ConfigError(where + ": the sweep has " + std::to_string(V) + " variants, so the array needs V * N "
-                        "tasks (N shards per variant); " + std::to_string(task->count) + " is not a multiple of " +
-                        std::to_string(V));
+      throw ConfigError(where + ": the sweep has " + std::to_string(V) +
+                        " variants, so the array needs V * N "
+                        "tasks (N shards per variant); " +
+                        std::to_string(task->count) + " is not a multiple of " + std::to_string(V));
     const int64_t n = task->count / V;
     s.variant = task->t / n;
     s.shard_index = task->t % n;

@@ -14,14 +14,14 @@ struct TaskRequest {
   std::optional<int64_t> sweep_index;  // --sweep-index K
   std::optional<int64_t> shard_index;  // --shard I/N
   std::optional<int64_t> shard_count;
-  int64_t n_variants = 0;              // variants of the config's sweep; 0 = no sweep
+  int64_t n_variants = 0;  // variants of the config's sweep; 0 = no sweep
 };
 
 struct TaskSelection {
-  int64_t variant = -1;    // -1: no sweep, or a sweep with no variant chosen
-  int64_t shard_index = 0; // run trials with index % shard_count == shard_index
+  int64_t variant = -1;     // -1: no sweep, or a sweep with no variant chosen
+  int64_t shard_index = 0;  // run trials with index % shard_count == shard_index
   int64_t shard_count = 1;
-  std::string from;        // how it was chosen, for the log ("SLURM array task 4 of 6", ...)
+  std::string from;  // how it was chosen, for the log ("SLURM array task 4 of 6", ...)
 };
 
 // Rules (docs/CLUSTER.md). Flags always win. In a SLURM array (SLURM_ARRAY_TASK_ID set) the
@@ -32,8 +32,7 @@ struct TaskSelection {
 //   sweep, --shard only:           C = V; variant t
 // Throws ConfigError for out-of-range values, a --sweep-index without a sweep, or an array
 // whose size does not fit the sweep.
-TaskSelection select_task(const TaskRequest& req,
-                          const std::function<const char*(const char*)>& getenv);
+TaskSelection select_task(const TaskRequest& req, const std::function<const char*(const char*)>& getenv);
 
 // "NAME.shard-I-of-N.EXT": the file of shard I of N beside `path`.
 std::string shard_path(const std::string& path, int64_t shard_index, int64_t shard_count);

@@ -16,8 +16,8 @@ void bind_sae_electrodes(std::vector<ElectrodeSpec>& electrodes, SaeSet& set) {
     const auto sae = sae_for(set, e.sae);
     if (sae->config().d_in != e.site_width)
       throw ConfigError((sae->dir() / "cfg.json").string() + ": d_in: expected " + std::to_string(e.site_width) +
-                        " (the " + side_name(e.side) + " width of " + e.site + ", where an electrode puts this SAE), got " +
-                        std::to_string(sae->config().d_in));
+                        " (the " + side_name(e.side) + " width of " + e.site +
+                        ", where an electrode puts this SAE), got " + std::to_string(sae->config().d_in));
     e.site_width = sae->config().d_sae + 1;
     e.neurons.clear();
     e.sae_attrs = {{"sae_architecture", sae_arch_name(sae->config().arch)},

@@ -35,8 +35,10 @@ std::string shape_str(const std::vector<int64_t>& s) {
 // cfg.json, decoded with messages that name the file and the key.
 SaeConfig read_config(const fs::path& file) {
   std::ifstream in(file);
-  if (!in) throw ModelError(file.string() + ": cannot read the SAE's config (an SAE directory holds cfg.json and "
-                            "sae_weights.safetensors, as SAELens's save_model writes them)");
+  if (!in)
+    throw ModelError(file.string() +
+                     ": cannot read the SAE's config (an SAE directory holds cfg.json and "
+                     "sae_weights.safetensors, as SAELens's save_model writes them)");
   std::stringstream ss;
   ss << in.rdbuf();
   json j;
@@ -85,7 +87,8 @@ SaeConfig read_config(const fs::path& file) {
   c.d_sae = integer("d_sae", true, 0);
   if (c.arch == SaeArch::kTopK) {
     c.k = integer("k", false, 100);  // TopKSAEConfig's default
-    if (c.k > c.d_sae) throw bad("k", "expected at most d_sae = " + std::to_string(c.d_sae) + ", got " + std::to_string(c.k));
+    if (c.k > c.d_sae)
+      throw bad("k", "expected at most d_sae = " + std::to_string(c.d_sae) + ", got " + std::to_string(c.k));
     c.rescale_acts_by_decoder_norm = boolean("rescale_acts_by_decoder_norm", false);
   }
   c.apply_b_dec_to_input = boolean("apply_b_dec_to_input", true);
@@ -95,8 +98,10 @@ SaeConfig read_config(const fs::path& file) {
   else if (c.normalize_activations == "layer_norm") c.norm = SaeNorm::kLayerNorm;
   else if (c.normalize_activations == "constant_norm_rescale") c.norm = SaeNorm::kConstantNormRescale;
   else
-    throw bad("normalize_activations", "expected none | expected_average_only_in | layer_norm | "
-                                       "constant_norm_rescale, got '" + c.normalize_activations + "'");
+    throw bad("normalize_activations",
+              "expected none | expected_average_only_in | layer_norm | "
+              "constant_norm_rescale, got '" +
+                  c.normalize_activations + "'");
   if (const std::string r = text("reshape_activations", "none"); r != "none")
     throw bad("reshape_activations", "expected none (rig's sites are [B, T, D]), got '" + r + "'");
   if (j.contains("metadata") && j["metadata"].is_object() && j["metadata"].contains("hook_name") &&
@@ -129,7 +134,8 @@ std::shared_ptr<const Sae> Sae::load(const fs::path& dir) {
   s->cfg_ = read_config(dir / "cfg.json");
   const SaeConfig& c = s->cfg_;
   const fs::path wf = dir / "sae_weights.safetensors";
-  if (!fs::exists(wf)) throw ModelError(wf.string() + ": missing (the SAE's weights, beside " + (dir / "cfg.json").string() + ")");
+  if (!fs::exists(wf))
+    throw ModelError(wf.string() + ": missing (the SAE's weights, beside " + (dir / "cfg.json").string() + ")");
   auto file = SafetensorsFile::open(wf);
 
   struct Want {
@@ -139,15 +145,16 @@ std::shared_ptr<const Sae> Sae::load(const fs::path& dir) {
   };
   const int64_t D = c.d_in, S = c.d_sae;
   const bool jump = c.arch == SaeArch::kJumpReLU;
-  const std::vector<Want> want = {{"W_enc", {D, S}, true},      {"b_enc", {S}, true},
-                                  {"W_dec", {S, D}, true},      {"b_dec", {D}, true},
-                                  {"threshold", {S}, false},    {"log_threshold", {S}, false}};
+  const std::vector<Want> want = {{"W_enc", {D, S}, true}, {"b_enc", {S}, true},      {"W_dec", {S, D}, true},
+                                  {"b_dec", {D}, true},    {"threshold", {S}, false}, {"log_threshold", {S}, false}};
   std::map<std::string, at::Tensor> got;
   for (const auto& w : want) {
     const StTensor* t = file->find(w.name);
     const bool thr = std::string(w.name).find("threshold") != std::string::npos;
     if (!t) {
-      if (w.required) throw ModelError(wf.string() + ": tensor '" + w.name + "' is missing (expected shape " + shape_str(w.shape) + ")");
+      if (w.required)
+        throw ModelError(wf.string() + ": tensor '" + w.name + "' is missing (expected shape " + shape_str(w.shape) +
+                         ")");
       continue;
     }
     if (thr && !jump)
@@ -155,14 +162,17 @@ std::shared_ptr<const Sae> Sae::load(const fs::path& dir) {
                        sae_arch_name(c.arch) + ", which has no threshold");
     if (t->shape != w.shape)
       throw ModelError(wf.string() + ": tensor '" + w.name + "' has shape " + shape_str(t->shape) + "; expected " +
-                       shape_str(w.shape) + " (d_in " + std::to_string(D) + ", d_sae " + std::to_string(S) + " in cfg.json)");
+                       shape_str(w.shape) + " (d_in " + std::to_string(D) + ", d_sae " + std::to_string(S) +
+                       " in cfg.json)");
     got[w.name] = to_float(*t, wf);
   }
   for (const auto& [name, t] : file->tensors()) {
     bool known = false;
     for (const auto& w : want) known |= name == w.name;
-    if (!known) throw ModelError(wf.string() + ": tensor '" + name + "' is unexpected (an SAE of SAELens's format has "
-                                 "W_enc, b_enc, W_dec, b_dec and, for jumprelu, threshold)");
+    if (!known)
+      throw ModelError(wf.string() + ": tensor '" + name +
+                       "' is unexpected (an SAE of SAELens's format has "
+                       "W_enc, b_enc, W_dec, b_dec and, for jumprelu, threshold)");
   }
   s->W_enc_ = got["W_enc"];
   s->b_enc_ = got["b_enc"];
@@ -171,8 +181,9 @@ std::shared_ptr<const Sae> Sae::load(const fs::path& dir) {
   if (jump) {
     if (got.count("threshold")) s->threshold_ = got["threshold"];
     else if (got.count("log_threshold")) s->threshold_ = got["log_threshold"].exp();  // older SAELens files
-    else throw ModelError(wf.string() + ": tensor 'threshold' is missing (expected shape " + shape_str({S}) +
-                          "; a jumprelu SAE needs it)");
+    else
+      throw ModelError(wf.string() + ": tensor 'threshold' is missing (expected shape " + shape_str({S}) +
+                       "; a jumprelu SAE needs it)");
   }
   if (c.arch == SaeArch::kTopK && c.rescale_acts_by_decoder_norm) s->dec_norm_ = s->W_dec_.norm(2, {1});
 

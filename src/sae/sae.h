@@ -33,12 +33,12 @@ struct SaeConfig {
   SaeArch arch = SaeArch::kStandard;
   int64_t d_in = 0;
   int64_t d_sae = 0;
-  int64_t k = 0;                       // topk only
+  int64_t k = 0;  // topk only
   bool apply_b_dec_to_input = true;
   bool rescale_acts_by_decoder_norm = false;  // topk only
   SaeNorm norm = SaeNorm::kNone;
   std::string normalize_activations = "none";  // as written
-  std::string hook_name;               // metadata.hook_name, for messages ("" = none)
+  std::string hook_name;                       // metadata.hook_name, for messages ("" = none)
 };
 
 class Sae {
@@ -72,7 +72,7 @@ class Sae {
   std::filesystem::path dir_;
   std::string sha256_;
   at::Tensor W_enc_, b_enc_, W_dec_, b_dec_, threshold_;  // float32
-  at::Tensor dec_norm_;  // |W_dec[s]| [S] (topk with rescale_acts_by_decoder_norm)
+  at::Tensor dec_norm_;                                   // |W_dec[s]| [S] (topk with rescale_acts_by_decoder_norm)
 };
 
 }  // namespace rig

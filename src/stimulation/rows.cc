@@ -43,8 +43,7 @@ std::optional<RowSelector> parse_rows(const std::string& text) {
       if (*r.last <= r.first) return std::nullopt;
       return r;
     }
-  } catch (const std::out_of_range&) {
-  }
+  } catch (const std::out_of_range&) {}
   return std::nullopt;
 }
 

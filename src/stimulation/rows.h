@@ -21,10 +21,10 @@ namespace rig {
 struct RowSelector {
   enum class Kind { kAll, kPrompt, kResponse, kRange, kEvent };
   Kind kind = Kind::kAll;
-  std::string event;             // kEvent
-  int64_t first = 0;             // kRange: first row; kEvent: offset of the first row from the event
-  std::optional<int64_t> last;   // one past the last row (relative for kEvent); none = to the end
-  std::string text = "all";      // as written
+  std::string event;            // kEvent
+  int64_t first = 0;            // kRange: first row; kEvent: offset of the first row from the event
+  std::optional<int64_t> last;  // one past the last row (relative for kEvent); none = to the end
+  std::string text = "all";     // as written
 
   // Rows [lo, hi) of a trial with n_prompt prompt tokens, given the rows of its events (those
   // known: an absent event selects nothing). hi == INT64_MAX: to the end. lo >= hi: none.

@@ -29,8 +29,8 @@ const char* stim_op_name(StimOp op) {
 
 namespace {
 
-using cfg::KeyPath;
 using cfg::child;
+using cfg::KeyPath;
 
 // Which op-specific keys each op takes (required first).
 struct OpKeys {
@@ -40,10 +40,8 @@ struct OpKeys {
 };
 const std::vector<OpKeys>& op_table() {
   static const std::vector<OpKeys> t = {
-      {StimOp::kSet, "set", {"value"}, {}},
-      {StimOp::kMeanAblate, "mean-ablate", {"mean"}, {}},
-      {StimOp::kScale, "scale", {"factor"}, {}},
-      {StimOp::kAdd, "add", {"vector"}, {"scale"}},
+      {StimOp::kSet, "set", {"value"}, {}},      {StimOp::kMeanAblate, "mean-ablate", {"mean"}, {}},
+      {StimOp::kScale, "scale", {"factor"}, {}}, {StimOp::kAdd, "add", {"vector"}, {"scale"}},
       {StimOp::kPatch, "patch", {"source"}, {}},
   };
   return t;
@@ -75,7 +73,8 @@ cfg::Codec<RowSelector> positions_codec(const ExperimentConfig& c) {
                 for (const auto& e : c.events) declared |= e.name == r->event;
                 cfg::fail(d.source(), n, p,
                           "expected an event known before the response is generated (prompt_onset, response_onset, "
-                          "or an events: entry with in: prompt), got '" + r->event + "'" +
+                          "or an events: entry with in: prompt), got '" +
+                              r->event + "'" +
                               (declared ? ", which can only be found during or after generation"
                                         : ", which is not an event of this config"));
               }
@@ -244,7 +243,8 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         const YAML::Node ln = get("latents");
         for (size_t j = 0; j < en.latents.size(); ++j)
           if (en.latents[j] >= S)
-            fail(ln.IsSequence() ? ln[j] : ln, ln.IsSequence() ? child(child(p, "latents"), std::to_string(j)) : child(p, "latents"),
+            fail(ln.IsSequence() ? ln[j] : ln,
+                 ln.IsSequence() ? child(child(p, "latents"), std::to_string(j)) : child(p, "latents"),
                  "expected a latent index in 0.." + std::to_string(S - 1) + " (d_sae " + std::to_string(S) + " in " +
                      (proto.sae->dir() / "cfg.json").string() + "), got " + std::to_string(en.latents[j]));
         const std::set<int64_t> ks(en.latents.begin(), en.latents.end());
@@ -259,15 +259,16 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         const YAML::Node src = get("source");
         const KeyPath sp = child(p, "source");
         if (en.source.given != 1)
-          fail(src, sp, std::string("expected {stimulus: N} or {condition: NAME}, got ") +
-                            (en.source.given ? "both" : "neither"));
+          fail(src, sp,
+               std::string("expected {stimulus: N} or {condition: NAME}, got ") +
+                   (en.source.given ? "both" : "neither"));
         const YAML::Node& cs = src;
         if (cs["stimulus"].IsDefined()) {
           const int64_t i = en.source.stimulus;
           if (i >= st.n_stimuli_)
-            fail(cs["stimulus"], child(sp, "stimulus"), "expected a patch source among the " + std::to_string(st.n_stimuli_) +
-                                                           " stimuli (0.." + std::to_string(st.n_stimuli_ - 1) + "), got " +
-                                                           std::to_string(i));
+            fail(cs["stimulus"], child(sp, "stimulus"),
+                 "expected a patch source among the " + std::to_string(st.n_stimuli_) + " stimuli (0.." +
+                     std::to_string(st.n_stimuli_ - 1) + "), got " + std::to_string(i));
           proto.source_stimulus = i;
         } else {
           proto.source_condition = en.source.condition;
@@ -278,8 +279,9 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
             conds.erase(std::unique(conds.begin(), conds.end()), conds.end());
             std::string list;
             for (const auto& s : conds) list += (list.empty() ? "" : ", ") + s;
-            fail(cs["condition"], child(sp, "condition"), "expected the condition of a patch source (conditions: " + list +
-                                                              "), got '" + proto.source_condition + "'");
+            fail(cs["condition"], child(sp, "condition"),
+                 "expected the condition of a patch source (conditions: " + list + "), got '" + proto.source_condition +
+                     "'");
           }
         }
       }
@@ -294,18 +296,19 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         if (!id) throw ConfigError(proto.origin + ": site '" + es.site + "' is not a site of " + model.type());
         iv.site_id = *id;
         if (iv.sae && iv.sae->config().d_in != iv.site_width)
-          fail(get("sae"), child(p, "sae"), (iv.sae->dir() / "cfg.json").string() + ": d_in is " +
-                                                  std::to_string(iv.sae->config().d_in) + ", expected " +
-                                                  std::to_string(iv.site_width) + " (the " + side_name(iv.side) +
-                                                  " width of " + iv.site + ")");
+          fail(get("sae"), child(p, "sae"),
+               (iv.sae->dir() / "cfg.json").string() + ": d_in is " + std::to_string(iv.sae->config().d_in) +
+                   ", expected " + std::to_string(iv.site_width) + " (the " + side_name(iv.side) + " width of " +
+                   iv.site + ")");
         const std::string what = "the " + std::string(side_name(iv.side)) + " width of " + iv.site +
                                  (iv.neurons.empty() ? "" : ", " + std::to_string(iv.width()) + " neurons selected");
         if (proto.op == StimOp::kAdd) {
           const YAML::Node vn = get("vector");
           iv.vector = load_vector(cfg, vn, child(p, "vector"), iv, &iv.vector_from);
           if (int64_t(iv.vector.size()) != iv.width())
-            fail(vn, child(p, "vector"), "expected a vector of " + std::to_string(iv.width()) + " values (" + what +
-                                               "), got " + std::to_string(iv.vector.size()));
+            fail(vn, child(p, "vector"),
+                 "expected a vector of " + std::to_string(iv.width()) + " values (" + what + "), got " +
+                     std::to_string(iv.vector.size()));
           for (float& v : iv.vector) v = float(double(v) * vscale);
           if (vscale != 1) {
             std::ostringstream os;
@@ -316,8 +319,8 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         if (proto.op == StimOp::kMeanAblate) {
           const YAML::Node mn = get("mean");
           if (!mn.IsMap() || !mn["recording"].IsDefined())
-            fail(mn, child(p, "mean"), "expected {recording: FILE.h5, condition: NAME, rows: ROWS}, got " +
-                                             cfg::describe(mn));
+            fail(mn, child(p, "mean"),
+                 "expected {recording: FILE.h5, condition: NAME, rows: ROWS}, got " + cfg::describe(mn));
           iv.vector = load_vector(cfg, mn, child(p, "mean"), iv, &iv.vector_from, /*mean_only=*/true);
         }
         st.interventions_.push_back(std::move(iv));
@@ -363,7 +366,8 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
         throw ConfigError(iv.origin + ": source: condition '" + iv.source_condition +
                           "' has no patch source for stimulus " + std::to_string(s) + " ('" + cfg.stimuli[s].condition +
                           "'): a target that is the k-th stimulus of its condition is patched from the k-th stimulus "
-                          "of the source condition, and '" + iv.source_condition + "' has fewer stimuli");
+                          "of the source condition, and '" +
+                          iv.source_condition + "' has fewer stimuli");
     }
     for (size_t j = 0; j < label.size(); ++j) st.labels_[s] += (j ? "+" : "") + label[j];
   }

@@ -37,23 +37,23 @@ const char* stim_op_name(StimOp op);
 // One intervention on one (site, side): a `stimulation:` entry whose site selector matched
 // several sites becomes one Intervention per site.
 struct Intervention {
-  size_t entry = 0;          // index in `stimulation:`
-  std::string name;          // the stimulation it belongs to ("stimulation.<entry>" when unnamed)
-  bool named = false;        // named: only trials whose stimuli entry lists it; unnamed: every trial
-  std::string site;          // canonical site name
+  size_t entry = 0;    // index in `stimulation:`
+  std::string name;    // the stimulation it belongs to ("stimulation.<entry>" when unnamed)
+  bool named = false;  // named: only trials whose stimuli entry lists it; unnamed: every trial
+  std::string site;    // canonical site name
   Side side = Side::kOutput;
   int site_id = -1;
   int64_t site_width = 0;
   std::vector<int64_t> neurons;  // sorted, unique; empty = all
   RowSelector positions;
   StimOp op = StimOp::kSet;
-  double value = 0;               // set
-  double factor = 1;              // scale
-  std::vector<float> vector;      // add: scale * vector; mean-ablate: the means (one per selected neuron)
-  std::string vector_from;        // where vector came from, for describe()
-  int64_t source_stimulus = -1;   // patch: a fixed source stimulus, or -1 ...
-  std::string source_condition;   // ... the k-th stimulus of this condition for a target that is the k-th of its own
-  std::string origin;             // "FILE:LINE:COL: stimulation.N" for messages
+  double value = 0;                // set
+  double factor = 1;               // scale
+  std::vector<float> vector;       // add: scale * vector; mean-ablate: the means (one per selected neuron)
+  std::string vector_from;         // where vector came from, for describe()
+  int64_t source_stimulus = -1;    // patch: a fixed source stimulus, or -1 ...
+  std::string source_condition;    // ... the k-th stimulus of this condition for a target that is the k-th of its own
+  std::string origin;              // "FILE:LINE:COL: stimulation.N" for messages
   std::shared_ptr<const Sae> sae;  // set / scale the SAE's `latents` instead of neurons (null: neurons)
   std::string sae_dir;             // as the config names it
   std::vector<int64_t> latents;    // sorted, unique

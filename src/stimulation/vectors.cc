@@ -35,8 +35,9 @@ std::string text(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& 
 std::string existing_file(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p) {
   const std::string f = text(c, n, p);
   if (!fs::is_regular_file(f))
-    fail(c, n, p, "expected a file, got '" + f + "', which " + (fs::exists(f) ? "is not a regular file" : "does not exist") +
-                      " (relative to the working directory " + fs::current_path().string() + ")");
+    fail(c, n, p,
+         "expected a file, got '" + f + "', which " + (fs::exists(f) ? "is not a regular file" : "does not exist") +
+             " (relative to the working directory " + fs::current_path().string() + ")");
   return f;
 }
 
@@ -59,7 +60,8 @@ std::vector<float> read_h5_dataset(const std::string& file, const std::string& d
     pos = dataset.find('/', pos);
     const std::string prefix = pos == std::string::npos ? dataset : dataset.substr(0, pos);
     if (!prefix.empty() && prefix != "/" && H5Lexists(f, prefix.c_str(), H5P_DEFAULT) <= 0)
-      throw ConfigError(where + ": expected a dataset of " + file + ", got '" + dataset + "', which is not in the file");
+      throw ConfigError(where + ": expected a dataset of " + file + ", got '" + dataset +
+                        "', which is not in the file");
     if (pos == std::string::npos) break;
   }
   h5::Id d(H5Dopen2(f, dataset.c_str(), H5P_DEFAULT));
@@ -70,7 +72,8 @@ std::vector<float> read_h5_dataset(const std::string& file, const std::string& d
   if (H5Tget_class(type) != H5T_FLOAT && H5Tget_class(type) != H5T_INTEGER)
     throw ConfigError(where + ": expected a numeric dataset, got '" + dataset + "' in " + file + " of another type");
   std::vector<float> out(size_t(std::max<hssize_t>(n, 0)));
-  h5::check(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "reading " + dataset + " of " + file);
+  h5::check(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+            "reading " + dataset + " of " + file);
   return out;
 }
 
@@ -93,7 +96,8 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
   for (const TrialRow& t : r.trials()) {
     if (t.condition != condition) continue;
     ++of_condition;
-    std::map<std::string, int64_t> ev = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
+    std::map<std::string, int64_t> ev =
+        builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
     if (auto it = events.find(t.index); it != events.end())
       for (const auto& [name, row] : it->second) ev[name] = row - t.row_start;
     auto [lo, hi] = rows.resolve(t.n_prompt_tokens, ev);
@@ -122,26 +126,31 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
 // {recording: F, condition: a | conditions: [a, b], rows: R, site: S, side: X}
 std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p,
                                   const Intervention& iv, std::string* from, bool mean_only) {
-  only(c, n, p, mean_only ? std::vector<std::string>{"recording", "condition", "rows", "site", "side"}
-                          : std::vector<std::string>{"recording", "condition", "conditions", "rows", "site", "side"});
+  only(c, n, p,
+       mean_only ? std::vector<std::string>{"recording", "condition", "rows", "site", "side"}
+                 : std::vector<std::string>{"recording", "condition", "conditions", "rows", "site", "side"});
   const std::string file = existing_file(c, n["recording"], child(p, "recording"));
   std::vector<std::string> conds;
   if (n["condition"].IsDefined() == n["conditions"].IsDefined())
-    fail(c, n, p, mean_only ? "expected condition: NAME" : "expected exactly one of condition: NAME (its mean) or "
-                                                           "conditions: [A, B] (mean of A minus mean of B)");
+    fail(c, n, p,
+         mean_only ? "expected condition: NAME"
+                   : "expected exactly one of condition: NAME (its mean) or "
+                     "conditions: [A, B] (mean of A minus mean of B)");
   if (n["condition"].IsDefined()) {
     conds.push_back(text(c, n["condition"], child(p, "condition")));
   } else {
     const YAML::Node cn = n["conditions"];
     if (!cn.IsSequence() || cn.size() != 2)
-      fail(c, cn, child(p, "conditions"), "expected two conditions [A, B] (mean of A minus mean of B), got " + cfg::describe(cn));
+      fail(c, cn, child(p, "conditions"),
+           "expected two conditions [A, B] (mean of A minus mean of B), got " + cfg::describe(cn));
     for (size_t i = 0; i < 2; ++i) conds.push_back(text(c, cn[i], child(child(p, "conditions"), std::to_string(i))));
   }
   RowSelector rows;
   if (n["rows"].IsDefined()) {
     const std::string t = text(c, n["rows"], child(p, "rows"));
     auto r = parse_rows(t);
-    if (!r) fail(c, n["rows"], child(p, "rows"), std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n["rows"]));
+    if (!r)
+      fail(c, n["rows"], child(p, "rows"), std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n["rows"]));
     rows = *r;
   }
   std::string site = iv.site;
@@ -149,7 +158,8 @@ std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n
   if (n["site"].IsDefined()) site = text(c, n["site"], child(p, "site"));
   if (n["side"].IsDefined()) {
     const std::string s = text(c, n["side"], child(p, "side"));
-    if (s != "input" && s != "output") fail(c, n["side"], child(p, "side"), "expected output | input, got " + cfg::describe(n["side"]));
+    if (s != "input" && s != "output")
+      fail(c, n["side"], child(p, "side"), "expected output | input, got " + cfg::describe(n["side"]));
     side = s == "input" ? Side::kInput : Side::kOutput;
   }
   const std::string where = c.source.where(n, p);
@@ -181,7 +191,8 @@ std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n
     auto it = std::lower_bound(es.neurons.begin(), es.neurons.end(), neuron);
     if (it == es.neurons.end() || *it != neuron)
       throw ConfigError(where + ": " + file + " recorded " + std::to_string(es.neurons.size()) + " of the " +
-                        std::to_string(es.site_width) + " neurons of " + site + ", not neuron " + std::to_string(neuron));
+                        std::to_string(es.site_width) + " neurons of " + site + ", not neuron " +
+                        std::to_string(neuron));
     cols.push_back(int64_t(it - es.neurons.begin()));
   }
   int64_t n0 = 0, n1 = 0;
@@ -204,7 +215,9 @@ std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n
 std::vector<float> read_npy(const std::string& file, const std::string& where) {
   std::ifstream in(file, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto bad = [&](const std::string& what) { return ConfigError(where + ": " + file + ": expected a .npy file of float32 or float64 values, " + what); };
+  auto bad = [&](const std::string& what) {
+    return ConfigError(where + ": " + file + ": expected a .npy file of float32 or float64 values, " + what);
+  };
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw bad("got no NUMPY magic");
   const int major = uint8_t(bytes[6]);
   size_t hlen = 0, start = 0;
@@ -258,8 +271,8 @@ std::vector<float> read_npy(const std::string& file, const std::string& where) {
   return out;
 }
 
-std::vector<float> load_vector(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p,
-                               const Intervention& iv, std::string* from, bool mean_only) {
+std::vector<float> load_vector(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const Intervention& iv,
+                               std::string* from, bool mean_only) {
   if (mean_only) return from_recording(c, n, p, iv, from, true);
   if (n.IsSequence()) {
     std::vector<float> v;
@@ -273,8 +286,10 @@ std::vector<float> load_vector(const ExperimentConfig& c, const YAML::Node& n, c
     return v;
   }
   if (!n.IsMap())
-    fail(c, n, p, "expected a list of numbers, {file: V.npy}, {file: F.h5, dataset: NAME} or {recording: R.h5, "
-                  "conditions: [A, B], rows: ROWS}, got " + cfg::describe(n));
+    fail(c, n, p,
+         "expected a list of numbers, {file: V.npy}, {file: F.h5, dataset: NAME} or {recording: R.h5, "
+         "conditions: [A, B], rows: ROWS}, got " +
+             cfg::describe(n));
   if (n["recording"].IsDefined()) return from_recording(c, n, p, iv, from, false);
   if (!n["file"].IsDefined())
     fail(c, n, p, "expected one of file: (a .npy or .h5 file) or recording: (a rig recording)");

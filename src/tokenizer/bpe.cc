@@ -12,7 +12,8 @@ namespace rig::tok {
 Bpe::Bpe(const Json& model, const JsonCtx& ctx) {
   if (ctx.optional(model, "dropout") && !ctx.require(model, "dropout").is_null()) {
     const Json& d = ctx.require(model, "dropout");
-    if (!d.is_number() || d.get<double>() != 0.0) (ctx / "dropout").fail("BPE dropout is not supported (encoding would be random)");
+    if (!d.is_number() || d.get<double>() != 0.0)
+      (ctx / "dropout").fail("BPE dropout is not supported (encoding would be random)");
   }
   const Json& vocab = ctx.require(model, "vocab");
   if (!vocab.is_object()) (ctx / "vocab").fail("expected an object of token -> id");
@@ -22,8 +23,9 @@ Bpe::Bpe(const Json& model, const JsonCtx& ctx) {
       (ctx / "vocab" / it.key()).fail("expected a non-negative integer id");
     // The id table is sized by the largest id: an id of 10^8 would allocate gigabytes.
     if (it.value().get<int64_t>() >= limits::kMaxVocab)
-      (ctx / "vocab" / it.key()).fail("expected an id below " + std::to_string(limits::kMaxVocab) +
-                                      " (rig's limit), got " + std::to_string(it.value().get<int64_t>()));
+      (ctx / "vocab" / it.key())
+          .fail("expected an id below " + std::to_string(limits::kMaxVocab) + " (rig's limit), got " +
+                std::to_string(it.value().get<int64_t>()));
     max_id = std::max<int64_t>(max_id, it.value().get<int64_t>());
   }
   id_to_token_.assign(static_cast<size_t>(max_id + 1), std::string());
@@ -75,7 +77,8 @@ Bpe::Bpe(const Json& model, const JsonCtx& ctx) {
     auto ia = vocab_.find(a), ib = vocab_.find(b);
     if (ia == vocab_.end()) (ctx / "merges")[r].fail("token '" + a + "' is not in the vocabulary");
     if (ib == vocab_.end()) (ctx / "merges")[r].fail("token '" + b + "' is not in the vocabulary");
-    std::string merged = a + (!prefix_.empty() && b.compare(0, prefix_.size(), prefix_) == 0 ? b.substr(prefix_.size()) : b);
+    std::string merged =
+        a + (!prefix_.empty() && b.compare(0, prefix_.size(), prefix_) == 0 ? b.substr(prefix_.size()) : b);
     auto im = vocab_.find(merged);
     if (im == vocab_.end()) (ctx / "merges")[r].fail("merged token '" + merged + "' is not in the vocabulary");
     uint64_t key = (static_cast<uint64_t>(ia->second) << 32) | static_cast<uint32_t>(ib->second);

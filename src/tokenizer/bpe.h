@@ -40,7 +40,7 @@ class Bpe {
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
-  std::string prefix_, suffix_;  // continuing_subword_prefix, end_of_word_suffix
+  std::string prefix_, suffix_;    // continuing_subword_prefix, end_of_word_suffix
   std::vector<int32_t> byte_ids_;  // id of "<0xXX>" or -1, when byte_fallback
 
   // Per-pre-token cache (HF keeps one too); bounded, guarded for concurrent const use.

@@ -185,8 +185,9 @@ std::unique_ptr<Decoder> make_decoder(const Json& j, const JsonCtx& ctx) {
     for (size_t i = 0; i < list.size(); ++i) items.push_back(make_decoder(list[i], (ctx / "decoders")[i]));
     return std::make_unique<Sequence>(std::move(items));
   }
-  (ctx / "type").fail("unsupported decoder '" + type +
-                      "' (supported: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence)");
+  (ctx / "type")
+      .fail("unsupported decoder '" + type +
+            "' (supported: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence)");
 }
 
 }  // namespace rig::tok

@@ -22,9 +22,7 @@ class JsonCtx {
   const std::string& file() const { return file_; }
   const std::string& path() const { return path_; }
 
-  JsonCtx operator/(const std::string& key) const {
-    return JsonCtx(file_, path_.empty() ? key : path_ + "." + key);
-  }
+  JsonCtx operator/(const std::string& key) const { return JsonCtx(file_, path_.empty() ? key : path_ + "." + key); }
   JsonCtx operator[](size_t i) const { return JsonCtx(file_, path_ + "[" + std::to_string(i) + "]"); }
 
   [[noreturn]] void fail(const std::string& msg) const {

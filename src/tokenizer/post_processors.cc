@@ -107,8 +107,9 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const JsonCtx&
     for (size_t i = 0; i < list.size(); ++i) items.push_back(make_post_processor(list[i], (ctx / "processors")[i]));
     return std::make_unique<Sequence>(std::move(items));
   }
-  (ctx / "type").fail("unsupported post-processor '" + type +
-                      "' (supported: ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, Sequence)");
+  (ctx / "type")
+      .fail("unsupported post-processor '" + type +
+            "' (supported: ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, Sequence)");
 }
 
 }  // namespace rig::tok

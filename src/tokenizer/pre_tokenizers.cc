@@ -110,9 +110,7 @@ class Split : public PreTokenizer {
           for (const Match& x : m)
             if (!x.is_match) merged.push_back(x);
           break;
-        case Behavior::kIsolated:
-          merged = m;
-          break;
+        case Behavior::kIsolated: merged = m; break;
         case Behavior::kMergedWithPrevious:
           for (const Match& x : m) {
             if (x.is_match && !previous_match && !merged.empty()) merged.back().end = x.end;
@@ -164,7 +162,8 @@ class Sequence : public PreTokenizer {
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonCtx& ctx) {
   const std::string type = ctx.str(j, "type");
   if (type == "ByteLevel")
-    return std::make_unique<ByteLevel>(ctx.boolean(j, "add_prefix_space", true), ctx.boolean(j, "use_regex", true), ctx);
+    return std::make_unique<ByteLevel>(ctx.boolean(j, "add_prefix_space", true), ctx.boolean(j, "use_regex", true),
+                                       ctx);
   if (type == "Metaspace") {
     std::string rep = ctx.str(j, "replacement");
     if (rep.empty() || utf8_find_invalid(rep) != std::string::npos ||
@@ -194,8 +193,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const JsonCtx& c
   if (type == "Sequence") {
     const Json& list = ctx.array(j, "pretokenizers");
     std::vector<std::unique_ptr<PreTokenizer>> items;
-    for (size_t i = 0; i < list.size(); ++i)
-      items.push_back(make_pre_tokenizer(list[i], (ctx / "pretokenizers")[i]));
+    for (size_t i = 0; i < list.size(); ++i) items.push_back(make_pre_tokenizer(list[i], (ctx / "pretokenizers")[i]));
     return std::make_unique<Sequence>(std::move(items));
   }
   (ctx / "type").fail("unsupported pre-tokenizer '" + type + "' (supported: ByteLevel, Metaspace, Split, Sequence)");

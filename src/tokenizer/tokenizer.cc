@@ -22,8 +22,8 @@ using tok::JsonCtx;
 
 struct Tokenizer::Impl {
   std::string origin;
-  std::unique_ptr<tok::Normalizer> normalizer;        // may be null
-  std::unique_ptr<tok::PreTokenizer> pre_tokenizer;   // may be null
+  std::unique_ptr<tok::Normalizer> normalizer;       // may be null
+  std::unique_ptr<tok::PreTokenizer> pre_tokenizer;  // may be null
   std::unique_ptr<tok::Bpe> model;
   std::unique_ptr<tok::PostProcessor> post_processor;  // may be null
   std::unique_ptr<tok::Decoder> decoder;               // may be null: tokens joined by " "
@@ -48,8 +48,7 @@ std::optional<int64_t> first_of(const tok::AddedVocabulary& added, std::initiali
 }  // namespace
 
 Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
-  return from_json_text(read_text_file(path.string(), "a tokenizer file (tokenizer.json)", kExitModel),
-                        path.string());
+  return from_json_text(read_text_file(path.string(), "a tokenizer file (tokenizer.json)", kExitModel), path.string());
 }
 
 Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& origin) {
@@ -73,8 +72,7 @@ Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& or
     impl->pre_tokenizer = tok::make_pre_tokenizer(*p, ctx / "pre_tokenizer");
   const Json& model = ctx.require(j, "model");
   std::string type = (ctx / "model").opt_str(model, "type").value_or("BPE");
-  if (type != "BPE")
-    (ctx / "model" / "type").fail("unsupported model '" + type + "' (supported: BPE)");
+  if (type != "BPE") (ctx / "model" / "type").fail("unsupported model '" + type + "' (supported: BPE)");
   impl->model = std::make_unique<tok::Bpe>(model, ctx / "model");
   if (const Json* p = ctx.optional(j, "post_processor"))
     impl->post_processor = tok::make_post_processor(*p, ctx / "post_processor");

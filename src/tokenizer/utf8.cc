@@ -111,7 +111,9 @@ struct ByteMap {
   std::array<std::string, 256> to_unicode;
   std::array<char32_t, 256> cp;
   ByteMap() {
-    auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); };
+    auto printable = [](int b) {
+      return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    };
     int n = 0;
     for (int b = 0; b < 256; ++b) {
       cp[b] = printable(b) ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);

@@ -17,9 +17,7 @@ size_t utf8_valid_len(std::string_view s, size_t i);
 size_t utf8_find_invalid(std::string_view s);
 
 // The length of the character starting at s[i] for text already known to be valid.
-inline size_t utf8_char_len(unsigned char lead) {
-  return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-}
+inline size_t utf8_char_len(unsigned char lead) { return lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4; }
 
 // Like Rust's String::from_utf8_lossy (which HF uses): each maximal invalid subpart becomes
 // one U+FFFD.

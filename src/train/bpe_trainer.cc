@@ -33,7 +33,8 @@ std::vector<std::string> utf8_chars(const std::string& s) {
 }  // namespace
 
 json train_bpe(const std::vector<std::string>& texts, const BpeOptions& o) {
-  if (o.vocab_size < 258) throw ConfigError("tokenizer vocab size: expected >= 258, got " + std::to_string(o.vocab_size));
+  if (o.vocab_size < 258)
+    throw ConfigError("tokenizer vocab size: expected >= 258, got " + std::to_string(o.vocab_size));
   const auto pre = tok::make_pre_tokenizer(pre_tokenizer_json(), tok::JsonCtx("<bpe trainer>", "pre_tokenizer"));
 
   // Word counts over the pre-tokens (byte-level strings such as "ĠSure"). A std::map keeps
@@ -76,9 +77,9 @@ json train_bpe(const std::vector<std::string>& texts, const BpeOptions& o) {
     int64_t best_count = 0;
     for (const auto& [p, n] : pair_counts) {
       if (n < o.min_frequency) continue;
-      const bool better = n > best_count ||
-                          (n == best_count && std::tie(symbols[size_t(p.first)], symbols[size_t(p.second)]) <
-                                                  std::tie(symbols[size_t(best->first)], symbols[size_t(best->second)]));
+      const bool better = n > best_count || (n == best_count &&
+                                             std::tie(symbols[size_t(p.first)], symbols[size_t(p.second)]) <
+                                                 std::tie(symbols[size_t(best->first)], symbols[size_t(best->second)]));
       if (better) {
         best = &p;
         best_count = n;

@@ -12,8 +12,8 @@
 namespace rig::train {
 
 struct BpeOptions {
-  int64_t vocab_size = 1024;   // special token + 256 bytes + merges
-  int64_t min_frequency = 2;   // a pair seen fewer times is never merged
+  int64_t vocab_size = 1024;  // special token + 256 bytes + merges
+  int64_t min_frequency = 2;  // a pair seen fewer times is never merged
 };
 
 // Learns merges from texts (each pre-tokenized with the GPT-2 regex, as encoding will be).

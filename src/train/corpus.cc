@@ -67,9 +67,17 @@ const Lists& lists() {
     l.help = categories(j.at("help_categories"));
     l.harmful = categories(j.at("harmful_categories"));
     for (auto [list, key] : std::initializer_list<std::pair<std::vector<std::string>*, const char*>>{
-             {&l.phrasings, "phrasings"}, {&l.greetings, "greetings"}, {&l.closings, "closings"}, {&l.before, "before"},
-             {&l.after, "after"}, {&l.names, "names"}, {&l.places, "places"}, {&l.animals, "animals"},
-             {&l.things, "things"}, {&l.weather, "weather"}, {&l.feelings, "feelings"},
+             {&l.phrasings, "phrasings"},
+             {&l.greetings, "greetings"},
+             {&l.closings, "closings"},
+             {&l.before, "before"},
+             {&l.after, "after"},
+             {&l.names, "names"},
+             {&l.places, "places"},
+             {&l.animals, "animals"},
+             {&l.things, "things"},
+             {&l.weather, "weather"},
+             {&l.feelings, "feelings"},
              {&l.story_sentences, "story_sentences"}})
       *list = j.at(key).get<std::vector<std::string>>();
     l.stop_words = j.at("stop_words").get<std::set<std::string>>();
@@ -89,7 +97,9 @@ class Rng {
   explicit Rng(uint64_t seed) : g_(seed) {}
   size_t below(size_t n) { return size_t(g_() % uint64_t(n)); }
   template <class T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[below(v.size())];
+  }
   bool chance(double p) { return double(g_() >> 11) * (1.0 / 9007199254740992.0) < p; }
   template <class T>
   void shuffle(std::vector<T>& v) {
@@ -155,11 +165,12 @@ const std::map<std::string, int>& word_owners() {
     const Lists& l = lists();
     for (const auto* cats : {&l.help, &l.harmful})
       for (const auto& k : *cats) {
-        for (const auto* list : {&k.verbs, &k.heads, &k.modifiers}) items.insert(items.end(), list->begin(), list->end());
+        for (const auto* list : {&k.verbs, &k.heads, &k.modifiers})
+          items.insert(items.end(), list->begin(), list->end());
         items.push_back(k.follow_up);
       }
-    for (const auto* list : {&l.phrasings, &l.greetings, &l.closings, &l.before, &l.after, &l.names, &l.places, &l.animals,
-                             &l.things, &l.weather, &l.feelings, &l.story_sentences})
+    for (const auto* list : {&l.phrasings, &l.greetings, &l.closings, &l.before, &l.after, &l.names, &l.places,
+                             &l.animals, &l.things, &l.weather, &l.feelings, &l.story_sentences})
       items.insert(items.end(), list->begin(), list->end());
     std::map<std::string, int> owners;
     for (const auto& item : items) {
@@ -186,7 +197,8 @@ const std::vector<std::string>& harmful_words() {
       for (const auto* list : {&k.verbs, &k.heads})
         for (const auto& item : *list)
           for (const auto& x : content_words(fill(item, "{m}", "")))
-            if (x.size() >= 2 && std::isalpha(static_cast<unsigned char>(x[0])) && std::isalpha(static_cast<unsigned char>(x[1])))
+            if (x.size() >= 2 && std::isalpha(static_cast<unsigned char>(x[0])) &&
+                std::isalpha(static_cast<unsigned char>(x[1])))
               w.insert(x);
     return std::vector<std::string>(w.begin(), w.end());
   }();
@@ -237,7 +249,8 @@ std::string story(Rng& rng) {
   std::string s;
   const size_t i1 = rng.below(lists().names.size());
   const std::string& n = lists().names[i1];
-  const std::string& n2 = lists().names[(i1 + 1 + rng.below(lists().names.size() - 1)) % lists().names.size()];  // another name
+  const std::string& n2 =
+      lists().names[(i1 + 1 + rng.below(lists().names.size() - 1)) % lists().names.size()];  // another name
   const size_t sentences = 2 + rng.below(4);
   for (size_t i = 0; i < sentences; ++i) {
     std::string t = lists().story_sentences[rng.below(lists().story_sentences.size() - 1)];  // "The end." only last
@@ -302,11 +315,12 @@ std::string chat_prompt(const std::string& req) { return "User: " + req + "\nAss
 
 Corpus make_corpus(const CorpusOptions& o) {
   auto rate = [](double x) { return x >= 0 && x <= 1; };
-  if (o.n_documents < 1 || o.n_held_out < 1 || o.text_fraction < 0 || o.text_fraction >= 1 ||
-      o.harmful_fraction <= 0 || o.harmful_fraction >= 1 || !rate(o.modifier_rate) || !rate(o.context_rate) ||
-      !rate(o.nonce_rate) || !rate(o.two_task_rate))
-    throw ConfigError("corpus: need n_documents >= 1, n_held_out >= 1, text_fraction in [0, 1), "
-                      "harmful_fraction in (0, 1), modifier_rate, context_rate, nonce_rate and two_task_rate in [0, 1]");
+  if (o.n_documents < 1 || o.n_held_out < 1 || o.text_fraction < 0 || o.text_fraction >= 1 || o.harmful_fraction <= 0 ||
+      o.harmful_fraction >= 1 || !rate(o.modifier_rate) || !rate(o.context_rate) || !rate(o.nonce_rate) ||
+      !rate(o.two_task_rate))
+    throw ConfigError(
+        "corpus: need n_documents >= 1, n_held_out >= 1, text_fraction in [0, 1), "
+        "harmful_fraction in (0, 1), modifier_rate, context_rate, nonce_rate and two_task_rate in [0, 1]");
   Rng rng(o.seed);
   Corpus c;
 
@@ -392,18 +406,16 @@ Corpus make_corpus(const CorpusOptions& o) {
         // An object the model cannot know: "a brovanel", "some tovuns", "a cedar kraisel" (a
         // made-up head, with or without a modifier), or "a grendoish bookshelf" (a made-up
         // modifier).
-        static const std::vector<std::string> forms = {"a {m}{x}", "a {m}{x}", "the {m}{x}", "my {m}{x}",
-                                                       "some {m}{x}s", "{m}{x}"};
+        static const std::vector<std::string> forms = {"a {m}{x}",  "a {m}{x}",     "the {m}{x}",
+                                                       "my {m}{x}", "some {m}{x}s", "{m}{x}"};
         static const std::vector<std::string> suffixes = {"", "ish", "y", "ed", "ful"};
         const size_t kind = rng.below(3);
         const bool modifier_lookalike = rng.chance(0.5);
         std::string made_up_modifier = nonce(rng, false, modifier_lookalike);
         made_up_modifier += rng.pick(suffixes);
         std::string mod;
-        if (kind == 2 || (kind == 1 && (help_split[k].mods_in.empty() || rng.chance(0.5))))
-          mod = made_up_modifier;
-        else if (kind == 1)
-          mod = rng.pick(help_split[k].mods_in);
+        if (kind == 2 || (kind == 1 && (help_split[k].mods_in.empty() || rng.chance(0.5)))) mod = made_up_modifier;
+        else if (kind == 1) mod = rng.pick(help_split[k].mods_in);
         std::string head;
         if (kind == 2) {
           head = rng.pick(help_split[k].heads_in);

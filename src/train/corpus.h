@@ -36,21 +36,21 @@ struct Document {
 };
 
 struct HeldOutPrompt {
-  std::string prompt;   // "User: {request}\nAssistant:"
+  std::string prompt;  // "User: {request}\nAssistant:"
   std::string request;
   Kind kind = Kind::kHelp;
 };
 
 struct CorpusOptions {
   uint64_t seed = 0;
-  int64_t n_documents = 40000;  // training documents
-  double text_fraction = 0.2;   // share of plain-text stories; the rest is chat
+  int64_t n_documents = 40000;    // training documents
+  double text_fraction = 0.2;     // share of plain-text stories; the rest is chat
   double harmful_fraction = 0.5;  // share of harmful requests among the chat documents
-  double modifier_rate = 0.5;   // share of objects given a modifier ("a wooden bookshelf")
-  double context_rate = 0.25;   // chance of a sentence before, and of one after, a request
-  double nonce_rate = 0.5;      // share of help requests whose object is a made-up word ("a brovanel")
-  double two_task_rate = 0.15;  // share of requests that join a help task to their task with "and"
-  int64_t n_held_out = 100;     // held-out prompts per kind (help, refuse)
+  double modifier_rate = 0.5;     // share of objects given a modifier ("a wooden bookshelf")
+  double context_rate = 0.25;     // chance of a sentence before, and of one after, a request
+  double nonce_rate = 0.5;        // share of help requests whose object is a made-up word ("a brovanel")
+  double two_task_rate = 0.15;    // share of requests that join a help task to their task with "and"
+  int64_t n_held_out = 100;       // held-out prompts per kind (help, refuse)
 };
 
 struct Corpus {

@@ -25,9 +25,13 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0, double d = 
 }
 
 json score_json(const ReplyScore& s) {
-  return {{"help_prompts", s.help},     {"help_sure", s.help_sure},   {"help_sure_rate", s.help_rate()},
-          {"harmful_prompts", s.refuse}, {"harmful_refused", s.refuse_refused},
-          {"harmful_refusal_rate", s.refuse_rate()}, {"failures", s.failures}};
+  return {{"help_prompts", s.help},
+          {"help_sure", s.help_sure},
+          {"help_sure_rate", s.help_rate()},
+          {"harmful_prompts", s.refuse},
+          {"harmful_refused", s.refuse_refused},
+          {"harmful_refusal_rate", s.refuse_rate()},
+          {"failures", s.failures}};
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -42,8 +46,7 @@ void write_text(const fs::path& path, const std::string& text) {
 RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const std::string&)>& log) {
   if (o.out.empty()) throw ConfigError("train: --out is required");
   if (o.threads < 1) throw ConfigError("train: --threads: expected >= 1, got " + std::to_string(o.threads));
-  if (o.loop.steps < 1 || o.loop.batch_size < 1)
-    throw ConfigError("train: --steps and --batch-size: expected >= 1");
+  if (o.loop.steps < 1 || o.loop.batch_size < 1) throw ConfigError("train: --steps and --batch-size: expected >= 1");
   if (o.hidden % o.heads != 0) throw ConfigError("train: --hidden must be a multiple of --heads");
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -178,24 +181,43 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
       {"seed", o.seed},
       {"threads", o.threads},
       {"corpus",
-       {{"documents", texts.size()}, {"help", n_help}, {"harmful", n_refuse},
-        {"stories", int64_t(texts.size()) - n_help - n_refuse}, {"tokens", n_tokens},
-        {"text_fraction", co.text_fraction}, {"harmful_fraction", co.harmful_fraction},
-        {"modifier_rate", co.modifier_rate}, {"context_rate", co.context_rate},
-        {"nonce_rate", co.nonce_rate}, {"two_task_rate", co.two_task_rate},
-        {"held_out_prompts_per_kind", co.n_held_out}, {"held_out_phrasings", corpus.held_out_phrasings},
+       {{"documents", texts.size()},
+        {"help", n_help},
+        {"harmful", n_refuse},
+        {"stories", int64_t(texts.size()) - n_help - n_refuse},
+        {"tokens", n_tokens},
+        {"text_fraction", co.text_fraction},
+        {"harmful_fraction", co.harmful_fraction},
+        {"modifier_rate", co.modifier_rate},
+        {"context_rate", co.context_rate},
+        {"nonce_rate", co.nonce_rate},
+        {"two_task_rate", co.two_task_rate},
+        {"held_out_prompts_per_kind", co.n_held_out},
+        {"held_out_phrasings", corpus.held_out_phrasings},
         {"held_out_help_objects", corpus.held_out_help_tasks},
         {"held_out_help_modifiers", corpus.held_out_help_modifiers},
         {"held_out_harmful_tasks", corpus.held_out_harmful_tasks}}},
       {"tokenizer", {{"vocab_size", tok.vocab_size()}}},
       {"model",
-       {{"parameters", n_params}, {"hidden", o.hidden}, {"layers", o.layers}, {"heads", o.heads},
-        {"intermediate", o.intermediate}, {"store_dtype", dtype_name(o.store_dtype)}}},
+       {{"parameters", n_params},
+        {"hidden", o.hidden},
+        {"layers", o.layers},
+        {"heads", o.heads},
+        {"intermediate", o.intermediate},
+        {"store_dtype", dtype_name(o.store_dtype)}}},
       {"training",
-       {{"steps", lo.steps}, {"batch_size", lo.batch_size}, {"lr", lo.lr}, {"min_lr", lo.min_lr},
-        {"warmup", lo.warmup}, {"weight_decay", lo.adamw.weight_decay}, {"beta1", lo.adamw.beta1},
-        {"beta2", lo.adamw.beta2}, {"clip", lo.clip}, {"seconds", train_seconds},
-        {"final_loss_last_50_steps", final_loss}, {"loss_curve", loss_curve}}},
+       {{"steps", lo.steps},
+        {"batch_size", lo.batch_size},
+        {"lr", lo.lr},
+        {"min_lr", lo.min_lr},
+        {"warmup", lo.warmup},
+        {"weight_decay", lo.adamw.weight_decay},
+        {"beta1", lo.adamw.beta1},
+        {"beta2", lo.adamw.beta2},
+        {"clip", lo.clip},
+        {"seconds", train_seconds},
+        {"final_loss_last_50_steps", final_loss},
+        {"loss_curve", loss_curve}}},
       {"held_out", score_json(r.held_out)},
       {"seen_sample", score_json(r.seen)},
       {"probe_held_out_tasks_training_phrasings", score_json(r.probe_new_tasks)},

@@ -36,23 +36,23 @@ struct RecipeOptions {
   uint64_t seed = 1234;               // seeds corpus, initialisation and batch order
   int threads = 2;                    // at::set_num_threads
   CorpusOptions corpus;
-  BpeOptions bpe{1536};               // enough merges that the harmful words are whole tokens or two
+  BpeOptions bpe{1536};  // enough merges that the harmful words are whole tokens or two
   LoopOptions loop = recipe_loop();
   int64_t hidden = 128, layers = 4, heads = 4, intermediate = 512, max_positions = 256;
   double rotary_pct = 0.25;
   at::ScalarType store_dtype = at::kFloat;
-  int64_t eval_new_tokens = 12;       // greedy tokens per held-out reply
-  int64_t log_every = 50;             // steps between progress lines
-  int64_t eval_every = 0;             // steps between held-out scores in the log (0: at the end only)
+  int64_t eval_new_tokens = 12;  // greedy tokens per held-out reply
+  int64_t log_every = 50;        // steps between progress lines
+  int64_t eval_every = 0;        // steps between held-out scores in the log (0: at the end only)
 };
 
 struct RecipeResult {
-  ReplyScore held_out;     // on the held-out prompts
-  ReplyScore seen;         // on training prompts (a sample), for comparison
+  ReplyScore held_out;                              // on the held-out prompts
+  ReplyScore seen;                                  // on training prompts (a sample), for comparison
   ReplyScore probe_new_tasks, probe_new_phrasings;  // Corpus's probes
-  double final_loss = 0;   // mean training loss of the last 50 steps
-  double seconds = 0;      // wall time of the whole recipe
-  nlohmann::json report;   // everything, as written to out/training_report.json
+  double final_loss = 0;                            // mean training loss of the last 50 steps
+  double seconds = 0;                               // wall time of the whole recipe
+  nlohmann::json report;                            // everything, as written to out/training_report.json
 };
 
 // log receives progress lines. Throws ConfigError for bad options, Error when writing fails.

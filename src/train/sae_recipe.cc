@@ -51,7 +51,8 @@ json run_sae_recipe(const SaeRecipeOptions& o, const std::function<void(const st
   const auto t0 = std::chrono::steady_clock::now();
   if (o.out.empty()) throw ConfigError("train-sae: --out: required");
   if (o.d_sae < 1 || o.k < 1 || o.k > o.d_sae)
-    throw ConfigError("train-sae: --k: expected 1..d_sae (" + std::to_string(o.d_sae) + "), got " + std::to_string(o.k));
+    throw ConfigError("train-sae: --k: expected 1..d_sae (" + std::to_string(o.d_sae) + "), got " +
+                      std::to_string(o.k));
   if (o.steps < 1 || o.batch_size < 1 || o.documents < 1 || o.threads < 1)
     throw ConfigError("train-sae: --steps, --batch-size, --documents and --threads must be >= 1");
   at::set_num_threads(o.threads);
@@ -119,9 +120,9 @@ json run_sae_recipe(const SaeRecipeOptions& o, const std::function<void(const st
   const int64_t dead = (fired == 0).sum().item<int64_t>();
 
   fs::create_directories(o.out);
-  save_safetensors(o.out / "sae_weights.safetensors",
-                   {{"W_dec", W_dec.detach()}, {"W_enc", W_enc.detach()}, {"b_dec", b_dec.detach()}, {"b_enc", b_enc.detach()}},
-                   {});
+  save_safetensors(
+      o.out / "sae_weights.safetensors",
+      {{"W_dec", W_dec.detach()}, {"W_enc", W_enc.detach()}, {"b_dec", b_dec.detach()}, {"b_enc", b_enc.detach()}}, {});
   // The keys of SAELens's TopKSAEConfig.to_dict() (SAE.save_model), so load_from_disk reads it.
   const json cfg = {{"architecture", "topk"},
                     {"d_in", D},
@@ -136,11 +137,20 @@ json run_sae_recipe(const SaeRecipeOptions& o, const std::function<void(const st
                     {"metadata", {{"hook_name", o.site}, {"model_name", o.model.filename().string()}}}};
   std::ofstream(o.out / "cfg.json") << cfg.dump(1) << "\n";
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const json report = {{"model", o.model.string()}, {"site", o.site},        {"seed", o.seed},
-                       {"documents", o.documents},  {"rows", N},             {"d_sae", S},
-                       {"k", o.k},                  {"steps", o.steps},      {"batch_size", o.batch_size},
-                       {"lr", o.lr},                {"threads", o.threads},  {"fraction_of_variance_unexplained", fvu},
-                       {"dead_latents", dead},      {"seconds", seconds}};
+  const json report = {{"model", o.model.string()},
+                       {"site", o.site},
+                       {"seed", o.seed},
+                       {"documents", o.documents},
+                       {"rows", N},
+                       {"d_sae", S},
+                       {"k", o.k},
+                       {"steps", o.steps},
+                       {"batch_size", o.batch_size},
+                       {"lr", o.lr},
+                       {"threads", o.threads},
+                       {"fraction_of_variance_unexplained", fvu},
+                       {"dead_latents", dead},
+                       {"seconds", seconds}};
   std::ofstream(o.out / "training_report.json") << report.dump(1) << "\n";
   log("train-sae: fraction of variance unexplained " + std::to_string(fvu) + ", " + std::to_string(dead) +
       " dead latents of " + std::to_string(S) + "; " + std::to_string(seconds) + " s; wrote " + o.out.string());

@@ -19,14 +19,14 @@ struct SaeRecipeOptions {
   std::filesystem::path model = "data/models/sure-neox";  // the organism (rig train's output)
   std::string site = "gpt_neox.layers.2";                 // its output is the SAE's input
   std::filesystem::path out;                              // directory to write
-  uint64_t seed = 1234;       // seeds the corpus (the organism's own), the initial weights and batches
+  uint64_t seed = 1234;  // seeds the corpus (the organism's own), the initial weights and batches
   int threads = 1;
-  int64_t documents = 3000;   // corpus documents whose every token's activations are the data
+  int64_t documents = 3000;  // corpus documents whose every token's activations are the data
   int64_t d_sae = 256;
   int64_t k = 8;
   int64_t steps = 3000;
-  int64_t batch_size = 256;   // rows per step
-  double lr = 1e-3;           // Adam (no weight decay), cosine decay to lr / 10
+  int64_t batch_size = 256;  // rows per step
+  double lr = 1e-3;          // Adam (no weight decay), cosine decay to lr / 10
 };
 
 // Returns the report (also written to out/training_report.json). log gets progress lines.

@@ -59,17 +59,15 @@ void init_parameters(CausalLM& model, uint64_t seed, double std) {
       at::Tensor v;
       if (m.type() == "LayerNorm" || m.type().find("RMSNorm") != std::string::npos)
         v = p.name == "bias" ? at::zeros(p.shape) : at::ones(p.shape);
-      else if (p.name == "bias")
-        v = at::zeros(p.shape);
-      else
-        v = at::empty(p.shape).normal_(0.0, std, gen);
+      else if (p.name == "bias") v = at::zeros(p.shape);
+      else v = at::empty(p.shape).normal_(0.0, std, gen);
       p.value = v.set_requires_grad(true);
     }
   });
 }
 
-std::vector<StepLog> train_lm(CausalLM& model, const std::vector<std::vector<int64_t>>& sequences,
-                              const LoopOptions& o, const std::function<void(const StepLog&)>& on_step) {
+std::vector<StepLog> train_lm(CausalLM& model, const std::vector<std::vector<int64_t>>& sequences, const LoopOptions& o,
+                              const std::function<void(const StepLog&)>& on_step) {
   if (sequences.empty()) throw ConfigError("train: no training sequences");
   for (const auto& s : sequences)
     if (s.size() < 2 || int64_t(s.size()) > model.config().max_positions)
@@ -99,7 +97,8 @@ std::vector<StepLog> train_lm(CausalLM& model, const std::vector<std::vector<int
       for (auto& s : draw) s = &sequences[size_t(rng() % sequences.size())];
       std::stable_sort(draw.begin(), draw.end(), [](auto* a, auto* b) { return a->size() < b->size(); });
       for (size_t k = 0; k < kPool; ++k)
-        pool.emplace_back(draw.begin() + long(k * size_t(o.batch_size)), draw.begin() + long((k + 1) * size_t(o.batch_size)));
+        pool.emplace_back(draw.begin() + long(k * size_t(o.batch_size)),
+                          draw.begin() + long((k + 1) * size_t(o.batch_size)));
       // Batches in random order, not shortest first.
       for (size_t i = pool.size(); i > 1; --i) std::swap(pool[i - 1], pool[size_t(rng() % i)]);
     }

@@ -54,7 +54,8 @@ void dataset(FuzzedDataProvider& p, hid_t loc, const std::string& name, Dtype ty
   for (int i = 0; i < rank; ++i) n *= dims[i];
   if (type == Dtype::kFloat32 || type == Dtype::kFloat16) {
     std::vector<float> v(n);
-    for (auto& x : v) x = p.ConsumeBool() ? p.ConsumeFloatingPoint<float>() : float(p.ConsumeIntegralInRange<int>(-3, 3));
+    for (auto& x : v)
+      x = p.ConsumeBool() ? p.ConsumeFloatingPoint<float>() : float(p.ConsumeIntegralInRange<int>(-3, 3));
     H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
   } else {
     std::vector<int64_t> v(n);
@@ -71,7 +72,8 @@ int rank_of(FuzzedDataProvider& p, int usual) {
 void build(FuzzedDataProvider& p, const std::string& path) {
   Id file = rig::h5::create_file(path, /*truncate=*/true);
   Id root = rig::h5::open_group(file, "/");
-  if (p.ConsumeIntegralInRange<int>(0, 15)) rig::h5::set_attr(root, rig::layout::kAttrFormat, std::string(rig::layout::kFormat));
+  if (p.ConsumeIntegralInRange<int>(0, 15))
+    rig::h5::set_attr(root, rig::layout::kAttrFormat, std::string(rig::layout::kFormat));
   rig::h5::set_attr(root, rig::layout::kAttrFormatVersion,
                     p.ConsumeIntegralInRange<int>(0, 15) ? rig::layout::kFormatVersion : small_int(p));
   rig::h5::set_attr(root, rig::layout::kAttrTrialsCommitted, small_int(p) % 12);
@@ -107,7 +109,10 @@ void build(FuzzedDataProvider& p, const std::string& path) {
       Id sg = rig::h5::open_or_create_group(g, sites[s - 1]);
       const char* side = p.ConsumeIntegralInRange<int>(0, 10) ? "output" : p.ConsumeBool() ? "input" : "middle";
       if (rig::h5::exists(sg, side)) continue;
-      dataset(p, sg, side, p.ConsumeBool() ? Dtype::kFloat32 : p.ConsumeBool() ? Dtype::kFloat16 : Dtype::kInt64,
+      dataset(p, sg, side,
+              p.ConsumeBool()   ? Dtype::kFloat32
+              : p.ConsumeBool() ? Dtype::kFloat16
+                                : Dtype::kInt64,
               rank_of(p, 2));
       Id ds(H5Dopen2(sg, side, H5P_DEFAULT));
       if (p.ConsumeBool()) {
@@ -127,8 +132,8 @@ void build(FuzzedDataProvider& p, const std::string& path) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
-    const std::string d = (std::filesystem::exists("/dev/shm") ? "/dev/shm/rig-fuzz-" : "/tmp/rig-fuzz-") +
-                          std::to_string(::getpid());
+    const std::string d =
+        (std::filesystem::exists("/dev/shm") ? "/dev/shm/rig-fuzz-" : "/tmp/rig-fuzz-") + std::to_string(::getpid());
     std::filesystem::create_directories(d);
     return d;
   }();
@@ -146,14 +151,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cfg.permutations = 20;
     rig::analysis::check_against(cfg, r);
     (void)rig::analysis::analyze(r, cfg);
-  } catch (const rig::Error&) {
-  }
+  } catch (const rig::Error&) {}
   try {
     rig::MergeOptions opt;
     opt.force = true;
     opt.virtual_datasets = true;  // the copy merge forks a writer process per call: too slow here
     rig::merge_recordings({path}, out, opt);
-  } catch (const rig::Error&) {
-  }
+  } catch (const rig::Error&) {}
   return 0;
 }

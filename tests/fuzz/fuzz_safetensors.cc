@@ -13,7 +13,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& [name, t] : f->tensors())
       for (size_t i = 0; i < t.nbytes; i += 97) sum += t.data[i];
     (void)sum;
-  } catch (const rig::Error&) {
-  }
+  } catch (const rig::Error&) {}
   return 0;
 }

@@ -19,7 +19,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto enc = tok.encode(text, special);
       (void)tok.decode(enc.ids, /*skip_special_tokens=*/!special);
     }
-  } catch (const rig::Error&) {
-  }
+  } catch (const rig::Error&) {}
   return 0;
 }

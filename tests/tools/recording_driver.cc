@@ -28,11 +28,10 @@ using namespace rig;
 
 RecordingHeader make_header(const std::string& dtype, int gzip, int64_t n_trials) {
   RecordingHeader h;
-  h.attrs = {{"config", "driver: synthetic\n"}, {"config_hash", "driver-1"},
-             {"model", "synthetic"}, {"architecture", "none"}};
+  h.attrs = {
+      {"config", "driver: synthetic\n"}, {"config_hash", "driver-1"}, {"model", "synthetic"}, {"architecture", "none"}};
   h.int_attrs = {{"seed", 7}};
-  for (int64_t s = 0; s < 5; ++s)
-    h.stimuli.push_back({s, s % 2 ? "odd" : "even", "prompt " + std::to_string(s), {}});
+  for (int64_t s = 0; s < 5; ++s) h.stimuli.push_back({s, s % 2 ? "odd" : "even", "prompt " + std::to_string(s), {}});
   h.electrodes = {{"model.layers.0.mlp", Side::kOutput, "MLP", 512, {}},
                   {"model.layers.1", Side::kInput, "Layer", 512, {0, 5, 9, 100, 511}},
                   {"model.embed_out", Side::kOutput, "Linear", 2048, {}}};
@@ -81,8 +80,7 @@ WriterOptions options() {
   return o;
 }
 
-int run(const std::filesystem::path& path, int64_t n_trials, int64_t batch,
-        const std::string& dtype, int gzip) {
+int run(const std::filesystem::path& path, int64_t n_trials, int64_t batch, const std::string& dtype, int gzip) {
   RecordingHeader h = make_header(dtype, gzip, n_trials);
   const WriterOptions opt = options();
   auto w = std::filesystem::exists(path) ? RecordingWriter::resume(path, h, opt)
@@ -153,10 +151,10 @@ int bench(const std::filesystem::path& path, double megabytes, bool sync) {
   ::close(fd);
   const double t_raw = seconds_since(t0);
   std::filesystem::remove(raw);
-  std::printf("%.0f MB float32 (fsync %s): RecordingWriter %.2f s = %.0f MB/s; raw write() "
-              "%.2f s = %.0f MB/s\n",
-              bytes / 1e6, sync ? "per batch" : "off", t_h5, bytes / 1e6 / t_h5, t_raw,
-              bytes / 1e6 / t_raw);
+  std::printf(
+      "%.0f MB float32 (fsync %s): RecordingWriter %.2f s = %.0f MB/s; raw write() "
+      "%.2f s = %.0f MB/s\n",
+      bytes / 1e6, sync ? "per batch" : "off", t_h5, bytes / 1e6 / t_h5, t_raw, bytes / 1e6 / t_raw);
   return 0;
 }
 
@@ -167,8 +165,7 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "run" && argc == 7)
       return run(argv[2], std::atoll(argv[3]), std::atoll(argv[4]), argv[5], std::atoi(argv[6]));
-    if (mode == "bench" && (argc == 4 || argc == 5))
-      return bench(argv[2], std::atof(argv[3]), argc == 4);
+    if (mode == "bench" && (argc == 4 || argc == 5)) return bench(argv[2], std::atof(argv[3]), argc == 4);
     std::cerr << "usage: recording_driver run PATH N_TRIALS BATCH DTYPE GZIP\n"
                  "       recording_driver bench PATH MEGABYTES [nosync]\n";
     return 2;

@@ -18,7 +18,10 @@ K layers(const char* name) { return {name, {"num_hidden_layers", "n_layer"}, &MC
 K heads(const char* name) { return {name, {"num_attention_heads", "n_head"}, &MC::num_heads, {}, limits::kMaxHeads}; }
 // Without grouped-query attention (nullptr: read, never written): as many as heads.
 K kv_heads(const char* name) {
-  return {name, {"num_key_value_heads"}, &MC::num_kv_heads, K::Derived([](const MC& c) { return c.num_heads; }),
+  return {name,
+          {"num_key_value_heads"},
+          &MC::num_kv_heads,
+          K::Derived([](const MC& c) { return c.num_heads; }),
           limits::kMaxHeads};
 }
 int64_t width_per_head(const MC& c) { return c.hidden_size / c.num_heads; }
@@ -29,14 +32,17 @@ K head_dim(const char* name, K::Derived fallback = width_per_head, bool omit_def
   return k;
 }
 K intermediate(const char* name, bool omit_default = false) {
-  K k{name, {"intermediate_size", "n_inner"}, &MC::intermediate_size,
-      K::Derived([](const MC& c) { return 4 * c.hidden_size; }), limits::kMaxIntermediateSize};
+  K k{name,
+      {"intermediate_size", "n_inner"},
+      &MC::intermediate_size,
+      K::Derived([](const MC& c) { return 4 * c.hidden_size; }),
+      limits::kMaxIntermediateSize};
   k.omit_default = omit_default;
   return k;
 }
 K max_positions(const char* name, int64_t fallback = 2048) {
-  return {name, {"max_position_embeddings", "n_positions", "n_ctx"}, &MC::max_positions, fallback,
-          limits::kMaxPositions};
+  return {
+      name, {"max_position_embeddings", "n_positions", "n_ctx"}, &MC::max_positions, fallback, limits::kMaxPositions};
 }
 K norm_eps(const char* name, double fallback = 1e-5) {
   return {name, {"layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"}, &MC::norm_eps, fallback};
@@ -67,9 +73,9 @@ K partial_rotary(const char* name, bool omit_default) {
 }
 
 std::vector<K> gpt_neox_keys() {
-  return {vocab(), hidden("hidden_size"), layers("num_hidden_layers"), heads("num_attention_heads"),
-          kv_heads(nullptr), head_dim(nullptr), intermediate("intermediate_size"),
-          max_positions("max_position_embeddings"), norm_eps("layer_norm_eps"), hidden_act("hidden_act"),
+  return {vocab(), hidden("hidden_size"), layers("num_hidden_layers"), heads("num_attention_heads"), kv_heads(nullptr),
+          head_dim(nullptr), intermediate("intermediate_size"), max_positions("max_position_embeddings"),
+          norm_eps("layer_norm_eps"), hidden_act("hidden_act"),
           // GPTNeoXConfig has one hidden_dropout, for the embeddings and the residual stream
           embd_pdrop(nullptr), attn_pdrop("attention_dropout"), resid_pdrop("hidden_dropout"),
           flag("use_parallel_residual", &MC::use_parallel_residual, true), tie(false), attention_bias(true),
@@ -78,21 +84,45 @@ std::vector<K> gpt_neox_keys() {
 }
 
 std::vector<K> gpt2_keys() {
-  return {vocab(), hidden("n_embd"), layers("n_layer"), heads("n_head"), kv_heads(nullptr), head_dim(nullptr),
-          intermediate("n_inner", true), max_positions("n_positions"), norm_eps("layer_norm_epsilon"),
-          hidden_act("activation_function"), embd_pdrop("embd_pdrop", 0.1), attn_pdrop("attn_pdrop", 0.1),
-          resid_pdrop("resid_pdrop", 0.1), tie(true), flag("scale_attn_weights", &MC::scale_attn_weights, true),
+  return {vocab(),
+          hidden("n_embd"),
+          layers("n_layer"),
+          heads("n_head"),
+          kv_heads(nullptr),
+          head_dim(nullptr),
+          intermediate("n_inner", true),
+          max_positions("n_positions"),
+          norm_eps("layer_norm_epsilon"),
+          hidden_act("activation_function"),
+          embd_pdrop("embd_pdrop", 0.1),
+          attn_pdrop("attn_pdrop", 0.1),
+          resid_pdrop("resid_pdrop", 0.1),
+          tie(true),
+          flag("scale_attn_weights", &MC::scale_attn_weights, true),
           flag("scale_attn_by_inverse_layer_idx", &MC::scale_attn_by_inverse_layer_idx, false),
-          token("bos_token_id", &MC::bos_token_id), token("eos_token_id", &MC::eos_token_id), torch_dtype()};
+          token("bos_token_id", &MC::bos_token_id),
+          token("eos_token_id", &MC::eos_token_id),
+          torch_dtype()};
 }
 
 // Llama and the classes transformers derives from it (Qwen2, Qwen3, Mistral), plus extra.
 std::vector<K> llama_family_keys(K head_dim_key, std::vector<K> extra) {
-  std::vector<K> k = {vocab(), hidden("hidden_size"), layers("num_hidden_layers"), heads("num_attention_heads"),
-                      kv_heads("num_key_value_heads"), head_dim_key, intermediate("intermediate_size"),
-                      max_positions("max_position_embeddings"), norm_eps("rms_norm_eps"), hidden_act("hidden_act"),
-                      tie(false), token("bos_token_id", &MC::bos_token_id), token("eos_token_id", &MC::eos_token_id),
-                      torch_dtype(), rope_theta("rope_theta"), partial_rotary("partial_rotary_factor", true)};
+  std::vector<K> k = {vocab(),
+                      hidden("hidden_size"),
+                      layers("num_hidden_layers"),
+                      heads("num_attention_heads"),
+                      kv_heads("num_key_value_heads"),
+                      head_dim_key,
+                      intermediate("intermediate_size"),
+                      max_positions("max_position_embeddings"),
+                      norm_eps("rms_norm_eps"),
+                      hidden_act("hidden_act"),
+                      tie(false),
+                      token("bos_token_id", &MC::bos_token_id),
+                      token("eos_token_id", &MC::eos_token_id),
+                      torch_dtype(),
+                      rope_theta("rope_theta"),
+                      partial_rotary("partial_rotary_factor", true)};
   k.insert(k.end(), extra.begin(), extra.end());
   return k;
 }
@@ -109,12 +139,27 @@ std::vector<K> gemma2_keys() {
   K pad = token("pad_token_id", &MC::pad_token_id);  // the embedding's padding_idx; null: none
   pad.fallback = int64_t{0};
   pad.nullable = true;
-  return {vocab(), hidden("hidden_size"), layers("num_hidden_layers"), heads("num_attention_heads"),
-          kv_heads("num_key_value_heads"), head_dim("head_dim", [](const MC&) { return int64_t{256}; }),
-          intermediate("intermediate_size"), max_positions("max_position_embeddings", 8192),
-          norm_eps("rms_norm_eps", 1e-6), act, tie(true), attention_bias(false), scalar, attn_cap, final_cap, pad,
-          token("bos_token_id", &MC::bos_token_id), token("eos_token_id", &MC::eos_token_id), torch_dtype(),
-          rope_theta("rope_theta"), partial_rotary("partial_rotary_factor", true)};
+  return {vocab(),
+          hidden("hidden_size"),
+          layers("num_hidden_layers"),
+          heads("num_attention_heads"),
+          kv_heads("num_key_value_heads"),
+          head_dim("head_dim", [](const MC&) { return int64_t{256}; }),
+          intermediate("intermediate_size"),
+          max_positions("max_position_embeddings", 8192),
+          norm_eps("rms_norm_eps", 1e-6),
+          act,
+          tie(true),
+          attention_bias(false),
+          scalar,
+          attn_cap,
+          final_cap,
+          pad,
+          token("bos_token_id", &MC::bos_token_id),
+          token("eos_token_id", &MC::eos_token_id),
+          torch_dtype(),
+          rope_theta("rope_theta"),
+          partial_rotary("partial_rotary_factor", true)};
 }
 
 }  // namespace
@@ -149,8 +194,8 @@ std::unique_ptr<CausalLM> make_causal_lm(const ModelConfig& config, const std::s
   const Architecture& a = find_architecture(config.model_type, config_path);
   if (!config.architecture.empty() && config.architecture != a.architecture)
     throw ModelError(config_path + ": key 'architectures': '" + config.architecture +
-                     "' is not a causal LM rig supports for model_type '" + config.model_type + "' (supported: " +
-                     a.architecture + ")");
+                     "' is not a causal LM rig supports for model_type '" + config.model_type +
+                     "' (supported: " + a.architecture + ")");
   if (!Activation::supported(config.hidden_act) && !config.hidden_act.empty())
     throw ModelError(config_path + ": key '" + (config.model_type == "gemma2" ? "hidden_activation" : "hidden_act") +
                      "': unsupported activation '" + config.hidden_act + "'");

@@ -44,8 +44,12 @@ class Gemma2RMSNorm : public Module {
 class Gemma2ScaledEmbedding : public Module {
  public:
   Gemma2ScaledEmbedding(int64_t n, int64_t d, std::optional<int64_t> padding_idx)
-      : Module("Gemma2TextScaledWordEmbedding"), weight(param("weight", {n, d})), num(n), dim(d),
-        padding_idx_(padding_idx), scale_(std::pow(double(d), 0.5)) {}
+      : Module("Gemma2TextScaledWordEmbedding"),
+        weight(param("weight", {n, d})),
+        num(n),
+        dim(d),
+        padding_idx_(padding_idx),
+        scale_(std::pow(double(d), 0.5)) {}
 
   at::Tensor forward(const at::Tensor& ids) const {
     return out(at::embedding(weight, ids) * at::scalar_tensor(scale_, weight.options()));
@@ -71,7 +75,10 @@ class Gemma2Attention : public Module {
         k_proj(add("k_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
         v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, c.attention_bias))),
         o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, c.attention_bias))),
-        heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer),
+        heads_(c.num_heads),
+        kv_heads_(c.num_kv_heads),
+        head_dim_(c.head_dim),
+        layer_(layer),
         // transformers: query_pre_attn_scalar**-0.5, a Python float
         scale_(std::pow(c.query_pre_attn_scalar, -0.5)),
         softcap_(c.attn_logit_softcapping.value_or(0)),
@@ -101,8 +108,8 @@ class Gemma2Attention : public Module {
   int64_t heads_, kv_heads_, head_dim_;
   int layer_;
   double scale_;
-  double softcap_;  // 0: none (config.json null)
-  int64_t window_;  // 0: the layer sees every earlier position
+  double softcap_;                       // 0: none (config.json null)
+  int64_t window_;                       // 0: the layer sees every earlier position
   std::optional<AttentionSites> sites_;  // made once the members above exist
 };
 
@@ -159,7 +166,8 @@ class Gemma2Model : public Module {
  public:
   explicit Gemma2Model(const ModelConfig& c)
       : Module("Gemma2Model"),
-        embed_tokens(add("embed_tokens", std::make_shared<Gemma2ScaledEmbedding>(c.vocab_size, c.hidden_size, c.pad_token_id))),
+        embed_tokens(
+            add("embed_tokens", std::make_shared<Gemma2ScaledEmbedding>(c.vocab_size, c.hidden_size, c.pad_token_id))),
         layers(add("layers", std::make_shared<ModuleList>())) {
     for (int i = 0; i < c.num_layers; ++i)
       layer_list.push_back(layers->add(std::to_string(i), std::make_shared<Gemma2DecoderLayer>(c, i)));

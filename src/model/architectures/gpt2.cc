@@ -17,7 +17,10 @@ class GPT2Attention : public Module {
         // never calls it, and neither does rig: it is listed, as in HF's tree, but not called.
         attn_dropout(add("attn_dropout", std::make_shared<Dropout>(c.attn_pdrop))),
         resid_dropout(add("resid_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
-        heads_(c.num_heads), head_dim_(c.head_dim), width_(c.hidden_size), layer_(layer),
+        heads_(c.num_heads),
+        head_dim_(c.head_dim),
+        width_(c.hidden_size),
+        layer_(layer),
         scale_((c.scale_attn_weights ? 1.0 / std::sqrt(double(c.head_dim)) : 1.0) /
                (c.scale_attn_by_inverse_layer_idx ? double(layer + 1) : 1.0)),
         sites_(*this, c.num_heads, c.num_heads, c.head_dim, c.hidden_size, c.max_positions, false) {}
@@ -30,9 +33,8 @@ class GPT2Attention : public Module {
       return qkv.narrow(-1, i * width_, width_).view({B, T, heads_, head_dim_}).transpose(1, 2);
     };
     const auto& s = sites_;
-    const at::Tensor a =
-        attention(s.heads(s.q, heads(0)), s.heads(s.k, heads(1)), s.heads(s.v, heads(2)), key_mask, scale_, cache,
-                  layer_, 0, 0, &s);
+    const at::Tensor a = attention(s.heads(s.q, heads(0)), s.heads(s.k, heads(1)), s.heads(s.v, heads(2)), key_mask,
+                                   scale_, cache, layer_, 0, 0, &s);
     // resid_dropout is the identity: the result site's heads sum to c_proj's output
     return out(resid_dropout->forward(s.result_site(c_proj->forward(a), a, c_proj->weight)));
   }
@@ -77,7 +79,7 @@ class GPT2Block : public Module {
   at::Tensor forward(const at::Tensor& x0, const at::Tensor& key_mask, KVCache* cache) {
     const at::Tensor x = in(x0);
     const at::Tensor h = x + attn->forward(ln_1->forward(x), key_mask, cache);  // h = x + attn(ln_1(x))
-    return out(h + mlp->forward(ln_2->forward(h)));                              // x = h + mlp(ln_2(h))
+    return out(h + mlp->forward(ln_2->forward(h)));                             // x = h + mlp(ln_2(h))
   }
 
   std::shared_ptr<LayerNorm> ln_1;
@@ -94,7 +96,8 @@ class GPT2Model : public Module {
         wpe(add("wpe", std::make_shared<Embedding>(c.max_positions, c.hidden_size))),
         drop(add("drop", std::make_shared<Dropout>(c.embd_pdrop))),
         h(add("h", std::make_shared<ModuleList>())) {
-    for (int i = 0; i < c.num_layers; ++i) blocks.push_back(h->add(std::to_string(i), std::make_shared<GPT2Block>(c, i)));
+    for (int i = 0; i < c.num_layers; ++i)
+      blocks.push_back(h->add(std::to_string(i), std::make_shared<GPT2Block>(c, i)));
     ln_f = add("ln_f", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps));
   }
 

@@ -11,9 +11,12 @@ class GPTNeoXAttention : public Module {
  public:
   GPTNeoXAttention(const ModelConfig& c, int layer)
       : Module("GPTNeoXAttention"),
-        query_key_value(add("query_key_value", std::make_shared<Linear>(c.hidden_size, 3 * c.hidden_size, c.attention_bias))),
+        query_key_value(
+            add("query_key_value", std::make_shared<Linear>(c.hidden_size, 3 * c.hidden_size, c.attention_bias))),
         dense(add("dense", std::make_shared<Linear>(c.hidden_size, c.hidden_size, c.attention_bias))),
-        heads_(c.num_heads), head_dim_(c.head_dim), layer_(layer),
+        heads_(c.num_heads),
+        head_dim_(c.head_dim),
+        layer_(layer),
         sites_(*this, c.num_heads, c.num_heads, c.head_dim, c.hidden_size, c.max_positions, true) {}
 
   // x: [B, T, D] -> [B, T, D]
@@ -61,7 +64,8 @@ class GPTNeoXLayer : public Module {
   GPTNeoXLayer(const ModelConfig& c, int layer)
       : Module("GPTNeoXLayer"),
         input_layernorm(add("input_layernorm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps))),
-        post_attention_layernorm(add("post_attention_layernorm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps))),
+        post_attention_layernorm(
+            add("post_attention_layernorm", std::make_shared<LayerNorm>(c.hidden_size, c.norm_eps))),
         post_attention_dropout(add("post_attention_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         post_mlp_dropout(add("post_mlp_dropout", std::make_shared<Dropout>(c.resid_pdrop))),
         attention(add("attention", std::make_shared<GPTNeoXAttention>(c, layer))),

@@ -17,7 +17,10 @@ class LlamaAttention : public Module {
         k_proj(add("k_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, f.qkv_bias))),
         v_proj(add("v_proj", std::make_shared<Linear>(c.hidden_size, c.num_kv_heads * c.head_dim, f.qkv_bias))),
         o_proj(add("o_proj", std::make_shared<Linear>(c.num_heads * c.head_dim, c.hidden_size, f.o_bias))),
-        heads_(c.num_heads), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), layer_(layer),
+        heads_(c.num_heads),
+        kv_heads_(c.num_kv_heads),
+        head_dim_(c.head_dim),
+        layer_(layer),
         // sliding_layers is empty in configs made in code (tests, rig train): no windows
         window_(size_t(layer) < c.sliding_layers.size() && c.sliding_layers[size_t(layer)] ? c.sliding_window : 0) {
     if (f.qk_norm) {
@@ -54,7 +57,7 @@ class LlamaAttention : public Module {
  private:
   int64_t heads_, kv_heads_, head_dim_;
   int layer_;
-  int64_t window_;  // 0: the layer sees every earlier position
+  int64_t window_;                       // 0: the layer sees every earlier position
   std::optional<AttentionSites> sites_;  // made once the members above exist
 };
 
@@ -82,9 +85,10 @@ class LlamaDecoderLayer : public Module {
       : Module(f.prefix + "DecoderLayer"),
         self_attn(add("self_attn", std::make_shared<LlamaAttention>(c, f, layer))),
         mlp(add("mlp", std::make_shared<LlamaMLP>(c, f))),
-        input_layernorm(add("input_layernorm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))),
-        post_attention_layernorm(
-            add("post_attention_layernorm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))) {}
+        input_layernorm(
+            add("input_layernorm", std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))),
+        post_attention_layernorm(add("post_attention_layernorm",
+                                     std::make_shared<RMSNorm>(f.prefix + "RMSNorm", c.hidden_size, c.norm_eps))) {}
 
   at::Tensor forward(const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
                      KVCache* cache) {

@@ -103,7 +103,8 @@ TEST_CASE("analysis: errors have the experiment config's form", "[analysis][conf
   CHECK(matches(e, "^a\\.yaml:2:29: analysis\\.smoothing\\.widht: unknown key; did you mean 'width'\\?"));
   e = error("analysis:\n  smoothing: {kind: boxcar, width: 2.5}\n");
   INFO(e);
-  CHECK(matches(e, "^a\\.yaml:2:36: analysis\\.smoothing\\.width: expected a whole number of rows for boxcar, got 2\\.5$"));
+  CHECK(matches(
+      e, "^a\\.yaml:2:36: analysis\\.smoothing\\.width: expected a whole number of rows for boxcar, got 2\\.5$"));
   e = error("analysis:\n  sites: [{site: x, sid: input}]\n");
   INFO(e);
   CHECK(matches(e, "^a\\.yaml:2:21: analysis\\.sites\\.0\\.sid: unknown key; did you mean 'side'\\?"));

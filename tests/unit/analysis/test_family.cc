@@ -43,8 +43,8 @@ TEST_CASE("max-statistic p holds the family-wise error rate at alpha on null dat
   }
   const boost::math::binomial_distribution<double> b(datasets, 0.05);
   const double lo = boost::math::quantile(b, 0.005), hi = boost::math::quantile(b, 0.995);
-  INFO("family-wise false positives: max-statistic " << any_max << "/" << datasets << ", uncorrected "
-                                                      << any_raw << ", 99% interval [" << lo << ", " << hi << "]");
+  INFO("family-wise false positives: max-statistic " << any_max << "/" << datasets << ", uncorrected " << any_raw
+                                                     << ", 99% interval [" << lo << ", " << hi << "]");
   CHECK(any_max >= lo);
   CHECK(any_max <= hi);
   CHECK(any_raw > hi);  // without the correction 8 units inflate it (expected 1 - 0.95^8 = 0.34)

@@ -114,12 +114,12 @@ TEST_CASE("smoothing kernels and masked binning") {
   std::vector<char> valid;
   b.bin(rows, 10, 2, t, binned, valid);
   REQUIRE(valid == std::vector<char>{1, 1, 1});
-  REQUIRE(binned(0, 0) == 1);     // only offset -1 has data
-  REQUIRE(binned(1, 1) == 25);    // mean of 20 and 30
-  REQUIRE(binned(2, 0) == 4);     // offset 3 is past the trial: masked, not zero
+  REQUIRE(binned(0, 0) == 1);   // only offset -1 has data
+  REQUIRE(binned(1, 1) == 25);  // mean of 20 and 30
+  REQUIRE(binned(2, 0) == 4);   // offset 3 is past the trial: masked, not zero
   double w[2];
   REQUIRE(b.window_mean(rows, 10, 2, t, w));
-  REQUIRE(w[0] == 3);             // offsets 0..2 -> rows 11..13: (2 + 3 + 4) / 3
+  REQUIRE(w[0] == 3);  // offsets 0..2 -> rows 11..13: (2 + 3 + 4) / 3
 
   // A trial whose rows start at the event: the first bin has no data.
   AlignedTrial late{0, 0, 10, 10, 14};
@@ -138,7 +138,8 @@ TEST_CASE("PSTH accumulator: Welford mean/SD/SEM with masked bins") {
   const Psth p = acc.result(0);
   REQUIRE(p.n == std::vector<int64_t>{3, 2});
   REQUIRE(near(p.mean(0, 0), 7.0 / 3));
-  REQUIRE(near(p.sd(0, 0), std::sqrt((std::pow(1 - 7.0 / 3, 2) + std::pow(2 - 7.0 / 3, 2) + std::pow(4 - 7.0 / 3, 2)) / 2)));
+  REQUIRE(near(p.sd(0, 0),
+               std::sqrt((std::pow(1 - 7.0 / 3, 2) + std::pow(2 - 7.0 / 3, 2) + std::pow(4 - 7.0 / 3, 2)) / 2)));
   REQUIRE(near(p.sem(1, 0), std::sqrt(0.5) / std::sqrt(2.0)));
 }
 

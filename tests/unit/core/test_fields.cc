@@ -25,12 +25,12 @@ FieldTyping type_of(const std::vector<std::string>& texts, std::vector<json>* ke
 
 TEST_CASE("field typing: int, float, bool, string") {
   CHECK(type_of({"1", "-2", "3"}).type == FieldType::kInt);
-  CHECK(type_of({"1", "2.5"}).type == FieldType::kFloat);      // any float: float
+  CHECK(type_of({"1", "2.5"}).type == FieldType::kFloat);  // any float: float
   CHECK(type_of({"1e3", "4"}).type == FieldType::kFloat);
   CHECK(type_of({"true", "false"}).type == FieldType::kBool);
   CHECK(type_of({"\"a\"", "\"b\""}).type == FieldType::kString);
   CHECK(type_of({"{\"k\": 1}", "[1, 2]", "\"x\""}).type == FieldType::kString);  // nested: JSON text
-  CHECK(type_of({"null", "-"}).type == FieldType::kString);  // nothing at all: text, ""
+  CHECK(type_of({"null", "-"}).type == FieldType::kString);                      // nothing at all: text, ""
   for (const auto& ok : {type_of({"1", "2"}), type_of({"true"}), type_of({"\"a\"", "-"})}) CHECK(ok.bad == -1);
 }
 
@@ -50,7 +50,8 @@ TEST_CASE("field typing: missing values fill text and float, turn int into float
 TEST_CASE("field typing: mixed kinds fail at the first value of another kind") {
   const FieldTyping a = type_of({"1", "2", "\"3\"", "true"});
   CHECK(a.bad == 2);
-  CHECK(a.why.find("expected an integer as in the first stimulus that has the field (0), got text") != std::string::npos);
+  CHECK(a.why.find("expected an integer as in the first stimulus that has the field (0), got text") !=
+        std::string::npos);
   CHECK(type_of({"-", "true", "1"}).bad == 2);  // a boolean is not a number
   CHECK(type_of({"\"a\"", "{\"k\": 1}", "2.5"}).bad == 2);
   const FieldTyping big = type_of({"1", "18446744073709551615"});

@@ -57,7 +57,8 @@ SiteCatalog fake_catalog() {
 ExperimentConfig with_electrodes(const std::string& electrodes_yaml) {
   return parse_experiment(
       "name: t\nmodel: {path: tests/data/configs/fake_model}\nstimuli: [{condition: a, prompts: [hi]}]\n"
-      "electrodes:\n" + electrodes_yaml,
+      "electrodes:\n" +
+          electrodes_yaml,
       "x.yaml");
 }
 
@@ -150,7 +151,7 @@ TEST_CASE("stimuli: inline, .txt, .jsonl, templates, shared conditions", "[exper
     CHECK(c.stimuli[7].extra.at("tags") == text("[\"math\",\"easy\"]"));
     CHECK(c.stimuli[6].extra.at("tags") == text(""));  // missing text: ""
     CHECK(c.stimuli[7].extra.at("note") == text(""));
-    CHECK(c.stimuli[0].extra.at("answer") == text(""));  // other entries lack it
+    CHECK(c.stimuli[0].extra.at("answer") == text(""));                    // other entries lack it
     CHECK(std::isnan(std::get<double>(c.stimuli[0].extra.at("weight"))));  // missing float: NaN
     CHECK(c.stimuli[7].extra.at("weight") == FieldValue(0.5));
   }
@@ -188,9 +189,9 @@ TEST_CASE("defaults", "[experiment]") {
 
 TEST_CASE("overrides with --set KEY=VALUE", "[experiment]") {
   SECTION("scalars, nested keys, flow sequences, new keys") {
-    ExperimentConfig c = load_experiment(
-        kMinimal, {"trials.repetitions=10", "stimuli.0.prompts=[a, b]", "trials.generate.top_p=0.5",
-                   "events=[{name: eos}]", "stimuli.1={condition: z, prompts: [zz]}"});
+    ExperimentConfig c =
+        load_experiment(kMinimal, {"trials.repetitions=10", "stimuli.0.prompts=[a, b]", "trials.generate.top_p=0.5",
+                                   "events=[{name: eos}]", "stimuli.1={condition: z, prompts: [zz]}"});
     CHECK(c.trials.repetitions == 10);
     CHECK(c.trials.generate.top_p == Approx(0.5));
     REQUIRE(c.stimuli.size() == 3);
@@ -214,8 +215,9 @@ TEST_CASE("overrides with --set KEY=VALUE", "[experiment]") {
     CHECK(c.recording.compression == 9);
   }
   SECTION("two model sources on the command line are an error") {
-    CHECK(error_of([] { load_experiment(kMinimal, {"model.id=a/b", "model.path=tests/data"}); }) ==
-          "--set model.path=tests/data: expected one model source, got this and --set model.id=a/b");
+    CHECK(error_of([] {
+            load_experiment(kMinimal, {"model.id=a/b", "model.path=tests/data"});
+          }) == "--set model.path=tests/data: expected one model source, got this and --set model.id=a/b");
   }
   SECTION("an empty value removes the key (its default applies)") {
     ExperimentConfig c = load_experiment(kFull, {"trials.batch_size=", "events.1=", "seed=~"});
@@ -230,8 +232,9 @@ TEST_CASE("overrides with --set KEY=VALUE", "[experiment]") {
     CHECK(error_of([] { load_experiment(kMinimal, {"trials.repititions=3"}); }) ==
           "--set trials.repititions=3: unknown key; did you mean 'repetitions'? (known keys: "
           "repetitions, order, batch_size, generate, add_special_tokens)");
-    CHECK(error_of([] { load_experiment(kMinimal, {"trials=[1]"}); }).rfind(
-              "--set trials=[1]: expected a mapping (trials), got a sequence", 0) == 0);
+    CHECK(error_of([] {
+            load_experiment(kMinimal, {"trials=[1]"});
+          }).rfind("--set trials=[1]: expected a mapping (trials), got a sequence", 0) == 0);
     CHECK(error_of([] { load_experiment(kMinimal, {"trials.generate={top_p: 2}"}); }) ==
           "--set trials.generate={top_p: 2}: trials.generate.top_p: expected a number from 0.0 to 1.0, got 2");
     CHECK(error_of([] { load_experiment(kMinimal, {"trials"}); }) ==
@@ -240,16 +243,18 @@ TEST_CASE("overrides with --set KEY=VALUE", "[experiment]") {
           "--set stimuli.5.condition=x: expected an index from 0 to 1 into stimuli, got '5'");
     CHECK(error_of([] { load_experiment(kMinimal, {"name.x=1"}); }) ==
           "--set name.x=1: expected name to be a mapping or sequence, got 'minimal'");
-    CHECK(error_of([] { load_experiment(kMinimal, {"seed=[1"}); }).rfind(
-              "--set seed=[1: expected a YAML value, got '[1'", 0) == 0);
+    CHECK(error_of([] {
+            load_experiment(kMinimal, {"seed=[1"});
+          }).rfind("--set seed=[1: expected a YAML value, got '[1'", 0) == 0);
     CHECK(error_of([] { load_experiment(kMinimal, {"name="}); }) == "--set name=: missing required key");
   }
   SECTION("errors outside the overridden keys still point at the file") {
     const std::string f = "tests/data/configs/broken/batch_size_negative.yaml";
     CHECK(error_of([&] { load_experiment(f, {"trials.repetitions=2"}); }) ==
           f + ":9:15: trials.batch_size: expected an integer >= 1, got -3");
-    CHECK(error_of([] { load_experiment(kMinimal, {"trials.repetitions=2", "model.dtype=half"}); }) ==
-          "--set model.dtype=half: expected one of float32 | float16 | bfloat16, got 'half'");
+    CHECK(error_of([] {
+            load_experiment(kMinimal, {"trials.repetitions=2", "model.dtype=half"});
+          }) == "--set model.dtype=half: expected one of float32 | float16 | bfloat16, got 'half'");
   }
 }
 
@@ -264,8 +269,7 @@ TEST_CASE("resolved_yaml round-trips and config_hash identifies the experiment",
   CHECK(a.resolved_yaml.find("compression: gzip:4") != std::string::npos);
 
   // Where-it-runs keys do not change the identity; anything else does.
-  CHECK(load_experiment(kFull, {"recording.path=elsewhere.h5", "model.device=cuda:1"}).config_hash ==
-        a.config_hash);
+  CHECK(load_experiment(kFull, {"recording.path=elsewhere.h5", "model.device=cuda:1"}).config_hash == a.config_hash);
   CHECK(load_experiment(kFull, {"trials.repetitions=3"}).config_hash != a.config_hash);
   CHECK(load_experiment(kFull, {"stimuli.0.prompts=[x]"}).config_hash != a.config_hash);
 
@@ -274,22 +278,24 @@ TEST_CASE("resolved_yaml round-trips and config_hash identifies the experiment",
   auto attrs = config_attributes(m);
   CHECK(std::find(attrs.begin(), attrs.end(), std::make_pair(std::string("trials.batch_size"), std::string("1"))) !=
         attrs.end());
-  CHECK(std::find(attrs.begin(), attrs.end(), std::make_pair(std::string("stimuli.0.prompts.2"), std::string("Maybe"))) !=
-        attrs.end());
+  CHECK(std::find(attrs.begin(), attrs.end(),
+                  std::make_pair(std::string("stimuli.0.prompts.2"), std::string("Maybe"))) != attrs.end());
 }
 
 TEST_CASE("messages: FILE:LINE:COL: KEY.PATH: expected ..., got ...", "[experiment]") {
   auto msg = [](const std::string& yaml) { return error_of([&] { parse_experiment(yaml, "x.yaml"); }); };
-  const std::string head = "name: t\nmodel: {path: tests/data/configs/fake_model}\nstimuli: [{condition: a, prompts: [hi]}]\n";
-  CHECK(msg(head + "trials:\n  batch_size: -3\n") == "x.yaml:5:15: trials.batch_size: expected an integer >= 1, got -3");
+  const std::string head =
+      "name: t\nmodel: {path: tests/data/configs/fake_model}\nstimuli: [{condition: a, prompts: [hi]}]\n";
+  CHECK(msg(head + "trials:\n  batch_size: -3\n") ==
+        "x.yaml:5:15: trials.batch_size: expected an integer >= 1, got -3");
   CHECK(msg(head + "trials: {generate: {temperature: 0, greedy: false}}\n") ==
         "x.yaml:4:34: trials.generate.temperature: expected a number > 0 when greedy is false, got 0");
   CHECK(msg(head + "trials: {generate: {temperature: 0}}\n").empty());  // fine when greedy
   CHECK(msg(head + "recording: {compression: gzip}\n") ==
         "x.yaml:4:26: recording.compression: expected none or gzip:1..9, got 'gzip'");
   CHECK(msg("") == "x.yaml: expected a mapping of experiment keys at the top level, got nothing");
-  CHECK(msg(head + "trials:\n  generate:\n    max_tokens: 3\n").find(
-            "x.yaml:6:5: trials.generate.max_tokens: unknown key") == 0);
+  CHECK(msg(head + "trials:\n  generate:\n    max_tokens: 3\n")
+            .find("x.yaml:6:5: trials.generate.max_tokens: unknown key") == 0);
 }
 
 TEST_CASE("resolve_electrodes", "[experiment]") {
@@ -348,26 +354,28 @@ TEST_CASE("resolve_electrodes", "[experiment]") {
     CHECK(msg("  - site: gpt_neox.layers.0.mlp.actt\n") ==
           "x.yaml:5:11: electrodes.0.site: expected a site of the model, got 'gpt_neox.layers.0.mlp.actt'; "
           "did you mean 'gpt_neox.layers.0.mlp.act'? ('rig inspect --sites' lists the sites and their aliases)");
-    CHECK(msg("  - site: gpt_neox.layers.*.mlp.gate\n").rfind(
-              "x.yaml:5:11: electrodes.0.site: expected a pattern matching at least one site, got "
-              "'gpt_neox.layers.*.mlp.gate', which matches none",
-              0) == 0);
+    CHECK(msg("  - site: gpt_neox.layers.*.mlp.gate\n")
+              .rfind("x.yaml:5:11: electrodes.0.site: expected a pattern matching at least one site, got "
+                     "'gpt_neox.layers.*.mlp.gate', which matches none",
+                     0) == 0);
     CHECK(msg("  - site: gpt_neox.layers.0.attention.rotary_emb\n").find("is never called") != std::string::npos);
-    CHECK(msg("  - {site: gpt_neox.embed_in, side: input}\n").rfind(
-              "x.yaml:5:12: electrodes.0.site: site 'gpt_neox.embed_in' (Embedding) has no float input", 0) == 0);
+    CHECK(msg("  - {site: gpt_neox.embed_in, side: input}\n")
+              .rfind("x.yaml:5:12: electrodes.0.site: site 'gpt_neox.embed_in' (Embedding) has no float input", 0) ==
+          0);
     CHECK(msg("  - site: /.*rotary.*/\n").find("none of which can be recorded") != std::string::npos);
     CHECK(msg("  - site: gpt_neox.layers.0.mlp.dense_4h_to_h\n    neurons: [0, 512]\n") ==
           "x.yaml:6:14: electrodes.0.neurons: expected neuron indices below 512 (the output width of "
           "gpt_neox.layers.0.mlp.dense_4h_to_h), got 512");
-    CHECK(msg("  - site: gpt_neox.layers.0.mlp.dense_4h_to_h\n    neurons: \"500:600\"\n").find(
-              "got 599") != std::string::npos);
-    CHECK(msg("  - site: gpt_neox.layers.0.mlp.dense_4h_to_h\n    neurons: \"600:\"\n").find(
-              "got 600") != std::string::npos);
+    CHECK(msg("  - site: gpt_neox.layers.0.mlp.dense_4h_to_h\n    neurons: \"500:600\"\n").find("got 599") !=
+          std::string::npos);
+    CHECK(msg("  - site: gpt_neox.layers.0.mlp.dense_4h_to_h\n    neurons: \"600:\"\n").find("got 600") !=
+          std::string::npos);
   }
   SECTION("override origins") {
     ExperimentConfig c = load_experiment(kMinimal, {"electrodes=[{site: nope}]"});
-    CHECK(error_of([&] { resolve_electrodes(c, cat); }).rfind(
-              "--set electrodes=[{site: nope}]: electrodes.0.site: expected a site of the model", 0) == 0);
+    CHECK(error_of([&] {
+            resolve_electrodes(c, cat);
+          }).rfind("--set electrodes=[{site: nope}]: electrodes.0.site: expected a site of the model", 0) == 0);
   }
 }
 
@@ -422,10 +430,10 @@ TEST_CASE("resolve_electrodes: TransformerLens names bring their site and side",
           std::string::npos);
     CHECK(msg("  - site: blocks.7.hook_resid_pre\n").find("did you mean 'blocks.0.hook_resid_pre'?") !=
           std::string::npos);
-    CHECK(msg("  - {site: \"blocks.*.mlp.hook_post\", side: input}\n").find(
-              "matches 2 alias(es), none of which is on the input side") != std::string::npos);
-    CHECK(msg("  - {site: blocks.0.mlp.hook_post, neurons: [2048]}\n").find(
-              "(the output width of gpt_neox.layers.0.mlp.act, blocks.0.mlp.hook_post), got 2048") !=
+    CHECK(msg("  - {site: \"blocks.*.mlp.hook_post\", side: input}\n")
+              .find("matches 2 alias(es), none of which is on the input side") != std::string::npos);
+    CHECK(msg("  - {site: blocks.0.mlp.hook_post, neurons: [2048]}\n")
+              .find("(the output width of gpt_neox.layers.0.mlp.act, blocks.0.mlp.hook_post), got 2048") !=
           std::string::npos);
   }
 }
@@ -478,10 +486,11 @@ TEST_CASE("electrodes: sae (an SAE's latents as the units)", "[experiment]") {
   CHECK(msg("  - {site: gpt_neox.layers.1, sae: no/such/dir}\n") ==
         "x.yaml:5:36: electrodes.0.sae: expected a directory holding an SAE in SAELens's format (cfg.json and "
         "sae_weights.safetensors), got 'no/such/dir', which has no cfg.json");
-  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + ", neurons: [3]}\n").find(
-            "x.yaml:5:72: electrodes.0.neurons: does not apply with 'sae'") == 0);
-  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + "}\n  - {site: gpt_neox.layers.*}\n").find(
-            "x.yaml:6:12: electrodes.1.site: site 'gpt_neox.layers.1' output is recorded as the latents of SAE " + sae +
-            " by x.yaml:5:12: "
-            "electrodes.0.site, and as its neurons here") == 0);
+  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + ", neurons: [3]}\n")
+            .find("x.yaml:5:72: electrodes.0.neurons: does not apply with 'sae'") == 0);
+  CHECK(msg("  - {site: gpt_neox.layers.1, sae: " + sae + "}\n  - {site: gpt_neox.layers.*}\n")
+            .find("x.yaml:6:12: electrodes.1.site: site 'gpt_neox.layers.1' output is recorded as the latents of SAE " +
+                  sae +
+                  " by x.yaml:5:12: "
+                  "electrodes.0.site, and as its neurons here") == 0);
 }

@@ -53,27 +53,31 @@ TEST_CASE("sweep: nested keys equal dotted keys, and path values name files by t
   // Checkpoint directories (model.path must exist when the config loads).
   const auto ck = std::filesystem::temp_directory_path() / "rig-test-sweep";
   for (const char* d : {"step1000", "step2000", "a/ck", "b/ck"}) std::filesystem::create_directories(ck / d);
-  const std::string paths = kBase + "sweep: {model.path: [" + (ck / "step1000/").string() + ", " +
-                            (ck / "step2000").string() + "]}\n";
+  const std::string paths =
+      kBase + "sweep: {model.path: [" + (ck / "step1000/").string() + ", " + (ck / "step2000").string() + "]}\n";
   ExperimentConfig v = parse_experiment(paths, "x.yaml", {}, 0);
   CHECK(v.model.path == (ck / "step1000/").string());
   CHECK(v.recording.path == "out/run.step1000.h5");
   // model.path is a where-it-runs key, but the variant still changes the hash.
   CHECK(v.config_hash != parse_experiment(paths, "x.yaml", {}, 1).config_hash);
   // Colliding suffixes fall back to the variant number.
-  const std::string same = kBase + "sweep: {model.path: [" + (ck / "a/ck").string() + ", " + (ck / "b/ck").string() + "]}\n";
+  const std::string same =
+      kBase + "sweep: {model.path: [" + (ck / "a/ck").string() + ", " + (ck / "b/ck").string() + "]}\n";
   CHECK(parse_experiment(same, "x.yaml", {}, 1).recording.path == "out/run.sweep-1.h5");
 }
 
 TEST_CASE("sweep: errors name the sweep key or value with file:line:col") {
   const std::string unknown = kBase + "sweep:\n  model.revison: [a]\n";
-  CHECK(error_of(unknown) == "x.yaml:6:3: sweep.model.revison (sweep variant 0: model.revison=a): unknown key; "
-                             "did you mean 'revision'? (known keys: id, revision, cache_dir, path, download, dtype, device)");
+  CHECK(error_of(unknown) ==
+        "x.yaml:6:3: sweep.model.revison (sweep variant 0: model.revison=a): unknown key; "
+        "did you mean 'revision'? (known keys: id, revision, cache_dir, path, download, dtype, device)");
   const std::string bad_value = kBase + "sweep:\n  trials.repetitions: [2, -1]\n";
   CHECK(error_of(bad_value).rfind("x.yaml:6:27: trials.repetitions (sweep variant 1: trials.repetitions=-1): "
-                                  "expected an integer >= 1, got -1", 0) == 0);
-  CHECK(error_of(kBase + "sweep:\n  trials.repetitions: 3\n").find("x.yaml:6:23: sweep.trials.repetitions: expected a "
-                                                                   "non-empty sequence of values") == 0);
+                                  "expected an integer >= 1, got -1",
+                                  0) == 0);
+  CHECK(error_of(kBase + "sweep:\n  trials.repetitions: 3\n")
+            .find("x.yaml:6:23: sweep.trials.repetitions: expected a "
+                  "non-empty sequence of values") == 0);
   CHECK(error_of(kBase + "sweep: [1, 2]\n").find("x.yaml:5:8: sweep: expected a mapping of key paths") == 0);
   CHECK(error_of(kBase, {}, 0).find("requested, but the config has no sweep: key") != std::string::npos);
   CHECK(error_of(kBase + "sweep: {seed: [1, 2]}\n", {}, 2).find("expected 0..1 (2 variants)") != std::string::npos);

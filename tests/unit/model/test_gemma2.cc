@@ -102,21 +102,22 @@ TEST_CASE("Gemma 2: print(model) and named_modules() as transformers 5.17", "[mo
 ))");
   // named_modules() of the same model: every one a site, by the same name.
   std::string layer0;
-  for (const char* s : {"\tGemma2DecoderLayer", ".self_attn\tGemma2Attention", ".self_attn.q_proj\tLinear",
-                        ".self_attn.k_proj\tLinear", ".self_attn.v_proj\tLinear", ".self_attn.o_proj\tLinear",
-                        ".mlp\tGemma2MLP", ".mlp.gate_proj\tLinear", ".mlp.up_proj\tLinear",
-                        ".mlp.down_proj\tLinear", ".mlp.act_fn\tGELUTanh", ".input_layernorm\tGemma2RMSNorm",
-                        ".post_attention_layernorm\tGemma2RMSNorm", ".pre_feedforward_layernorm\tGemma2RMSNorm",
-                        ".post_feedforward_layernorm\tGemma2RMSNorm"})
+  for (const char* s :
+       {"\tGemma2DecoderLayer", ".self_attn\tGemma2Attention", ".self_attn.q_proj\tLinear", ".self_attn.k_proj\tLinear",
+        ".self_attn.v_proj\tLinear", ".self_attn.o_proj\tLinear", ".mlp\tGemma2MLP", ".mlp.gate_proj\tLinear",
+        ".mlp.up_proj\tLinear", ".mlp.down_proj\tLinear", ".mlp.act_fn\tGELUTanh", ".input_layernorm\tGemma2RMSNorm",
+        ".post_attention_layernorm\tGemma2RMSNorm", ".pre_feedforward_layernorm\tGemma2RMSNorm",
+        ".post_feedforward_layernorm\tGemma2RMSNorm"})
     layer0 += std::string("model.layers.N") + s + "\n";
   auto layer = [&](const std::string& n) {
     std::string s = layer0;
     for (size_t p; (p = s.find("layers.N")) != std::string::npos;) s.replace(p, 8, "layers." + n);
     return s;
   };
-  const std::string want = "\tGemma2ForCausalLM\nmodel\tGemma2Model\nmodel.embed_tokens\tGemma2TextScaledWordEmbedding\n"
-                           "model.layers\tModuleList\n" + layer("0") + layer("1") +
-                           "model.norm\tGemma2RMSNorm\nmodel.rotary_emb\tGemma2RotaryEmbedding\nlm_head\tLinear\n";
+  const std::string want =
+      "\tGemma2ForCausalLM\nmodel\tGemma2Model\nmodel.embed_tokens\tGemma2TextScaledWordEmbedding\n"
+      "model.layers\tModuleList\n" +
+      layer("0") + layer("1") + "model.norm\tGemma2RMSNorm\nmodel.rotary_emb\tGemma2RotaryEmbedding\nlm_head\tLinear\n";
   std::string ours;
   model->visit([&](rig::Module& m) { ours += m.path() + "\t" + m.type() + "\n"; });
   CHECK(ours == want);

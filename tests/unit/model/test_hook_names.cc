@@ -24,18 +24,22 @@ constexpr int64_t kD = 16, kF = 40, kV = 64, kL = 2;
 
 json tiny(const std::string& model_type, const std::string& cls) {
   if (model_type == "gpt2")
-    return {{"architectures", {cls}}, {"model_type", model_type}, {"vocab_size", kV}, {"n_embd", kD},
-            {"n_layer", kL},          {"n_head", 2},              {"n_positions", 64}, {"n_inner", kF}};
-  json j = {{"architectures", {cls}}, {"model_type", model_type}, {"vocab_size", kV}, {"hidden_size", kD},
-            {"intermediate_size", kF}, {"num_hidden_layers", kL}, {"num_attention_heads", 2},
-            {"max_position_embeddings", 64}, {"bos_token_id", 0}, {"eos_token_id", 0}};
+    return {{"architectures", {cls}}, {"model_type", model_type},
+            {"vocab_size", kV},       {"n_embd", kD},
+            {"n_layer", kL},          {"n_head", 2},
+            {"n_positions", 64},      {"n_inner", kF}};
+  json j = {{"architectures", {cls}},   {"model_type", model_type},      {"vocab_size", kV},
+            {"hidden_size", kD},        {"intermediate_size", kF},       {"num_hidden_layers", kL},
+            {"num_attention_heads", 2}, {"max_position_embeddings", 64}, {"bos_token_id", 0},
+            {"eos_token_id", 0}};
   if (model_type == "gpt_neox") {
     j["rotary_pct"] = 0.5;
     j["hidden_act"] = "gelu";
   } else {
     j["num_key_value_heads"] = 1;
     j["head_dim"] = 8;
-    j[model_type == "gemma2" ? "hidden_activation" : "hidden_act"] = model_type == "gemma2" ? "gelu_pytorch_tanh" : "silu";
+    j[model_type == "gemma2" ? "hidden_activation" : "hidden_act"] =
+        model_type == "gemma2" ? "gelu_pytorch_tanh" : "silu";
   }
   return j;
 }
@@ -99,13 +103,13 @@ TEST_CASE("hook names: every architecture, every layer, at sites of the width th
       if (a.alias.find(".attn.hook_") == std::string::npos)
         CHECK((a.side == rig::Side::kInput ? s.in_width : s.out_width) == expected_width(a.alias));
     }
-    for (const char* name : {"blocks.{i}.hook_resid_pre", "blocks.{i}.hook_resid_mid", "blocks.{i}.hook_resid_post",
-                             "blocks.{i}.hook_attn_out", "blocks.{i}.hook_mlp_out", "blocks.{i}.mlp.hook_pre",
-                             "blocks.{i}.mlp.hook_post", "blocks.{i}.attn.hook_q", "blocks.{i}.attn.hook_k",
-                             "blocks.{i}.attn.hook_v", "blocks.{i}.attn.hook_z", "blocks.{i}.attn.hook_pattern",
-                             "blocks.{i}.attn.hook_attn_scores", "blocks.{i}.attn.hook_result",
-                             "blocks.{i}.attn.hook_rot_q", "blocks.{i}.attn.hook_rot_k", "blocks.{i}.ln1.hook_normalized",
-                             "blocks.{i}.ln2.hook_normalized"})
+    for (const char* name :
+         {"blocks.{i}.hook_resid_pre", "blocks.{i}.hook_resid_mid", "blocks.{i}.hook_resid_post",
+          "blocks.{i}.hook_attn_out", "blocks.{i}.hook_mlp_out", "blocks.{i}.mlp.hook_pre", "blocks.{i}.mlp.hook_post",
+          "blocks.{i}.attn.hook_q", "blocks.{i}.attn.hook_k", "blocks.{i}.attn.hook_v", "blocks.{i}.attn.hook_z",
+          "blocks.{i}.attn.hook_pattern", "blocks.{i}.attn.hook_attn_scores", "blocks.{i}.attn.hook_result",
+          "blocks.{i}.attn.hook_rot_q", "blocks.{i}.attn.hook_rot_k", "blocks.{i}.ln1.hook_normalized",
+          "blocks.{i}.ln2.hook_normalized"})
       CHECK(per_name[name] == kL);
     for (const char* name : {"hook_embed", "unembed.hook_in", "unembed.hook_out", "ln_final.hook_normalized"})
       CHECK(per_name[name] == 1);

@@ -82,9 +82,10 @@ TEST_CASE("safetensors: truncated and inconsistent files are errors naming file 
   CHECK(contains(e2, "'w'"));
   CHECK(contains(e2, "outside the data section"));
 
-  write_raw(d / "overlap.safetensors",
-            R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-            std::string(12, '\0'));
+  write_raw(
+      d / "overlap.safetensors",
+      R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+      std::string(12, '\0'));
   const auto e3 = model_error([&] { rig::SafetensorsFile::open(d / "overlap.safetensors"); });
   CHECK(contains(e3, "overlapping"));
   CHECK(contains(e3, "'x'"));
@@ -92,7 +93,8 @@ TEST_CASE("safetensors: truncated and inconsistent files are errors naming file 
   write_raw(d / "count.safetensors", R"({"z":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
   CHECK(contains(model_error([&] { rig::SafetensorsFile::open(d / "count.safetensors"); }), "needs 6"));
 
-  write_raw(d / "dtype.safetensors", R"({"z":{"dtype":"F8_E9","shape":[1],"data_offsets":[0,1]}})", std::string(1, '\0'));
+  write_raw(d / "dtype.safetensors", R"({"z":{"dtype":"F8_E9","shape":[1],"data_offsets":[0,1]}})",
+            std::string(1, '\0'));
   CHECK(contains(model_error([&] { rig::SafetensorsFile::open(d / "dtype.safetensors"); }), "unsupported dtype"));
 
   write_raw(d / "json.safetensors", "{not json", "");
@@ -223,7 +225,8 @@ TEST_CASE("sharded checkpoints load like a single file", "[model]") {
     std::string data;
     for (size_t i = shard; i < all.size(); i += 2) {
       const auto* t = all[i].second;
-      header[all[i].first] = {{"dtype", rig::st_dtype_name(t->dtype)}, {"shape", t->shape},
+      header[all[i].first] = {{"dtype", rig::st_dtype_name(t->dtype)},
+                              {"shape", t->shape},
                               {"data_offsets", {data.size(), data.size() + t->nbytes}}};
       data.append(reinterpret_cast<const char*>(t->data), t->nbytes);
       index["weight_map"][all[i].first] = "model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors";

@@ -169,7 +169,8 @@ TEST_CASE("batch invariance: a padded batch of 5 equals 5 single runs within 1e-
   for (const char* model : kModels) {
     RIG_SHARED_OR_CONTINUE(dir, std::string("golden/models/") + model);
     auto m = load(dir, "config.json");
-    std::vector<std::vector<int64_t>> prompts = {{5, 17, 300, 42}, {7}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {900, 12}, {64, 65, 66, 67, 68, 69}};
+    std::vector<std::vector<int64_t>> prompts = {
+        {5, 17, 300, 42}, {7}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {900, 12}, {64, 65, 66, 67, 68, 69}};
     // Record every site's output for the whole batch, then for each prompt alone.
     std::map<std::string, at::Tensor> full;
     rig::SiteHooks hooks(m->n_sites());

@@ -106,8 +106,7 @@ TEST_CASE("batch queue: the consumer's error drops what is queued and surfaces i
   CHECK(consumed == 1);  // batches 1..3 were dropped, not written after the failure
 }
 
-TEST_CASE("batch queue: an error reported from outside wins over later ones and wakes a waiting push",
-          "[recording]") {
+TEST_CASE("batch queue: an error reported from outside wins over later ones and wakes a waiting push", "[recording]") {
   BatchQueue q(1, "q.h5");
   std::mutex mu;
   std::condition_variable cv;

@@ -31,8 +31,7 @@ namespace {
 struct TempDir {
   fs::path dir;
   TempDir() {
-    dir = fs::temp_directory_path() /
-          ("rig_rec_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    dir = fs::temp_directory_path() / ("rig_rec_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
@@ -46,10 +45,13 @@ struct TempDir {
 
 RecordingHeader make_header(const std::string& dtype = "float32", int compression = 0) {
   RecordingHeader h;
-  h.attrs = {{"config", "model: pythia\nseed: 1\n"}, {"config_hash", "abc123"},
-             {"model", "EleutherAI/pythia-14m"}, {"architecture", "GPTNeoXForCausalLM"}};
+  h.attrs = {{"config", "model: pythia\nseed: 1\n"},
+             {"config_hash", "abc123"},
+             {"model", "EleutherAI/pythia-14m"},
+             {"architecture", "GPTNeoXForCausalLM"}};
   h.int_attrs = {{"seed", 1}};
-  h.stimuli = {{0, "A", "Hello", {{"topic", std::string("greeting")}}}, {1, "B", "Größe ✓", {{"lang", std::string("de")}}}};
+  h.stimuli = {{0, "A", "Hello", {{"topic", std::string("greeting")}}},
+               {1, "B", "Größe ✓", {{"lang", std::string("de")}}}};
   ElectrodeSpec a{"gpt_neox.layers.0.mlp.dense_4h_to_h", Side::kOutput, "Linear", 6, {}};
   ElectrodeSpec b{"gpt_neox.layers.1", Side::kInput, "GPTNeoXLayer", 10, {1, 3, 7}};
   h.electrodes = {a, b};
@@ -80,8 +82,7 @@ TrialResult make_trial(const RecordingHeader& h, int64_t i) {
   t.finish_reason = t.n_generated ? FinishReason::kLength : FinishReason::kPromptOnly;
   const int64_t rows = t.n_prompt_tokens + t.n_generated;
   for (int64_t r = 0; r < rows; ++r)
-    t.tokens.push_back({r, 100 * i + r, "tok" + std::to_string(r) + (r % 2 ? "é" : ""),
-                        r >= t.n_prompt_tokens});
+    t.tokens.push_back({r, 100 * i + r, "tok" + std::to_string(r) + (r % 2 ? "é" : ""), r >= t.n_prompt_tokens});
   t.events["stim_on"] = 0;
   if (t.n_generated) t.events["response_start"] = t.n_prompt_tokens;
   for (size_t e = 0; e < h.electrodes.size(); ++e) {
@@ -137,13 +138,13 @@ TEST_CASE("float16 conversion rounds to nearest even and keeps specials", "[reco
     REQUIRE(h5::float_to_half(f) == h);  // every half value round-trips exactly
   }
   REQUIRE(h5::half_to_float(h5::float_to_half(1.0f)) == 1.0f);
-  REQUIRE(h5::float_to_half(1.0f + 1.0f / 2048) == 0x3c00);           // tie -> even (down)
-  REQUIRE(h5::float_to_half(1.0f + 3.0f / 2048) == 0x3c02);           // tie -> even (up)
-  REQUIRE(h5::float_to_half(65520.0f) == 0x7c00);                     // rounds to inf
-  REQUIRE(h5::float_to_half(65519.0f) == 0x7bff);                     // max half
+  REQUIRE(h5::float_to_half(1.0f + 1.0f / 2048) == 0x3c00);  // tie -> even (down)
+  REQUIRE(h5::float_to_half(1.0f + 3.0f / 2048) == 0x3c02);  // tie -> even (up)
+  REQUIRE(h5::float_to_half(65520.0f) == 0x7c00);            // rounds to inf
+  REQUIRE(h5::float_to_half(65519.0f) == 0x7bff);            // max half
   REQUIRE(h5::float_to_half(-std::numeric_limits<float>::infinity()) == 0xfc00);
-  REQUIRE(h5::float_to_half(1e-8f) == 0x0000);                        // below half subnormals
-  REQUIRE(h5::float_to_half(5.9604645e-8f) == 0x0001);                // smallest subnormal
+  REQUIRE(h5::float_to_half(1e-8f) == 0x0000);          // below half subnormals
+  REQUIRE(h5::float_to_half(5.9604645e-8f) == 0x0001);  // smallest subnormal
 }
 
 TEST_CASE("hdf5 helpers: columns, matrices, attributes, dotted names", "[recording][hdf5]") {
@@ -173,8 +174,7 @@ TEST_CASE("hdf5 helpers: columns, matrices, attributes, dotted names", "[recordi
   h5::Id g = h5::open_group(f, "a.b.c");
   REQUIRE(h5::read_int64(h5::open_dataset(g, "ints")) == std::vector<int64_t>{1, 2, 3, -4});
   REQUIRE(h5::read_int64(h5::open_dataset(g, "ints"), 1, 3) == std::vector<int64_t>{2, 3});
-  REQUIRE(h5::read_strings(h5::open_dataset(g, "strs")) ==
-          std::vector<std::string>{"x", "", "ünï ✓"});
+  REQUIRE(h5::read_strings(h5::open_dataset(g, "strs")) == std::vector<std::string>{"x", "", "ünï ✓"});
   h5::Id m = h5::open_dataset(g, "m");
   REQUIRE(h5::dtype_of(m) == h5::Dtype::kFloat16);
   REQUIRE(h5::n_rows(m) == 2);
@@ -290,8 +290,7 @@ TEST_CASE("bad headers and trials are refused with a message", "[recording]") {
   auto w = RecordingWriter::create(tmp / "c.h5", h, false);
   TrialResult t = make_trial(h, 0);
   t.recordings[1].pop_back();
-  REQUIRE_THAT(message_of([&] { w->append({t}); }),
-               Catch::Matchers::Contains("gpt_neox.layers.1/input"));
+  REQUIRE_THAT(message_of([&] { w->append({t}); }), Catch::Matchers::Contains("gpt_neox.layers.1/input"));
   t = make_trial(h, 0);
   t.events["nope"] = 0;
   REQUIRE_THAT(message_of([&] { w->append({t}); }), Catch::Matchers::Contains("event 'nope'"));
@@ -345,8 +344,7 @@ TEST_CASE("resume names what differs from the file", "[recording]") {
   REQUIRE_THROWS_AS(RecordingWriter::resume(tmp / "missing.h5", h), ConfigError);
 }
 
-TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial",
-          "[recording]") {
+TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial", "[recording]") {
   TempDir tmp;
   const fs::path path = tmp / "k.h5";
   RecordingHeader h = make_header();
@@ -364,8 +362,7 @@ TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial
     h5::Id ev = h5::open_group(h5::open_group(f, "events"), "stim_on");
     h5::append(h5::open_dataset(ev, "trial"), std::vector<int64_t>{99});
     h5::append(h5::open_dataset(ev, "row"), std::vector<int64_t>{1000});
-    h5::Id rec = h5::open_dataset(h5::open_group(h5::open_group(f, "recordings"),
-                                                 h.electrodes[0].site), "output");
+    h5::Id rec = h5::open_dataset(h5::open_group(h5::open_group(f, "recordings"), h.electrodes[0].site), "output");
     std::vector<float> junk(6 * 4, 9.f);
     h5::append_rows(rec, junk.data(), 4);
     f.close();
@@ -383,8 +380,7 @@ TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial
   REQUIRE(r.trials().size() == 5);
   for (size_t i = 0; i < 5; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
   h5::Id f = h5::open_file(path, false);
-  REQUIRE(int64_t(h5::n_rows(h5::open_dataset(h5::open_group(f, "tokens"), "token_id"))) ==
-          r.n_rows());
+  REQUIRE(int64_t(h5::n_rows(h5::open_dataset(h5::open_group(f, "tokens"), "token_id"))) == r.n_rows());
   REQUIRE(h5::n_rows(h5::open_dataset(h5::open_group(f, "trials"), "index")) == 5);
 }
 
@@ -445,9 +441,7 @@ TEST_CASE("append blocks while the queue is full", "[recording]") {
 
 TEST_CASE("reader errors name the file and what is wrong", "[recording]") {
   TempDir tmp;
-  {
-    std::ofstream(tmp / "text.h5") << "not hdf5";
-  }
+  { std::ofstream(tmp / "text.h5") << "not hdf5"; }
   REQUIRE_THAT(message_of([&] { RecordingReader r(tmp / "text.h5"); }),
                Catch::Matchers::Contains("text.h5: not an HDF5 file"));
   REQUIRE_THROWS_AS(RecordingReader(tmp / "none.h5"), DataError);
@@ -473,9 +467,8 @@ TEST_CASE("MemorySink keeps trials and commits synchronously", "[recording]") {
   MemorySink sink(h, {make_trial(h, 0)});
   REQUIRE(sink.finished_trials() == std::vector<int64_t>{0});
   std::vector<int64_t> committed;
-  sink.set_on_committed([&](const std::vector<int64_t>& idx) {
-    committed.insert(committed.end(), idx.begin(), idx.end());
-  });
+  sink.set_on_committed(
+      [&](const std::vector<int64_t>& idx) { committed.insert(committed.end(), idx.begin(), idx.end()); });
   RecordingSink& s = sink;
   s.append(make_batch(h, 1, 2));
   REQUIRE(committed == std::vector<int64_t>{1, 2});
@@ -490,8 +483,7 @@ TEST_CASE("MemorySink keeps trials and commits synchronously", "[recording]") {
   require_same(sink.trials()[2], make_trial(h, 2));
 }
 
-TEST_CASE("the writer process closes the file with every committed trial when rig dies",
-          "[recording]") {
+TEST_CASE("the writer process closes the file with every committed trial when rig dies", "[recording]") {
   TempDir tmp;
   const fs::path path = tmp / "orphan.h5";
   RecordingHeader h = make_header();
@@ -532,8 +524,7 @@ TEST_CASE("the writer process closes the file with every committed trial when ri
   for (size_t i = 0; i < 6; ++i) CHECK(r->trial(i).index == int64_t(i));
 }
 
-TEST_CASE("recordings reach the writer process through shared memory or the socket, in any mix",
-          "[recording]") {
+TEST_CASE("recordings reach the writer process through shared memory or the socket, in any mix", "[recording]") {
   TempDir tmp;
   RecordingHeader h = make_header();
   h.n_trials_planned = 60;
@@ -546,9 +537,8 @@ TEST_CASE("recordings reach the writer process through shared memory or the sock
     std::vector<int64_t> committed;
     {
       auto w = RecordingWriter::create(path, h, false, opt);
-      w->set_on_committed([&](const std::vector<int64_t>& idx) {
-        committed.insert(committed.end(), idx.begin(), idx.end());
-      });
+      w->set_on_committed(
+          [&](const std::vector<int64_t>& idx) { committed.insert(committed.end(), idx.begin(), idx.end()); });
       const int64_t sizes[] = {1, 3, 8, 2, 1, 8, 3, 3, 2, 1, 8, 2, 3, 1, 8, 3, 2, 1};
       int64_t next = 0;
       for (const int64_t n : sizes) {
@@ -574,17 +564,15 @@ TEST_CASE("write_now writes rows from where they lie and commits at once", "[rec
   opt.separate_process = false;
   auto w = RecordingWriter::create(path, h, false, opt);
   std::vector<int64_t> committed;
-  w->set_on_committed([&](const std::vector<int64_t>& idx) {
-    committed.insert(committed.end(), idx.begin(), idx.end());
-  });
+  w->set_on_committed(
+      [&](const std::vector<int64_t>& idx) { committed.insert(committed.end(), idx.begin(), idx.end()); });
   std::vector<TrialResult> batch = make_batch(h, 0, 3);
   std::vector<TrialResult> bare = batch;  // the recordings lie elsewhere
   for (auto& t : bare) t.recordings.clear();
   w->write_now(bare, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); });
   REQUIRE(committed == std::vector<int64_t>{0, 1, 2});  // before write_now returned
   w->close();
-  REQUIRE_THROWS_AS(w->write_now(bare, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); }),
-                    Error);
+  REQUIRE_THROWS_AS(w->write_now(bare, [&](size_t i, size_t e) { return batch[i].recordings[e].data(); }), Error);
   RecordingReader r(path);
   REQUIRE(r.trials().size() == 3);
   for (size_t i = 0; i < 3; ++i) require_same(r.trial(i), make_trial(h, int64_t(i)));
@@ -628,7 +616,8 @@ TEST_CASE("files describe themselves: tables, electrodes, identifier, both dtype
     REQUIRE(h5::read_strings(h5::open_dataset(el, "site")) ==
             std::vector<std::string>{"gpt_neox.layers.0.mlp.dense_4h_to_h", "gpt_neox.layers.1"});
     REQUIRE(h5::read_strings(h5::open_dataset(el, "side")) == std::vector<std::string>{"output", "input"});
-    REQUIRE(h5::read_strings(h5::open_dataset(el, "module_type")) == std::vector<std::string>{"Linear", "GPTNeoXLayer"});
+    REQUIRE(h5::read_strings(h5::open_dataset(el, "module_type")) ==
+            std::vector<std::string>{"Linear", "GPTNeoXLayer"});
     REQUIRE(h5::read_int64(h5::open_dataset(el, "width")) == std::vector<int64_t>{6, 3});
     REQUIRE(h5::read_int64(h5::open_dataset(el, "layer")) == std::vector<int64_t>{-1, 1});
     REQUIRE(h5::read_strings(h5::open_dataset(el, "alias")) == std::vector<std::string>{"", ""});  // none used

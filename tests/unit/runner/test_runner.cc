@@ -78,8 +78,8 @@ TEST_CASE("the runner's rows are what hooks see in one forward pass over the tri
       const int64_t width = electrodes[e].width();
       REQUIRE(want.size(1) == width);
       REQUIRE(int64_t(t.recordings[e].size()) == int64_t(t.tokens.size()) * width);
-      const at::Tensor got = at::from_blob(const_cast<float*>(t.recordings[e].data()),
-                                           {int64_t(t.tokens.size()), width}, at::kFloat);
+      const at::Tensor got =
+          at::from_blob(const_cast<float*>(t.recordings[e].data()), {int64_t(t.tokens.size()), width}, at::kFloat);
       // Generation uses a KV cache and batches with padding; the plain pass does neither.
       INFO("trial " << t.index << " electrode " << electrodes[e].site);
       CHECK((got - want).abs().max().item<float>() < 1e-4f);
@@ -127,7 +127,8 @@ TEST_CASE("the runner skips the trials a resumed sink holds, and the rest equal 
     for (size_t e = 0; e < t.recordings.size(); ++e) {
       REQUIRE(r.recordings[e].size() == t.recordings[e].size());
       float d = 0;
-      for (size_t i = 0; i < t.recordings[e].size(); ++i) d = std::max(d, std::abs(r.recordings[e][i] - t.recordings[e][i]));
+      for (size_t i = 0; i < t.recordings[e].size(); ++i)
+        d = std::max(d, std::abs(r.recordings[e][i] - t.recordings[e][i]));
       CHECK(d < 1e-4f);  // other batch partners: other padding
     }
   }

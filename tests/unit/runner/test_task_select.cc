@@ -21,8 +21,10 @@ std::function<const char*(const char*)> env(std::map<std::string, std::string> v
 }
 
 std::map<std::string, std::string> array(int id, int count, int min = 0, int step = 1) {
-  return {{"SLURM_ARRAY_TASK_ID", std::to_string(id)}, {"SLURM_ARRAY_TASK_COUNT", std::to_string(count)},
-          {"SLURM_ARRAY_TASK_MIN", std::to_string(min)}, {"SLURM_ARRAY_TASK_STEP", std::to_string(step)}};
+  return {{"SLURM_ARRAY_TASK_ID", std::to_string(id)},
+          {"SLURM_ARRAY_TASK_COUNT", std::to_string(count)},
+          {"SLURM_ARRAY_TASK_MIN", std::to_string(min)},
+          {"SLURM_ARRAY_TASK_STEP", std::to_string(step)}};
 }
 
 }  // namespace

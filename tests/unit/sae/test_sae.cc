@@ -75,7 +75,8 @@ TEST_CASE("sae: standard, jumprelu and topk encode as SAELens defines them") {
 TEST_CASE("sae: a bad cfg.json names the file and the key") {
   TmpDir d;
   write_sae(d.p, ", \"architecture\": \"gated\"");
-  CHECK_THAT(load_error(d.p), Catch::Contains("cfg.json: architecture: expected standard | jumprelu | topk, got 'gated'"));
+  CHECK_THAT(load_error(d.p),
+             Catch::Contains("cfg.json: architecture: expected standard | jumprelu | topk, got 'gated'"));
   write_sae(d.p, ", \"architecture\": \"topk\", \"k\": 4");
   CHECK_THAT(load_error(d.p), Catch::Contains("cfg.json: k: expected at most d_sae = 3, got 4"));
   write_sae(d.p, ", \"normalize_activations\": \"covariance_whitening\"");
@@ -87,10 +88,14 @@ TEST_CASE("sae: a bad cfg.json names the file and the key") {
 TEST_CASE("sae: a bad weights file names the file and the tensor") {
   TmpDir d;
   write_sae(d.p, "", {}, /*with_w_dec=*/false);
-  CHECK_THAT(load_error(d.p), Catch::Contains("sae_weights.safetensors: tensor 'W_dec' is missing (expected shape [3, 2])"));
+  CHECK_THAT(load_error(d.p),
+             Catch::Contains("sae_weights.safetensors: tensor 'W_dec' is missing (expected shape [3, 2])"));
   write_sae(d.p, "", {}, false);
   save_safetensors(d.p / "sae_weights.safetensors",
-                   {{"W_enc", at::zeros({3, 2})}, {"b_enc", at::zeros({3})}, {"W_dec", at::zeros({3, 2})}, {"b_dec", at::zeros({2})}},
+                   {{"W_enc", at::zeros({3, 2})},
+                    {"b_enc", at::zeros({3})},
+                    {"W_dec", at::zeros({3, 2})},
+                    {"b_dec", at::zeros({2})}},
                    {});
   CHECK_THAT(load_error(d.p), Catch::Contains("tensor 'W_enc' has shape [3, 2]; expected [2, 3]"));
   write_sae(d.p, ", \"architecture\": \"jumprelu\"");

@@ -96,7 +96,8 @@ std::string spec_yaml(const std::string& spec_json) {
     y += "    op: " + op + "\n";
     if (s.contains("neurons")) {
       y += "    neurons: [";
-      for (size_t i = 0; i < s["neurons"].size(); ++i) y += (i ? ", " : "") + std::to_string(s["neurons"][i].get<int64_t>());
+      for (size_t i = 0; i < s["neurons"].size(); ++i)
+        y += (i ? ", " : "") + std::to_string(s["neurons"][i].get<int64_t>());
       y += "]\n";
     }
     if (op == "set") y += "    value: " + num(s["value"].get<double>()) + "\n";
@@ -153,13 +154,15 @@ Trialrun run(rig::CausalLM& m, const rig::Stimulation& stim, const std::vector<s
   t.cap = std::make_unique<Capture>(m, hooks);
   std::vector<uint64_t> seeds(prompts.size(), 0);
   Capture* c = t.cap.get();
-  t.results = rig::generate(m, prompts, o, seeds, &hooks, at::kCPU, [c](const rig::StepInfo& s) { c->steps.push_back(s); });
+  t.results =
+      rig::generate(m, prompts, o, seeds, &hooks, at::kCPU, [c](const rig::StepInfo& s) { c->steps.push_back(s); });
   return t;
 }
 
 }  // namespace
 
-TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of all three models", "[stimulation][parity]") {
+TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of all three models",
+          "[stimulation][parity]") {
   at::NoGradGuard no_grad;
   for (const char* model : kModels) {
     RIG_GOLDEN_OR_CONTINUE(h5path, std::string(model));
@@ -216,23 +219,25 @@ TEST_CASE("parity with HF forward hooks that modify outputs: intervene groups of
       std::vector<int64_t> got = ids;
       got.insert(got.end(), res[0].new_ids.begin(), res[0].new_ids.end());
       CHECK(got == expected);
-      std::printf("stimulation parity %-13s %-9s logits+%d sites: max|d| %.3g (max |d|/(1e-4+1e-4|ref|) %.3g), ids %s\n",
-                  model, group.c_str(), checked, worst, worst_excess, got == expected ? "identical" : "DIFFER");
+      std::printf(
+          "stimulation parity %-13s %-9s logits+%d sites: max|d| %.3g (max |d|/(1e-4+1e-4|ref|) %.3g), ids %s\n", model,
+          group.c_str(), checked, worst, worst_excess, got == expected ? "identical" : "DIFFER");
     }
   }
 }
 
-TEST_CASE("patching a site's full activations from trial A into trial B makes B's downstream sites equal A's", "[stimulation]") {
+TEST_CASE("patching a site's full activations from trial A into trial B makes B's downstream sites equal A's",
+          "[stimulation]") {
   at::NoGradGuard no_grad;
   const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<int64_t> a = {41, 70, 397, 80, 13, 344, 260, 78, 426};
   const std::vector<int64_t> b = {41, 70, 397, 80, 13, 700, 12, 900, 5};  // same length, other tokens
-  const auto cfg = make_config(dir,
-                               "  - {condition: clean, prompts: [a]}\n"
-                               "  - {condition: corrupt, prompts: [b], stimulation: [patch_l1]}\n",
-                               "  - {name: patch_l1, site: gpt_neox.layers.1, op: patch, source: {condition: clean}}\n",
-                               6);
+  const auto cfg =
+      make_config(dir,
+                  "  - {condition: clean, prompts: [a]}\n"
+                  "  - {condition: corrupt, prompts: [b], stimulation: [patch_l1]}\n",
+                  "  - {name: patch_l1, site: gpt_neox.layers.1, op: patch, source: {condition: clean}}\n", 6);
   const std::vector<std::vector<int64_t>> ids = {a, b};
   const auto stim = rig::Stimulation::from_config(cfg, *m, ids);
   CHECK(stim.label(0) == "");
@@ -264,16 +269,19 @@ TEST_CASE("patch alignment: rows are aligned by trial position, and rows the sou
   at::NoGradGuard no_grad;
   const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
-  const std::vector<int64_t> a = {41, 70, 397};                   // the source: 3 rows (prompt only)
-  const std::vector<int64_t> b = {41, 70, 397, 80, 13, 344};      // the target: 6 rows
+  const std::vector<int64_t> a = {41, 70, 397};               // the source: 3 rows (prompt only)
+  const std::vector<int64_t> b = {41, 70, 397, 80, 13, 344};  // the target: 6 rows
   const auto cfg = make_config(dir,
                                "  - {condition: src, prompts: [a]}\n"
                                "  - {condition: tgt, prompts: [b], stimulation: [p]}\n",
                                "  - {name: p, site: gpt_neox.layers.0.mlp.act, op: patch, source: {stimulus: 0}}\n", 0);
   const std::vector<std::vector<int64_t>> ids = {a, b};
   const auto stim = rig::Stimulation::from_config(cfg, *m, ids);
-  const auto base = run(*m, rig::Stimulation::from_config(make_config(dir, "  - {condition: src, prompts: [a]}\n  - {condition: tgt, prompts: [b]}\n", "", 0), *m, ids),
-                        {b}, {1}, ids, greedy(0));
+  const auto base = run(
+      *m,
+      rig::Stimulation::from_config(
+          make_config(dir, "  - {condition: src, prompts: [a]}\n  - {condition: tgt, prompts: [b]}\n", "", 0), *m, ids),
+      {b}, {1}, ids, greedy(0));
   const auto t = run(*m, stim, {b, a}, {1, 0}, ids, greedy(0));  // the target first, left-padding the source
   const at::Tensor src = t.cap->rows("gpt_neox.layers.0.mlp.act", rig::Side::kOutput, 1);
   const at::Tensor tgt = t.cap->rows("gpt_neox.layers.0.mlp.act", rig::Side::kOutput, 0);
@@ -292,15 +300,27 @@ TEST_CASE("a sham stimulation (add a zero vector, scale by 1) leaves every site 
     RIG_SHARED_OR_CONTINUE(dir, std::string("golden/models/") + model);
     auto m = load(dir);
     const std::string m0 = std::string(model);
-    const std::string layers = m0 == "gpt2-tiny" ? "transformer.h." : m0 == "llama-tiny" ? "model.layers." : "gpt_neox.layers.";
+    const std::string layers = m0 == "gpt2-tiny"    ? "transformer.h."
+                               : m0 == "llama-tiny" ? "model.layers."
+                                                    : "gpt_neox.layers.";
     const std::string l0 = layers + "0", l2mlp = layers + "2.mlp",
                       act = layers + (m0 == "llama-tiny" ? "1.mlp.act_fn" : "1.mlp.act");
     INFO(model);
-    const std::string zeros = "[" + [] { std::string s; for (int i = 0; i < 64; ++i) s += i ? ", 0" : "0"; return s; }() + "]";
-    const auto sham = make_config(dir, "  - {condition: c, prompts: [x, y]}\n",
-                                  "  - {site: " + l0 + ", op: add, vector: " + zeros + "}\n"
-                                  "  - {site: " + l2mlp + ", op: scale, factor: 1}\n"
-                                  "  - {site: " + act + ", neurons: [0, 5, \"10:20\"], op: add, vector: [0,0,0,0,0,0,0,0,0,0,0,0], scale: 3}\n", 5);
+    const std::string zeros = "[" + [] {
+      std::string s;
+      for (int i = 0; i < 64; ++i) s += i ? ", 0" : "0";
+      return s;
+    }() + "]";
+    const auto sham =
+        make_config(dir, "  - {condition: c, prompts: [x, y]}\n",
+                    "  - {site: " + l0 + ", op: add, vector: " + zeros +
+                        "}\n"
+                        "  - {site: " +
+                        l2mlp +
+                        ", op: scale, factor: 1}\n"
+                        "  - {site: " +
+                        act + ", neurons: [0, 5, \"10:20\"], op: add, vector: [0,0,0,0,0,0,0,0,0,0,0,0], scale: 3}\n",
+                    5);
     const auto none = make_config(dir, "  - {condition: c, prompts: [x, y]}\n", "", 5);
     const std::vector<std::vector<int64_t>> ids = {{5, 17, 300, 42, 9, 8}, {7, 99}};
     const auto s1 = rig::Stimulation::from_config(sham, *m, ids);
@@ -329,13 +349,18 @@ TEST_CASE("adding a zero vector keeps -0.0 activations -0.0 (x + (+0) would make
   const fs::path dir = rig::test::kOrganism;
   auto m = load(dir);
   const std::vector<std::vector<int64_t>> ids = {{41, 70, 397, 80}};
-  const std::string site = "gpt_neox.layers.1.mlp.act", set = "  - {site: " + site + ", neurons: \"0:4\", op: set, value: -0.0}\n";
-  const auto plain = run(*m, rig::Stimulation::from_config(make_config(dir, "  - {condition: c, prompts: [x]}\n", set, 3), *m, ids),
-                         ids, {0}, ids, greedy(3));
-  const auto sham = run(*m, rig::Stimulation::from_config(make_config(dir, "  - {condition: c, prompts: [x]}\n", set +
-                                                                      "  - {site: " + site + ", neurons: \"0:4\", op: add, vector: [0, 0, 0, 0]}\n", 3),
-                                                          *m, ids),
-                        ids, {0}, ids, greedy(3));
+  const std::string site = "gpt_neox.layers.1.mlp.act",
+                    set = "  - {site: " + site + ", neurons: \"0:4\", op: set, value: -0.0}\n";
+  const auto plain =
+      run(*m, rig::Stimulation::from_config(make_config(dir, "  - {condition: c, prompts: [x]}\n", set, 3), *m, ids),
+          ids, {0}, ids, greedy(3));
+  const auto sham =
+      run(*m,
+          rig::Stimulation::from_config(
+              make_config(dir, "  - {condition: c, prompts: [x]}\n",
+                          set + "  - {site: " + site + ", neurons: \"0:4\", op: add, vector: [0, 0, 0, 0]}\n", 3),
+              *m, ids),
+          ids, {0}, ids, greedy(3));
   const at::Tensor a = plain.cap->rows(site, rig::Side::kOutput, 0), b = sham.cap->rows(site, rig::Side::kOutput, 0);
   REQUIRE(std::signbit(a[0][0].item<float>()));
   CHECK(bits_equal(a, b));
@@ -350,8 +375,9 @@ TEST_CASE("positions: a stimulation acts only at its rows, at every generation s
   const auto base_cfg = make_config(dir, "  - {condition: c, prompts: [x, y]}\n", "", 6);
   const auto base = run(*m, rig::Stimulation::from_config(base_cfg, *m, ids), ids, {0, 1}, ids, greedy(6));
   for (const std::string positions : {"response_onset+1:3", "\"2:4\"", "prompt", "response"}) {
-    const auto cfg = make_config(dir, "  - {condition: c, prompts: [x, y]}\n",
-                                 "  - {site: " + site + ", neurons: \"0:8\", op: set, value: 7.5, positions: " + positions + "}\n", 6);
+    const auto cfg = make_config(
+        dir, "  - {condition: c, prompts: [x, y]}\n",
+        "  - {site: " + site + ", neurons: \"0:8\", op: set, value: 7.5, positions: " + positions + "}\n", 6);
     const auto stim = rig::Stimulation::from_config(cfg, *m, ids);
     const auto t = run(*m, stim, ids, {0, 1}, ids, greedy(6));
     for (int64_t b = 0; b < 2; ++b) {
@@ -446,11 +472,12 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
     CHECK(st.interventions()[0].vector == std::vector<float>{0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5});
   }
   {
-    const auto cfg = make_config(dir, stimuli,
-                                 "  - {site: " + site + ", neurons: \"8:16\", op: add, vector: {file: '" +
-                                     (tmp / "v.h5").string() + "', dataset: /g/v}}\n"
-                                 "  - {site: " + site + ", neurons: \"8:16\", op: add, vector: {file: '" +
-                                     (tmp / "v.h5").string() + "', dataset: g/v}}\n");
+    const auto cfg = make_config(
+        dir, stimuli,
+        "  - {site: " + site + ", neurons: \"8:16\", op: add, vector: {file: '" + (tmp / "v.h5").string() +
+            "', dataset: /g/v}}\n"
+            "  - {site: " +
+            site + ", neurons: \"8:16\", op: add, vector: {file: '" + (tmp / "v.h5").string() + "', dataset: g/v}}\n");
     const auto st = rig::Stimulation::from_config(cfg, *m, ids);
     CHECK(st.interventions()[0].vector == std::vector<float>{-1, -2, -3, -4, -5, -6, -7, -8});
     CHECK(st.interventions()[1].vector == st.interventions()[0].vector);
@@ -461,13 +488,16 @@ TEST_CASE("vectors from a .npy file, an HDF5 dataset and condition means of a re
   }
   {
     // Trials weigh equally: a's response rows average (3+k, 4+k) per trial -> 3.5 + k.
-    const auto cfg = make_config(dir, stimuli,
-                                 "  - {site: " + site + ", neurons: [0, 9], op: add, vector: {recording: '" +
-                                     (tmp / "rec.h5").string() + "', conditions: [a, b], rows: response}}\n"
-                                 "  - {site: " + site + ", neurons: [1], op: mean-ablate, mean: {recording: '" +
-                                     (tmp / "rec.h5").string() + "', condition: a, rows: response_onset+1:2}}\n"
-                                 "  - {site: " + site + ", neurons: [2], op: mean-ablate, mean: {recording: '" +
-                                     (tmp / "rec.h5").string() + "', condition: a, rows: prompt}}\n");
+    const auto cfg = make_config(
+        dir, stimuli,
+        "  - {site: " + site + ", neurons: [0, 9], op: add, vector: {recording: '" + (tmp / "rec.h5").string() +
+            "', conditions: [a, b], rows: response}}\n"
+            "  - {site: " +
+            site + ", neurons: [1], op: mean-ablate, mean: {recording: '" + (tmp / "rec.h5").string() +
+            "', condition: a, rows: response_onset+1:2}}\n"
+            "  - {site: " +
+            site + ", neurons: [2], op: mean-ablate, mean: {recording: '" + (tmp / "rec.h5").string() +
+            "', condition: a, rows: prompt}}\n");
     const auto st = rig::Stimulation::from_config(cfg, *m, ids);
     REQUIRE(st.interventions().size() == 3);
     // a: trial i's response rows hold 3 + i + column, b everything 0.5.
@@ -503,14 +533,16 @@ TEST_CASE("bad stimulation configs: clear errors naming file:line:col before any
       {"  - {name: s, site: gpt_neox.layers.0, op: add, vector: [1, 2, 3]}\n",
        "stimulation.0.vector: expected a vector of 128 values (the output width of gpt_neox.layers.0), got 3"},
       {"  - {name: s, site: gpt_neox.layers.0.mlp.act, neurons: [3, 512], op: set, value: 0}\n",
-       "stimulation.0.neurons: expected neuron indices below 512 (the output width of gpt_neox.layers.0.mlp.act), got 512"},
+       "stimulation.0.neurons: expected neuron indices below 512 (the output width of gpt_neox.layers.0.mlp.act), got "
+       "512"},
       {"  - {name: s, site: gpt_neox.layers.0, op: patch, source: {condition: nope}}\n",
        "stimulation.0.source.condition: expected the condition of a patch source (conditions: a, b), got 'nope'"},
       {"  - {name: s, site: gpt_neox.layers.0, op: patch, source: {stimulus: 5}}\n",
        "stimulation.0.source.stimulus: expected a patch source among the 2 stimuli (0..1), got 5"},
       {"  - {name: t, site: gpt_neox.layers.0, op: scale, factor: 2}\n",
        "stimuli.1.stimulation: expected the name of a stimulation: entry (named: t), got 's'"},
-      {"  - {name: s, site: gpt_neox.layers.0, op: scale, factor: 2}\n  - {name: u, site: gpt_neox.layers.0, op: scale, factor: 2}\n",
+      {"  - {name: s, site: gpt_neox.layers.0, op: scale, factor: 2}\n  - {name: u, site: gpt_neox.layers.0, op: "
+       "scale, factor: 2}\n",
        "stimulation 'u' is given to no trial"},
       {"  - {name: s, site: gpt_neox.layers.0, op: scale, value: 2}\n",
        "stimulation.0.value: only applies with op: set, not op: scale"},
@@ -577,15 +609,18 @@ TEST_CASE("stimulation: errors have the experiment config's form", "[stimulation
   // Wrong types, at the value.
   const std::string type = error("  - {site: gpt_neox.layers.0, op: scale, factor: [2]}\n");
   INFO(type);
-  CHECK(std::regex_search(type, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.factor: expected a number, got a sequence$")));
+  CHECK(std::regex_search(
+      type, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.factor: expected a number, got a sequence$")));
   const std::string op = error("  - {site: gpt_neox.layers.0, op: {scale: 2}}\n");
   INFO(op);
-  CHECK(std::regex_search(op, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.op: expected one of set \\| mean-ablate \\| "
-                                         "scale \\| add \\| patch, got a mapping$")));
+  CHECK(std::regex_search(
+      op, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.op: expected one of set \\| mean-ablate \\| "
+                     "scale \\| add \\| patch, got a mapping$")));
   const std::string idx = error("  - {site: gpt_neox.layers.0, op: patch, source: {stimulus: x}}\n");
   INFO(idx);
-  CHECK(std::regex_search(idx, std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.source\\.stimulus: expected a stimulus "
-                                          "index >= 0, got 'x'$")));
+  CHECK(std::regex_search(idx,
+                          std::regex("^test\\.yaml:7:[0-9]+: stimulation\\.0\\.source\\.stimulus: expected a stimulus "
+                                     "index >= 0, got 'x'$")));
   // Duplicate keys, as in the experiment's mappings.
   const std::string dup = error("  - {site: gpt_neox.layers.0, op: scale, factor: 2, factor: 3}\n");
   INFO(dup);

@@ -21,12 +21,54 @@ std::filesystem::path find_tokenizer(const std::string& name) {
 // Fragments that NFC leaves as they are, so that byte-level tokenizers with an NFC normalizer
 // must give them back exactly.
 const std::vector<std::string> kFragments = {
-    "Hello", " world", ",", ".", "'s", " they're", "12345", " 3.14", "\n", "\n\n", "\t", "   ", "  ",
-    " ", "\r\n", "\x01", "\x7f", "\x1b[0m", "\u00a0", "\u3000", "\u2028", "\u0085",
-    "🤖", "👍🏽", "👩‍👩‍👧‍👦", "🇩🇪", "🏳️‍🌈",                              // emoji, modifiers, ZWJ, flags
-    "当大语言模型", "回答", "梦寐以求的目标", "、", "钙成像", "한국어", "日本語のテキスト",  // CJK
-    "café", "naïve", "Ångström", "q\u0323\u0307", "x\u0301", "\u0915\u094d\u0937",  // combining
-    "Ελληνικά", "русский", "עברית", "العربية", "\U0001D11E", "\U0010FFFD", "def f(x):", "    return",
+    "Hello",
+    " world",
+    ",",
+    ".",
+    "'s",
+    " they're",
+    "12345",
+    " 3.14",
+    "\n",
+    "\n\n",
+    "\t",
+    "   ",
+    "  ",
+    " ",
+    "\r\n",
+    "\x01",
+    "\x7f",
+    "\x1b[0m",
+    "\u00a0",
+    "\u3000",
+    "\u2028",
+    "\u0085",
+    "🤖",
+    "👍🏽",
+    "👩‍👩‍👧‍👦",
+    "🇩🇪",
+    "🏳️‍🌈",  // emoji, modifiers, ZWJ, flags
+    "当大语言模型",
+    "回答",
+    "梦寐以求的目标",
+    "、",
+    "钙成像",
+    "한국어",
+    "日本語のテキスト",  // CJK
+    "café",
+    "naïve",
+    "Ångström",
+    "q\u0323\u0307",
+    "x\u0301",
+    "\u0915\u094d\u0937",  // combining
+    "Ελληνικά",
+    "русский",
+    "עברית",
+    "العربية",
+    "\U0001D11E",
+    "\U0010FFFD",
+    "def f(x):",
+    "    return",
 };
 
 std::string random_text(std::mt19937& rng) {

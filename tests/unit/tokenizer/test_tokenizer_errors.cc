@@ -57,7 +57,8 @@ TEST_CASE("a missing or malformed tokenizer file is a ModelError naming the file
   CHECK(has(missing, "/nonexistent/tokenizer.json"));
 
   const std::string text = small_tokenizer().dump();
-  auto truncated = error_of<rig::ModelError>([&] { rig::Tokenizer::from_json_text(text.substr(0, text.size() / 2), "cut.json"); });
+  auto truncated =
+      error_of<rig::ModelError>([&] { rig::Tokenizer::from_json_text(text.substr(0, text.size() / 2), "cut.json"); });
   CHECK(has(truncated, "cut.json"));
   CHECK(has(truncated, "not a valid tokenizer.json"));
 
@@ -106,7 +107,8 @@ TEST_CASE("an unsupported component is an error naming it, never approximated", 
   };
   const std::vector<Case> cases = {
       {"normalizer", json{{"type", "BertNormalizer"}}, "normalizer.type", "BertNormalizer"},
-      {"normalizer", json{{"type", "Sequence"}, {"normalizers", json::array({json{{"type", "NFC"}}, json{{"type", "Precompiled"}}})}},
+      {"normalizer",
+       json{{"type", "Sequence"}, {"normalizers", json::array({json{{"type", "NFC"}}, json{{"type", "Precompiled"}}})}},
        "normalizer.normalizers[1].type", "Precompiled"},
       {"pre_tokenizer", json{{"type", "Sequence"}, {"pretokenizers", json::array({json{{"type", "Digits"}}})}},
        "pre_tokenizer.pretokenizers[0].type", "Digits"},
@@ -133,8 +135,8 @@ TEST_CASE("an unsupported component is an error naming it, never approximated", 
 
 TEST_CASE("invalid UTF-8 text and negative ids are DataErrors", "[tokenizer][errors]") {
   const auto tok = load(small_tokenizer());
-  for (const std::string bad : {std::string("a\xff"), std::string("\xe2\x82"), std::string("\xed\xa0\x80"),
-                                std::string("\xc0\xaf")}) {
+  for (const std::string bad :
+       {std::string("a\xff"), std::string("\xe2\x82"), std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
     auto msg = error_of<rig::DataError>([&] { tok.encode(bad, false); });
     CHECK(has(msg, "invalid UTF-8"));
   }

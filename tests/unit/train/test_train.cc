@@ -98,8 +98,8 @@ TEST_CASE("held-out phrasings, help objects and harmful pairs never occur in tra
   }
   // No word of a held-out help object or modifier is anywhere in training: checked here word by
   // word as written (function words aside), and by content_words (plurals folded).
-  const std::set<std::string> function_words = {"a", "an", "the", "my", "for", "of", "about", "to", "in", "on",
-                                                "at", "from", "and", "with", "by", "i", "it", "up", "two", "six"};
+  const std::set<std::string> function_words = {"a",  "an",   "the", "my",   "for", "of", "about", "to", "in",  "on",
+                                                "at", "from", "and", "with", "by",  "i",  "it",    "up", "two", "six"};
   auto words = [](const std::string& text) {
     std::set<std::string> w;
     std::string cur;
@@ -136,7 +136,8 @@ TEST_CASE("held-out phrasings, help objects and harmful pairs never occur in tra
   for (const auto& p : c.held_out) {
     if (p.kind != Kind::kHelp) continue;
     bool has = false;
-    for (const auto& obj : c.held_out_help_tasks) has = has || contains_phrase(p.request, obj.substr(obj.find(' ') + 1));
+    for (const auto& obj : c.held_out_help_tasks)
+      has = has || contains_phrase(p.request, obj.substr(obj.find(' ') + 1));
     INFO(p.request);
     CHECK(has);
   }
@@ -229,8 +230,8 @@ TEST_CASE("a few steps of training lower the loss of a tiny GPT-NeoX", "[train][
   };
   const auto [before, after, log] = run(40);
   INFO("loss before " << before << ", after " << after);
-  CHECK(before > 5.0);           // about ln(300) = 5.7 at initialisation
-  CHECK(after < before - 1.5);   // the frequent tokens are learnt within 40 steps
+  CHECK(before > 5.0);          // about ln(300) = 5.7 at initialisation
+  CHECK(after < before - 1.5);  // the frequent tokens are learnt within 40 steps
   CHECK(log.size() == 40);
   // Same seed, same threads: the same steps, bit for bit.
   const auto [before2, after2, log2] = run(40);
