@@ -73,16 +73,21 @@ inline bool parse_finish_reason(const std::string& name, FinishReason* out) {
   return false;
 }
 
+// A trial as the experiment plans it (experiment/config.h's expand_trials): the first values
+// of its TrialFields, which the runner then completes.
+struct TrialSpec {
+  int64_t index = 0;     // trial index in the experiment's full trial list (presentation order)
+  int64_t stimulus = 0;  // index into the stimuli table
+  std::string condition;
+  int64_t repetition = 0;
+  uint64_t seed = 0;  // trial_seed(cfg.seed, repetition * n_stimuli + stimulus)
+};
+
 // A trial's own values, one /trials column each. recording/layout.h's kTrialColumns names
 // them, with their types and descriptions, and every copy of a trial (the writer, the writer
 // process's socket, the reader, merge) goes through that list: a field added here needs its
 // entry there, and nowhere else.
-struct TrialFields {
-  int64_t index = 0;     // trial index in the experiment's full trial list
-  int64_t stimulus = 0;  // index into the stimuli table
-  std::string condition;
-  int64_t repetition = 0;
-  uint64_t seed = 0;
+struct TrialFields : TrialSpec {
   std::string stimulation;  // name of the stimulation the trial got ("" = none)
   std::string prompt;
   std::string response;  // decoded generated text

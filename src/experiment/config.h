@@ -203,17 +203,9 @@ std::string sweep_label(const ExperimentConfig& cfg, int64_t k);
 std::vector<ElectrodeSpec> resolve_electrodes(const ExperimentConfig& cfg, const SiteCatalog& catalog,
                                               const SiteAliases& aliases = {});
 
-// One trial to run.
-struct TrialSpec {
-  int64_t index = 0;     // position in presentation order (0..N-1)
-  int64_t stimulus = 0;  // index into cfg.stimuli
-  std::string condition;
-  int64_t repetition = 0;
-  uint64_t seed = 0;  // trial_seed(cfg.seed, repetition * n_stimuli + stimulus)
-};
-
-// Every (stimulus, repetition): sequential = repetition-major (all stimuli, then again), or
-// that list shuffled by a Fisher-Yates shuffle seeded by cfg.seed (see docs/CONFIG.md).
+// The trials to run (core/trial.h's TrialSpec), one per (stimulus, repetition): sequential =
+// repetition-major (all stimuli, then again), or that list shuffled by a Fisher-Yates shuffle
+// seeded by cfg.seed (see docs/CONFIG.md).
 std::vector<TrialSpec> expand_trials(const ExperimentConfig& cfg);
 
 // The k-th output (k = 0, 1, ...) of SplitMix64 started at `seed`.

@@ -375,11 +375,7 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
   for (size_t b = 0; b < batch.size(); ++b) {
     const TrialSpec& spec = batch[b];
     TrialResult t;
-    t.index = spec.index;
-    t.stimulus = spec.stimulus;
-    t.condition = spec.condition;
-    t.repetition = spec.repetition;
-    t.seed = spec.seed;
+    static_cast<TrialSpec&>(t) = spec;
     if (!stimulation_.empty()) t.stimulation = stimulation_.label(spec.stimulus);
     t.prompt = config_.stimuli[size_t(spec.stimulus)].prompt;
     t.n_prompt_tokens = int64_t(prompts[b].size());
