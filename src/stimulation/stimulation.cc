@@ -110,12 +110,6 @@ cfg::Codec<std::vector<int64_t>> latents_codec() {
           }};
 }
 
-// A value whose shape its reader checks (vector:, mean: with vectors.h's load_vector).
-cfg::Codec<YAML::Node> any_node() {
-  return {[](const cfg::Decoder&, const YAML::Node& n, const KeyPath&) { return n; },
-          [](const YAML::Node& n) { return n; }};
-}
-
 // patch's source: exactly one of stimulus or condition (checked after decoding).
 struct PatchSource {
   int64_t stimulus = -1;
@@ -138,7 +132,7 @@ struct Entry {
   StimOp op = StimOp::kSet;
   RowSelector positions;
   double value = 0, factor = 1, scale = 1;
-  YAML::Node vector, mean;
+  VectorSource vector, mean;
   PatchSource source;
   ElectrodeSelector sel;
   std::vector<int64_t> latents;
@@ -152,9 +146,9 @@ void fields(V& v, Entry& e) {
   v("positions", e.positions, positions_codec(e.cfg));
   v("value", e.value, cfg::num_any());
   v("factor", e.factor, cfg::num_any());
-  v("vector", e.vector, any_node());
+  v("vector", e.vector, vector_codec(false));
   v("scale", e.scale, cfg::num_any());
-  v("mean", e.mean, any_node());
+  v("mean", e.mean, vector_codec(true));
   v.section("source", e.source, "{stimulus: N} or {condition: NAME}");
   v("latents", e.latents, latents_codec());
 }
@@ -304,7 +298,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
                                  (iv.neurons.empty() ? "" : ", " + std::to_string(iv.width()) + " neurons selected");
         if (proto.op == StimOp::kAdd) {
           const YAML::Node vn = get("vector");
-          iv.vector = load_vector(cfg, vn, child(p, "vector"), iv, &iv.vector_from);
+          iv.vector = load_vector(en.vector, iv, &iv.vector_from);
           if (int64_t(iv.vector.size()) != iv.width())
             fail(vn, child(p, "vector"),
                  "expected a vector of " + std::to_string(iv.width()) + " values (" + what + "), got " +
@@ -316,13 +310,7 @@ Stimulation Stimulation::from_config(const ExperimentConfig& cfg, CausalLM& mode
             iv.vector_from = os.str();
           }
         }
-        if (proto.op == StimOp::kMeanAblate) {
-          const YAML::Node mn = get("mean");
-          if (!mn.IsMap() || !mn["recording"].IsDefined())
-            fail(mn, child(p, "mean"),
-                 "expected {recording: FILE.h5, condition: NAME, rows: ROWS}, got " + cfg::describe(mn));
-          iv.vector = load_vector(cfg, mn, child(p, "mean"), iv, &iv.vector_from, /*mean_only=*/true);
-        }
+        if (proto.op == StimOp::kMeanAblate) iv.vector = load_vector(en.mean, iv, &iv.vector_from);
         st.interventions_.push_back(std::move(iv));
       }
     }

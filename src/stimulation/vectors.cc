@@ -7,12 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/events.h"
-#include "experiment/yaml_util.h"
 #include "io/hdf5.h"
 #include "recording/reader.h"
 
@@ -23,35 +23,123 @@ using cfg::KeyPath;
 
 namespace {
 
-[[noreturn]] void fail(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const std::string& what) {
-  cfg::fail(c.source, n, p, what);
+// The recording form's two conditions [A, B].
+cfg::Codec<std::vector<std::string>> two_conditions() {
+  return {[](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            std::vector<std::string> out;
+            for (size_t i = 0; n.IsSequence() && n.size() == 2 && i < 2; ++i)
+              if (n[i].IsScalar() && !n[i].Scalar().empty()) out.push_back(n[i].Scalar());
+            if (out.size() != 2)
+              cfg::fail(d.source(), n, p,
+                        "expected two conditions [A, B] (mean of A minus mean of B), got " + cfg::describe(n));
+            return out;
+          },
+          [](const std::vector<std::string>& v) {
+            YAML::Node n;
+            for (const auto& c : v) n.push_back(c);
+            return n;
+          }};
 }
 
-std::string text(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p) {
-  if (!n.IsScalar() || n.Scalar().empty()) fail(c, n, p, "expected a non-empty string, got " + cfg::describe(n));
-  return n.Scalar();
+cfg::Codec<RowSelector> rows_codec() {
+  return {[](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            std::optional<RowSelector> r;
+            if (n.IsScalar()) r = parse_rows(n.Scalar());
+            if (!r) cfg::fail(d.source(), n, p, std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n));
+            return *r;
+          },
+          [](const RowSelector& r) { return YAML::Node(r.text); }};
 }
 
-std::string existing_file(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p) {
-  const std::string f = text(c, n, p);
-  if (!fs::is_regular_file(f))
-    fail(c, n, p,
-         "expected a file, got '" + f + "', which " + (fs::exists(f) ? "is not a regular file" : "does not exist") +
-             " (relative to the working directory " + fs::current_path().string() + ")");
-  return f;
-}
+}  // namespace
 
-void only(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const std::vector<std::string>& known) {
-  for (const auto& kv : n) {
-    const std::string k = kv.first.Scalar();
-    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    std::string msg = "unknown key";
-    if (std::string cl = cfg::closest(k, known); !cl.empty()) msg += "; did you mean '" + cl + "'?";
-    std::string names;
-    for (const auto& s : known) names += (names.empty() ? "" : ", ") + s;
-    fail(c, kv.first, child(p, k), msg + " (known keys here: " + names + ")");
+// The mapping forms' keys (the inline form is a sequence: vector_codec).
+template <class V>
+void fields(V& v, VectorSource& s) {
+  if (!s.mean_only) {
+    v("file", s.file, cfg::text());
+    v("dataset", s.dataset, cfg::text());
   }
+  v("recording", s.recording, cfg::text());
+  std::string condition = s.conditions.size() == 1 ? s.conditions[0] : "";
+  v("condition", condition, cfg::text());
+  std::vector<std::string> two = s.conditions.size() == 2 ? s.conditions : std::vector<std::string>{};
+  if (!s.mean_only) v("conditions", two, two_conditions());
+  v("rows", s.rows, rows_codec());
+  v("site", s.site, cfg::text());
+  v("side", s.side, cfg::one_of({"output", "input"}));
+  v.validate([&](cfg::Decoder& d) {
+    d.finish();  // a misspelt key first: "fil: unknown key; did you mean 'file'?"
+    s.conditions = d.has("condition") ? std::vector<std::string>{condition} : two;
+    const bool from_recording = d.has("recording");
+    s.where = d.where(from_recording ? "" : "file");
+    s.dataset_where = d.where("dataset");
+    if (from_recording == d.has("file"))
+      d.fail_here(s.mean_only ? "expected recording: FILE.h5 (a rig recording)"
+                              : "expected one of file: (a .npy or .h5 file) or recording: (a rig recording)");
+    const char* const recording_keys[] = {"condition", "conditions", "rows", "site", "side"};
+    if (!from_recording) {
+      for (const char* k : recording_keys)
+        if (d.has(k)) d.fail_at(k, "only applies with recording: (a rig recording's condition means)");
+      const std::string ext = fs::path(s.file).extension().string();
+      if (ext == ".npy" && d.has("dataset")) d.fail_at("dataset", "only applies to an .h5 file");
+      if ((ext == ".h5" || ext == ".hdf5") && !d.has("dataset"))
+        d.fail_at("dataset", "missing required key for an .h5 file");
+      if (ext != ".npy" && ext != ".h5" && ext != ".hdf5")
+        d.fail_at("file", "expected a .npy or .h5 file, got '" + s.file + "'");
+    } else {
+      if (d.has("dataset")) d.fail_at("dataset", "only applies with file: (an .h5 file)");
+      if (d.has("condition") == d.has("conditions"))
+        d.fail_here(s.mean_only ? "expected condition: NAME"
+                                : "expected exactly one of condition: NAME (its mean) or conditions: [A, B] (mean "
+                                  "of A minus mean of B)");
+    }
+    const char* key = from_recording ? "recording" : "file";
+    const std::string f = from_recording ? s.recording : s.file;
+    if (!fs::is_regular_file(f))
+      d.fail_at(key, "expected a file, got '" + f + "', which " +
+                         (fs::exists(f) ? "is not a regular file" : "does not exist") +
+                         " (relative to the working directory " + fs::current_path().string() + ")");
+  });
 }
+
+cfg::Codec<VectorSource> vector_codec(bool mean_only) {
+  return {[mean_only](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
+            VectorSource s;
+            s.mean_only = mean_only;
+            if (n.IsSequence() && !mean_only) {
+              for (size_t i = 0; i < n.size(); ++i) {
+                double x = 0;
+                if (!n[i].IsScalar() || !cfg::parse_double(n[i].Scalar(), x))
+                  cfg::fail(d.source(), n[i], child(p, std::to_string(i)),
+                            "expected a number, got " + cfg::describe(n[i]));
+                s.values.push_back(x);
+              }
+              s.where = d.source().where(n, p);
+              return s;
+            }
+            cfg::Decoder m(d.source(), n, p,
+                           mean_only ? "{recording: FILE.h5, condition: NAME, rows: ROWS}"
+                                     : "a list of numbers, {file: V.npy}, {file: F.h5, dataset: NAME} or "
+                                       "{recording: R.h5, conditions: [A, B], rows: ROWS}");
+            fields(m, s);
+            m.finish();
+            return s;
+          },
+          [](const VectorSource& s) {
+            if (s.file.empty() && s.recording.empty()) {
+              YAML::Node n(YAML::NodeType::Sequence);
+              for (double x : s.values) n.push_back(cfg::format_double(x));
+              return n;
+            }
+            VectorSource c = s;
+            cfg::Printer pr(false);
+            fields(pr, c);
+            return pr.out;
+          }};
+}
+
+namespace {
 
 std::vector<float> read_h5_dataset(const std::string& file, const std::string& dataset, const std::string& where) {
   h5::Id f = h5::open_file(file, /*writable=*/false);
@@ -123,46 +211,14 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
   return sum;
 }
 
-// {recording: F, condition: a | conditions: [a, b], rows: R, site: S, side: X}
-std::vector<float> from_recording(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p,
-                                  const Intervention& iv, std::string* from, bool mean_only) {
-  only(c, n, p,
-       mean_only ? std::vector<std::string>{"recording", "condition", "rows", "site", "side"}
-                 : std::vector<std::string>{"recording", "condition", "conditions", "rows", "site", "side"});
-  const std::string file = existing_file(c, n["recording"], child(p, "recording"));
-  std::vector<std::string> conds;
-  if (n["condition"].IsDefined() == n["conditions"].IsDefined())
-    fail(c, n, p,
-         mean_only ? "expected condition: NAME"
-                   : "expected exactly one of condition: NAME (its mean) or "
-                     "conditions: [A, B] (mean of A minus mean of B)");
-  if (n["condition"].IsDefined()) {
-    conds.push_back(text(c, n["condition"], child(p, "condition")));
-  } else {
-    const YAML::Node cn = n["conditions"];
-    if (!cn.IsSequence() || cn.size() != 2)
-      fail(c, cn, child(p, "conditions"),
-           "expected two conditions [A, B] (mean of A minus mean of B), got " + cfg::describe(cn));
-    for (size_t i = 0; i < 2; ++i) conds.push_back(text(c, cn[i], child(child(p, "conditions"), std::to_string(i))));
-  }
-  RowSelector rows;
-  if (n["rows"].IsDefined()) {
-    const std::string t = text(c, n["rows"], child(p, "rows"));
-    auto r = parse_rows(t);
-    if (!r)
-      fail(c, n["rows"], child(p, "rows"), std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n["rows"]));
-    rows = *r;
-  }
-  std::string site = iv.site;
-  Side side = iv.side;
-  if (n["site"].IsDefined()) site = text(c, n["site"], child(p, "site"));
-  if (n["side"].IsDefined()) {
-    const std::string s = text(c, n["side"], child(p, "side"));
-    if (s != "input" && s != "output")
-      fail(c, n["side"], child(p, "side"), "expected output | input, got " + cfg::describe(n["side"]));
-    side = s == "input" ? Side::kInput : Side::kOutput;
-  }
-  const std::string where = c.source.where(n, p);
+// Condition means of a rig recording at iv's neurons (VectorSource's recording form).
+std::vector<float> from_recording(const VectorSource& src, const Intervention& iv, std::string* from) {
+  const std::string& file = src.recording;
+  const std::vector<std::string>& conds = src.conditions;
+  const RowSelector& rows = src.rows;
+  const std::string site = src.site.empty() ? iv.site : src.site;
+  const Side side = src.side.empty() ? iv.side : src.side == "input" ? Side::kInput : Side::kOutput;
+  const std::string& where = src.where;
 
   RecordingReader r(file);
   size_t e = r.electrodes().size();
@@ -271,44 +327,18 @@ std::vector<float> read_npy(const std::string& file, const std::string& where) {
   return out;
 }
 
-std::vector<float> load_vector(const ExperimentConfig& c, const YAML::Node& n, const KeyPath& p, const Intervention& iv,
-                               std::string* from, bool mean_only) {
-  if (mean_only) return from_recording(c, n, p, iv, from, true);
-  if (n.IsSequence()) {
-    std::vector<float> v;
-    for (size_t i = 0; i < n.size(); ++i) {
-      double x = 0;
-      if (!n[i].IsScalar() || !cfg::parse_double(n[i].Scalar(), x))
-        fail(c, n[i], child(p, std::to_string(i)), "expected a number, got " + cfg::describe(n[i]));
-      v.push_back(float(x));
-    }
+std::vector<float> load_vector(const VectorSource& src, const Intervention& iv, std::string* from) {
+  if (!src.recording.empty()) return from_recording(src, iv, from);
+  if (src.file.empty()) {
     *from = "inline vector";
-    return v;
+    return std::vector<float>(src.values.begin(), src.values.end());
   }
-  if (!n.IsMap())
-    fail(c, n, p,
-         "expected a list of numbers, {file: V.npy}, {file: F.h5, dataset: NAME} or {recording: R.h5, "
-         "conditions: [A, B], rows: ROWS}, got " +
-             cfg::describe(n));
-  if (n["recording"].IsDefined()) return from_recording(c, n, p, iv, from, false);
-  if (!n["file"].IsDefined())
-    fail(c, n, p, "expected one of file: (a .npy or .h5 file) or recording: (a rig recording)");
-  only(c, n, p, {"file", "dataset"});
-  const std::string file = existing_file(c, n["file"], child(p, "file"));
-  const std::string where = c.source.where(n["file"], child(p, "file"));
-  const std::string ext = fs::path(file).extension().string();
-  if (ext == ".npy") {
-    if (n["dataset"].IsDefined()) fail(c, n["dataset"], child(p, "dataset"), "only applies to an .h5 file");
-    *from = file;
-    return read_npy(file, where);
+  if (fs::path(src.file).extension() == ".npy") {
+    *from = src.file;
+    return read_npy(src.file, src.where);
   }
-  if (ext == ".h5" || ext == ".hdf5") {
-    if (!n["dataset"].IsDefined()) fail(c, n, child(p, "dataset"), "missing required key for an .h5 file");
-    const std::string ds = text(c, n["dataset"], child(p, "dataset"));
-    *from = file + ":" + ds;
-    return read_h5_dataset(file, ds, c.source.where(n["dataset"], child(p, "dataset")));
-  }
-  fail(c, n["file"], child(p, "file"), "expected a .npy or .h5 file, got '" + file + "'");
+  *from = src.file + ":" + src.dataset;
+  return read_h5_dataset(src.file, src.dataset, src.dataset_where);
 }
 
 }  // namespace rig
