@@ -51,6 +51,11 @@ inline constexpr const char* kCheckpointGroup = "statistics_checkpoint";
 // Creates the group's datasets (zeros), with the conditions, bins and descriptions in the
 // main group and the electrode attributes on each mean dataset.
 void create_statistics(hid_t root, const char* group, const RecordingHeader& h);
+// Bytes of one group's datasets for `width` units in all: a count (int64) and a mean and an
+// M2 (float64) per unit, per condition x bin. The file holds two groups (the checkpoint).
+inline double statistics_bytes(int64_t n_conditions, int64_t n_bins, int64_t width) {
+  return double(n_conditions) * double(n_bins) * (8 + 2 * 8 * double(width));
+}
 void write_statistics(hid_t root, const char* group, const std::vector<ElectrodeSpec>& electrodes,
                       const std::vector<Moments>& m);
 std::vector<Moments> read_statistics(hid_t root, const char* group, const std::vector<ElectrodeSpec>& electrodes);

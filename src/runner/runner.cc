@@ -324,8 +324,8 @@ std::string Runner::describe() const {
   os << "rows       at most " << plan_.max_rows << " (prompt + generated tokens), " << width << " values each\n";
   if (config_.recording.store == "statistics") {
     const BinSpec& b = config_.recording.bins;
-    const double bytes = double(statistics_conditions(config_.stimuli).size()) * double(b.n_bins()) *
-                         (8 + 2 * 8 * double(width)) * 2;  // with the writer's checkpoint copy
+    const double bytes =  // with the writer's checkpoint copy
+        2 * statistics_bytes(int64_t(statistics_conditions(config_.stimuli).size()), b.n_bins(), width);
     os << "statistics " << b.n_bins() << " bins of " << b.bin << " rows, offsets -" << b.pre << ".." << b.post
        << " from " << b.event << " (no rows stored)\n";
     os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan_.path
