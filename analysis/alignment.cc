@@ -136,26 +136,14 @@ Alignment align_trials(const RecordingReader& rec, const AnalysisConfig& cfg) {
       if (std::find(al.conditions.begin(), al.conditions.end(), c) == al.conditions.end()) al.conditions.push_back(c);
   }
 
-  const auto names = rec.event_names();
-  std::map<int64_t, int64_t> from_group;  // trial index -> absolute row
-  const bool in_file = std::find(names.begin(), names.end(), cfg.event) != names.end();
-  if (in_file)
-    for (const auto& e : rec.events(cfg.event)) from_group[e.trial] = e.row;
-  else if (!is_builtin_event(cfg.event)) throw DataError(rec.path().string() + ": no event '" + cfg.event + "'");
-
+  const std::vector<int64_t> event_rows = rec.event_rows(cfg.event);
   al.event_row.assign(trials.size(), -1);
   al.condition_of.assign(trials.size(), -1);
   for (size_t i = 0; i < trials.size(); ++i) {
     const TrialRow& t = trials[i];
     auto c = std::find(al.conditions.begin(), al.conditions.end(), trial_label(rec, cfg, t));
     if (c != al.conditions.end()) al.condition_of[i] = int(c - al.conditions.begin());
-    int64_t row = -1;
-    if (in_file) {
-      if (auto it = from_group.find(t.index); it != from_group.end()) row = it->second;
-    } else {
-      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
-      if (auto it = b.find(cfg.event); it != b.end()) row = t.row_start + it->second;
-    }
+    int64_t row = event_rows[i];
     if (row < t.row_start || row >= t.row_stop) row = -1;
     al.event_row[i] = row;
     if (row < 0 || al.condition_of[i] < 0) continue;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/events.h"
 #include "core/fields.h"
 #include "core/site_info.h"
 
@@ -95,6 +96,11 @@ struct TrialFields : TrialSpec {
   int64_t n_generated = 0;
   FinishReason finish_reason = FinishReason::kPromptOnly;
 };
+
+// The trial's built-in events (core/events.h): name -> row within the trial.
+inline std::map<std::string, int64_t> builtin_events(const TrialFields& t) {
+  return builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
+}
 
 // Where a trial's rows lie in a recording: rows [row_start, row_stop) of /tokens and of every
 // recording. The writer assigns them as it appends the trial.

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include <algorithm>
+#include <map>
 #include <type_traits>
 #include <variant>
 
@@ -308,6 +309,29 @@ std::vector<EventRow> RecordingReader::events(const std::string& name) const {
     out.push_back({trial[i], row[i]});
   }
   m.event_cache[name] = out;
+  return out;
+}
+
+std::vector<int64_t> RecordingReader::event_rows(const std::string& name) const {
+  const std::vector<TrialRow>& ts = trials();
+  std::vector<int64_t> out(ts.size(), -1);
+  const auto& names = impl_->events;
+  if (std::find(names.begin(), names.end(), name) != names.end()) {
+    std::map<int64_t, int64_t> row_of;  // trial index -> absolute row
+    for (const EventRow& e : events(name)) row_of.emplace(e.trial, e.row);
+    for (size_t i = 0; i < ts.size(); ++i)
+      if (auto it = row_of.find(ts[i].index); it != row_of.end()) out[i] = it->second;
+  } else if (is_builtin_event(name)) {
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const auto b = builtin_events(ts[i]);
+      if (auto it = b.find(name); it != b.end()) out[i] = ts[i].row_start + it->second;
+    }
+  } else {
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    throw impl_->bad("no event '" + name + "' (recorded: " + (known.empty() ? "none" : known) +
+                     "; built in: " + kBuiltinEventList + ")");
+  }
   return out;
 }
 

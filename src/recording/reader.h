@@ -48,6 +48,11 @@ class RecordingReader {
 
   std::vector<std::string> event_names() const;
   std::vector<EventRow> events(const std::string& name) const;  // DataError if unknown
+  // The absolute row of event `name` in each trial of trials() (same order), -1 where the
+  // trial has none: from /events/<name> when the file has that group, else a built-in event
+  // computed from the trial's columns (core/events.h). The one way tools find a trial's event
+  // (analysis's alignment, stimulation's condition means). DataError for another name.
+  std::vector<int64_t> event_rows(const std::string& name) const;
   std::vector<TokenRow> tokens(int64_t r0, int64_t r1) const;
 
   // Rows [r0, r1) of electrode e (index into electrodes()) as float, row-major

@@ -59,7 +59,7 @@ std::vector<std::string> statistics_conditions(const std::vector<StimulusRow>& s
 
 int64_t statistics_event_row(const BinSpec& spec, const TrialResult& t) {
   if (is_builtin_event(spec.event)) {
-    const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
+    const auto b = builtin_events(t);
     auto it = b.find(spec.event);
     return it == b.end() ? -1 : it->second;
   }

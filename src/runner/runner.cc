@@ -126,7 +126,7 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
   std::map<std::string, int64_t> ev;
   for (const auto& e : specs) {
     if (e.builtin) {
-      const auto b = builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
+      const auto b = builtin_events(t);
       if (auto it = b.find(e.name); it != b.end()) ev[e.name] = it->second;
       continue;
     }

@@ -170,24 +170,24 @@ std::vector<float> read_h5_dataset(const std::string& file, const std::string& d
 std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std::vector<int64_t>& cols,
                                    const std::string& condition, const RowSelector& rows, const std::string& where,
                                    int64_t* n_trials) {
-  std::map<int64_t, std::map<std::string, int64_t>> events;  // trial index -> event -> row in trial
-  std::vector<std::string> file_events = r.event_names();
-  if (rows.kind == RowSelector::Kind::kEvent && !is_builtin_event(rows.event)) {
-    if (std::find(file_events.begin(), file_events.end(), rows.event) == file_events.end())
+  std::vector<int64_t> event_rows;  // absolute, per trial of r.trials(); -1: none
+  if (rows.kind == RowSelector::Kind::kEvent) {
+    try {
+      event_rows = r.event_rows(rows.event);
+    } catch (const DataError& e) {
       throw ConfigError(where + ": rows: event '" + rows.event + "' is not recorded in " + r.path().string());
-    for (const EventRow& ev : r.events(rows.event)) events[ev.trial][rows.event] = ev.row;  // absolute; fixed below
+    }
   }
   const int64_t width = r.electrodes()[e].width();
   std::vector<double> sum(cols.size(), 0.0);
   int64_t used = 0, of_condition = 0;
   std::vector<float> buf;
-  for (const TrialRow& t : r.trials()) {
+  for (size_t i = 0; i < r.trials().size(); ++i) {
+    const TrialRow& t = r.trials()[i];
     if (t.condition != condition) continue;
     ++of_condition;
-    std::map<std::string, int64_t> ev =
-        builtin_events(t.n_prompt_tokens, t.n_generated, t.finish_reason == FinishReason::kEos);
-    if (auto it = events.find(t.index); it != events.end())
-      for (const auto& [name, row] : it->second) ev[name] = row - t.row_start;
+    std::map<std::string, int64_t> ev;
+    if (!event_rows.empty() && event_rows[i] >= 0) ev[rows.event] = event_rows[i] - t.row_start;
     auto [lo, hi] = rows.resolve(t.n_prompt_tokens, ev);
     lo = std::max<int64_t>(lo, 0);
     hi = std::min<int64_t>(hi, t.n_rows());

@@ -261,6 +261,36 @@ TEST_CASE("writer and reader round-trip every table and recording", "[recording]
   }
 }
 
+TEST_CASE("event_rows: each trial's row of a recorded or built-in event, -1 where none", "[recording]") {
+  TempDir tmp;
+  const fs::path path = tmp / "events.h5";
+  RecordingHeader h = make_header();
+  {
+    auto w = RecordingWriter::create(path, h, false);
+    w->append(make_batch(h, 0, 8));
+    w->close();
+  }
+  RecordingReader r(path);
+  const auto recorded = r.event_rows("response_start");  // /events/response_start
+  const auto builtin = r.event_rows("response_onset");   // computed from the /trials columns
+  const auto eos = r.event_rows("eos");                  // no trial ended by EOS
+  REQUIRE(recorded.size() == 8);
+  for (size_t i = 0; i < 8; ++i) {
+    const TrialRow& t = r.trials()[i];
+    const int64_t expect = t.n_generated ? t.row_start + t.n_prompt_tokens : -1;
+    CHECK(recorded[i] == expect);
+    CHECK(builtin[i] == expect);
+    CHECK(eos[i] == -1);
+  }
+  CHECK(r.event_rows("prompt_onset")[3] == r.trials()[3].row_start);
+  try {
+    r.event_rows("nope");
+    FAIL("no error");
+  } catch (const DataError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("no event 'nope' (recorded: response_start, stim_on; built in: "));
+  }
+}
+
 TEST_CASE("create refuses an existing file without force", "[recording]") {
   TempDir tmp;
   const fs::path path = tmp / "x.h5";
