@@ -21,9 +21,9 @@ int cmd_generate(const Args& args) {
   desc.add_options()("help,h", "show this help")("prompt,p", po::value(&prompt)->required(), "the prompt text")(
       "max-new-tokens,n", po::value(&o.max_new_tokens)->default_value(32), "tokens to generate")(
       "sample", po::bool_switch(&sample), "sample instead of greedy decoding")(
-      "temperature", po::value(&o.sampling.temperature)->default_value(1.0), "sampling temperature (> 0)")(
-      "top-k", po::value(&o.sampling.top_k)->default_value(0), "keep the k most likely tokens (0 = all)")(
-      "top-p", po::value(&o.sampling.top_p)->default_value(1.0), "nucleus sampling mass (1 = off)")(
+      "temperature", po::value(&o.temperature)->default_value(1.0), "sampling temperature (> 0)")(
+      "top-k", po::value(&o.top_k)->default_value(0), "keep the k most likely tokens (0 = all)")(
+      "top-p", po::value(&o.top_p)->default_value(1.0), "nucleus sampling mass (1 = off)")(
       "seed", po::value(&seed)->default_value(0), "sampling seed")("stop-at-eos", po::bool_switch(&o.stop_at_eos),
                                                                    "stop at the end-of-sequence token")(
       "no-special-tokens", po::bool_switch(&no_special), "do not add the tokenizer's special tokens (BOS)");
@@ -35,8 +35,8 @@ int cmd_generate(const Args& args) {
     std::cout << desc << "\n";
     return 0;
   }
-  o.sampling.greedy = !sample;
-  if (sample && o.sampling.temperature <= 0) throw ConfigError("--temperature: expected a number > 0");
+  o.greedy = !sample;
+  if (sample && o.temperature <= 0) throw ConfigError("--temperature: expected a number > 0");
   if (o.max_new_tokens < 0) throw ConfigError("--max-new-tokens: expected an integer >= 0");
   o.final_step = false;
   LoadedModel lm = load_model(m.source());

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/generate_config.h"
 #include "core/regex.h"
 
 #include <yaml-cpp/yaml.h>
@@ -89,15 +90,6 @@ struct ElectrodeSelector {
   // records its latents instead of the site's neurons (src/sae, docs/FORMAT.md). "" = none.
   std::string sae;
   ConfigOrigin sae_origin;  // of `sae` (== origin when absent)
-};
-
-struct GenerateConfig {
-  int64_t max_new_tokens = 0;  // 0 = prompt only
-  bool greedy = true;
-  double temperature = 1.0;  // > 0 unless greedy
-  int64_t top_k = 0;         // 0 = off
-  double top_p = 1.0;        // [0, 1]; 1 = off
-  bool stop_at_eos = false;
 };
 
 enum class TrialOrder { kSequential, kShuffled };

@@ -39,7 +39,7 @@ at::Tensor forward_batch(CausalLM& model, const std::vector<std::vector<int64_t>
   return model.forward(in, nullptr, hooks, LogitsFor::kAll);
 }
 
-int64_t sample_token(const at::Tensor& logits_in, const SamplingOptions& o, at::Generator* gen) {
+int64_t sample_token(const at::Tensor& logits_in, const GenerateConfig& o, at::Generator* gen) {
   if (o.greedy || !gen) return logits_in.argmax().item<int64_t>();
   // HF's order of logits warpers: temperature, top-k, top-p.
   at::Tensor logits = logits_in.to(at::kCPU, at::kFloat) / o.temperature;
@@ -119,7 +119,7 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
     info.has_row.assign(size_t(B), 0);
     for (int64_t b = 0; b < B; ++b) {
       if (!active[size_t(b)]) continue;
-      next[size_t(b)] = sample_token(last[b], o.sampling, o.sampling.greedy ? nullptr : &gens[size_t(b)]);
+      next[size_t(b)] = sample_token(last[b], o, o.greedy ? nullptr : &gens[size_t(b)]);
       results[size_t(b)].new_ids.push_back(next[size_t(b)]);
       info.has_row[size_t(b)] = 1;
       if (o.stop_at_eos && o.eos_id && next[size_t(b)] == *o.eos_id) {

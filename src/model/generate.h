@@ -10,21 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "core/generate_config.h"
 #include "model/causal_lm.h"
 
 namespace rig {
 
-struct SamplingOptions {
-  bool greedy = true;
-  double temperature = 1.0;  // > 0
-  int64_t top_k = 0;         // 0 = off
-  double top_p = 1.0;        // 1 = off
-};
-
-struct GenerateOptions {
-  int64_t max_new_tokens = 0;
-  SamplingOptions sampling;
-  bool stop_at_eos = false;
+// The config's generation settings (core/generate_config.h), and what the caller knows besides.
+struct GenerateOptions : GenerateConfig {
   std::optional<int64_t> eos_id;
   // Run one more forward step on the last generated token, so that every token (also the
   // last) has its row in the recordings: rows = prompt tokens + generated tokens.
@@ -61,6 +53,6 @@ std::vector<SequenceResult> generate(CausalLM& model, const std::vector<std::vec
                                      const std::function<void(const StepInfo&)>& on_step = nullptr);
 
 // Chooses the next token from logits [V] (float32) with a generator (null for greedy).
-int64_t sample_token(const at::Tensor& logits, const SamplingOptions& options, at::Generator* generator);
+int64_t sample_token(const at::Tensor& logits, const GenerateConfig& options, at::Generator* generator);
 
 }  // namespace rig

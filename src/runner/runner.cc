@@ -338,14 +338,8 @@ std::string Runner::describe() const {
 }
 
 std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) {
-  const auto& gc = config_.trials.generate;
   GenerateOptions o;
-  o.max_new_tokens = gc.max_new_tokens;
-  o.sampling.greedy = gc.greedy;
-  o.sampling.temperature = gc.temperature;
-  o.sampling.top_k = gc.top_k;
-  o.sampling.top_p = gc.top_p;
-  o.stop_at_eos = gc.stop_at_eos;
+  static_cast<GenerateConfig&>(o) = config_.trials.generate;
   o.eos_id = model_.model->config().eos_token_id ? model_.model->config().eos_token_id : model_.tokenizer->eos_id();
   o.final_step = true;
 

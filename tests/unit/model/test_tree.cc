@@ -88,10 +88,10 @@ TEST_CASE("sampling: a sequence's tokens depend on its seed only, not its batch"
   rig::load_weights(*model, dir, at::kFloat, at::kCPU);
   rig::GenerateOptions o;
   o.max_new_tokens = 10;
-  o.sampling.greedy = false;
-  o.sampling.temperature = 1.5;
-  o.sampling.top_k = 100;
-  o.sampling.top_p = 0.9;
+  o.greedy = false;
+  o.temperature = 1.5;
+  o.top_k = 100;
+  o.top_p = 0.9;
   const std::vector<int64_t> p = {1, 349, 295, 321};
   const auto alone = rig::generate(*model, {p}, o, {42}, nullptr, at::kCPU);
   const auto batch = rig::generate(*model, {{1, 5, 6, 7, 8, 9, 10}, p, p}, o, {7, 42, 43}, nullptr, at::kCPU);
