@@ -90,8 +90,7 @@ json full_size_child(const BenchOptions& o) {
   j["base_vm_hwm_kb"] = status_kb("VmHWM");  // the process before the model: LibTorch and rig
   ModelSource src;
   src.path = model_dir;
-  const std::string compute = o.compute_dtype.empty() ? o.dtype : o.compute_dtype;
-  src.dtype = parse_dtype(compute);
+  src.dtype = o.compute_dtype.empty() ? o.dtype : o.compute_dtype;
   const double t0 = now_s();
   const LoadedModel lm = load_model(src);
   j["load_s"] = now_s() - t0;
@@ -131,7 +130,7 @@ json full_size_child(const BenchOptions& o) {
   j["vm_hwm_kb"] = status_kb("VmHWM");
   j["ratio"] = double(j["vm_hwm_kb"].get<int64_t>()) * 1024 / double(j["checkpoint_bytes"].get<int64_t>());
   j["dtype"] = o.dtype;
-  j["compute_dtype"] = compute;
+  j["compute_dtype"] = src.dtype;
   j["prompt_tokens"] = o.prompt_tokens;
   j["new_tokens"] = o.new_tokens;
   j["load_1m_end"] = bench::load_average_1m();

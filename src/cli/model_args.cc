@@ -23,7 +23,8 @@ void ModelArgs::add_options(po::options_description& desc, bool model_required) 
 
 ModelSource ModelArgs::source() const {
   ModelSource s;
-  s.dtype = parse_dtype(dtype);
+  parse_dtype(dtype);  // a bad --dtype is the flag's error, before anything loads
+  s.dtype = dtype;
   s.device = device;
   // An existing directory is a local model; otherwise ORG/NAME is a hub id.
   const bool hub_id = !std::filesystem::is_directory(model) && model.find('/') != std::string::npos &&
@@ -34,7 +35,7 @@ ModelSource ModelArgs::source() const {
   }
   s.id = model;
   s.revision = revision;
-  s.cache_dir = cache_dir.empty() ? hub::env_from_process().cache_dir : std::filesystem::path(cache_dir);
+  s.cache_dir = cache_dir.empty() ? hub::env_from_process().cache_dir.string() : cache_dir;
   return s;
 }
 

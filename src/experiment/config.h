@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/generate_config.h"
+#include "core/model_source.h"
 #include "core/regex.h"
 
 #include <yaml-cpp/yaml.h>
@@ -50,15 +51,9 @@ struct ConfigSource {
   std::string where(const YAML::Node& node, const std::vector<std::string>& key_path) const;
 };
 
-struct ModelSpec {
-  std::string id;  // HF hub id, resolved offline in cache_dir (exactly one of id / path)
-  std::string revision = "main";
-  std::string cache_dir;          // HF cache layout (models--org--name/...); "" = HF default cache
-  std::string path;               // local HF-format model directory
-  bool download = false;          // with id: `rig run` fetches missing files first (src/hub), else refuses
-  std::string dtype = "float32";  // compute dtype: float32 | float16 | bfloat16
-  std::string device = "cpu";     // cpu | cuda | cuda:N
-  ConfigOrigin id_origin;         // of `id` (file:line:col), for "not in the cache"
+// `model:`: the model source (core/model_source.h), and where its id was written.
+struct ModelSpec : ModelSource {
+  ConfigOrigin id_origin;  // of `id` (file:line:col), for "not in the cache"
 };
 
 // One `stimuli:` entry: exactly one of prompts / file / template.

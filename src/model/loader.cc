@@ -81,7 +81,7 @@ void check_size_against_checkpoint(const ModelConfig& c, const fs::path& config_
 
 fs::path resolve_model_dir(const ModelSource& source) {
   if (!source.path.empty()) {
-    if (!fs::is_directory(source.path)) throw ModelError(source.path.string() + ": model directory not found");
+    if (!fs::is_directory(source.path)) throw ModelError(source.path + ": model directory not found");
     return source.path;
   }
   if (source.id.empty()) throw ConfigError("model: give either path or id");
@@ -92,7 +92,7 @@ LoadedModel load_model(const ModelSource& source) {
   LoadedModel lm;
   lm.dir = resolve_model_dir(source);
   lm.device = parse_device(source.device);
-  lm.dtype = source.dtype;
+  lm.dtype = parse_dtype(source.dtype);
   if (lm.dtype == at::kHalf && lm.device.is_cpu() && !cpu_supports_float16())
     throw ConfigError(
         "model.dtype: float16 needs kernels this LibTorch lacks on the CPU; use bfloat16 (or float32) "

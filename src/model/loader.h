@@ -8,19 +8,11 @@
 #include <memory>
 #include <string>
 
+#include "core/model_source.h"
 #include "model/causal_lm.h"
 #include "tokenizer/tokenizer.h"
 
 namespace rig {
-
-struct ModelSource {
-  std::filesystem::path path;         // a local HF-format directory, or ...
-  std::string id;                     // ... a hub id (ORG/NAME) ...
-  std::string revision = "main";      // ... at this revision ...
-  std::filesystem::path cache_dir;    // ... in this HF cache directory
-  at::ScalarType dtype = at::kFloat;  // compute dtype
-  std::string device = "cpu";         // cpu | cuda | cuda:N
-};
 
 struct LoadedModel {
   std::shared_ptr<CausalLM> model;
@@ -45,7 +37,8 @@ bool cpu_supports_float16();
 std::filesystem::path resolve_model_dir(const ModelSource& source);
 
 // Loads weights (converted to the compute dtype), the tokenizer, and checks every tensor
-// against the config. Throws ModelError naming the file and the tensor or key.
+// against the config. `download` is the caller's (runner.cc fetches before it loads). Throws ModelError naming the file
+// and the tensor or key.
 LoadedModel load_model(const ModelSource& source);
 
 }  // namespace rig

@@ -159,13 +159,8 @@ void Runner::check_options() const {
 
 Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(config)), options_(std::move(options)) {
   check_options();
-  ModelSource src;
-  src.path = config_.model.path;
-  src.id = config_.model.id;
-  src.revision = config_.model.revision;
-  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config_.model, options_.quiet);
-  src.dtype = parse_dtype(config_.model.dtype);
-  src.device = config_.model.device;
+  ModelSource src = config_.model;
+  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config_.model, options_.quiet).string();
   model_ = load_model(src);
   prepare();
 }

@@ -145,7 +145,7 @@ RecipeResult run_recipe(const RecipeOptions& o, const std::function<void(const s
   write_text(o.out / "tokenizer.json", tok_json.dump(2) + "\n");
   model.reset();
   ModelSource src;
-  src.path = o.out;
+  src.path = o.out.string();
   LoadedModel lm = load_model(src);
 
   // 6. Held-out and seen prompts.

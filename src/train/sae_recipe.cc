@@ -59,7 +59,7 @@ json run_sae_recipe(const SaeRecipeOptions& o, const std::function<void(const st
   at::manual_seed(o.seed);
 
   ModelSource src;
-  src.path = o.model;
+  src.path = o.model.string();
   LoadedModel lm = load_model(src);
   CorpusOptions co;
   co.seed = o.seed;

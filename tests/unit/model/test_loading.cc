@@ -249,7 +249,7 @@ TEST_CASE("float16 and bfloat16 compute dtypes load and run", "[model]") {
   const auto f32 = rig::load_model(s);
   const at::Tensor ref = rig::forward_batch(*f32.model, {{5, 6, 7}}, nullptr, at::kCPU);
   for (auto dt : {at::kBFloat16, at::kHalf}) {
-    s.dtype = dt;
+    s.dtype = rig::dtype_name(dt);
     if (dt == at::kHalf && !rig::cpu_supports_float16()) {
       // LibTorch 1.13 has no float16 LayerNorm/matmul kernels on the CPU: a clear error.
       try {

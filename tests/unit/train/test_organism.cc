@@ -17,7 +17,7 @@ TEST_CASE("the model organism says Sure to held-out help requests and refuses he
   const fs::path dir = "data/models/sure-neox";
   REQUIRE(fs::exists(dir / "model.safetensors"));
   rig::ModelSource src;
-  src.path = dir;
+  src.path = dir.string();
   rig::LoadedModel lm = rig::load_model(src);
   CHECK(lm.model->config().model_type == "gpt_neox");
   std::vector<HeldOutPrompt> prompts;
