@@ -13,6 +13,7 @@ data loss / wrong per category); exits 1 unless every case is clean.
 """
 import argparse
 import concurrent.futures
+import fcntl
 import json
 import os
 import resource
@@ -22,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -362,31 +364,79 @@ def _(d):
 
 def race(d, force, delay):
     """Two runs on one output, the second started while the first runs (1000 trials, a few
-    seconds): never may both report success, and the file must hold one whole run."""
+    seconds): a run that reports success must have left a whole recording, and the file at
+    the path must be one whole run. With --force the second run may replace the first's file
+    once that run has closed it (that is what --force asks); whether it did so while the first
+    still wrote is judged by the first file itself, held open here, not by timing."""
     write(os.path.join(d, "x.yaml"), config_text(out="same.h5", trials="{repetitions: 250, batch_size: 16, generate: {max_new_tokens: 3, greedy: true}}"))
+    path = os.path.join(d, "same.h5")
     args = ["run", "x.yaml", "-q"] + (["--force"] if force else [])
-    a = start(args, d)
-    time.sleep(delay)
-    b_started = time.monotonic()
-    b = start(args, d)
-    # Two 1000-trial runs share 2 cores with the rest of the suite: a minute can pass on a
-    # loaded machine, so only a run still going after 5 minutes counts as a hang.
-    ra = finish(a, timeout=300)
-    a_ended = time.monotonic()
-    rb = finish(b, timeout=300)
-    for r in (ra, rb):
-        if r.timed_out:
-            raise Verdict("hang", "a racing run did not end")
-        if r.signal():
-            raise Verdict("crash", r.err[-400:])
-    if ra.code == 0 and rb.code == 0 and a_ended > b_started:
-        raise Verdict("data loss", "both runs into one file reported success")
-    if ra.code != 0 and rb.code != 0:
-        raise Verdict("wrong", "neither run succeeded: " + ra.err[-200:] + " | " + rb.err[-200:])
-    for r in (ra, rb):
-        if r.code != 0 and not any(s in r.err for s in ("already exists", "open in another process", "replaced")):
-            raise Verdict("wrong", f"exit {r.code}: {r.err[-300:]}")
-    complete(os.path.join(d, "same.h5"), 1000)
+    held = {}  # inode -> an open descriptor: every file that was ever at the path
+    replaced_in_use = []  # inodes that left the path while their run still held them
+    done = threading.Event()
+
+    def watch():
+        at_path = None
+        while not done.is_set():
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                fd = None
+            if fd is not None:
+                ino = os.fstat(fd).st_ino
+                if ino in held:
+                    os.close(fd)
+                else:
+                    held[ino] = fd
+                if at_path is not None and ino != at_path:
+                    # The file before it was replaced: its writer holds HDF5's flock while it
+                    # has the file open (src/io/hdf5.cc, probe_lock).
+                    try:
+                        fcntl.flock(held[at_path], fcntl.LOCK_SH | fcntl.LOCK_NB)
+                        fcntl.flock(held[at_path], fcntl.LOCK_UN)
+                    except BlockingIOError:
+                        replaced_in_use.append(at_path)
+                at_path = ino
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        a = start(args, d)
+        time.sleep(delay)
+        b = start(args, d)
+        # Two 1000-trial runs share 2 cores with the rest of the suite: a minute can pass on a
+        # loaded machine, so only a run still going after 5 minutes counts as a hang.
+        ra = finish(a, timeout=300)
+        rb = finish(b, timeout=300)
+    finally:
+        done.set()
+        watcher.join()
+    try:
+        for r in (ra, rb):
+            if r.timed_out:
+                raise Verdict("hang", "a racing run did not end")
+            if r.signal():
+                raise Verdict("crash", r.err[-400:])
+        if ra.code != 0 and rb.code != 0:
+            raise Verdict("wrong", "neither run succeeded: " + ra.err[-200:] + " | " + rb.err[-200:])
+        for r in (ra, rb):
+            if r.code != 0 and not any(s in r.err for s in ("already exists", "open in another process", "replaced")):
+                raise Verdict("wrong", f"exit {r.code}: {r.err[-300:]}")
+        complete(path, 1000)
+        if ra.code == 0 and rb.code == 0:
+            # Both say they recorded: two files were at the path in turn, the first replaced
+            # only after its run had closed it, and each is whole.
+            if len(held) < 2 or replaced_in_use:
+                raise Verdict("data loss", "both runs into one file reported success")
+            for ino, fd in held.items():
+                copy = os.path.join(d, f"held_{ino}.h5")  # HDF5 cannot open an unlinked file
+                with open(copy, "wb") as out:
+                    out.write(os.pread(fd, os.fstat(fd).st_size, 0))
+                complete(copy, 1000)
+    finally:
+        for fd in held.values():
+            os.close(fd)
 
 
 for delay in (0.0, 0.3, 0.7):
