@@ -60,28 +60,25 @@ const cfg::EnumRule<StimOp>& op_rule() {
 // only events known before generation.
 cfg::Codec<RowSelector> positions_codec(const ExperimentConfig& c) {
   return {[&c](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
-            if (!n.IsScalar() || n.Scalar().empty())
-              cfg::fail(d.source(), n, p, std::string("expected rows: ") + kRowSyntax + ", got " + cfg::describe(n));
-            auto r = parse_rows(n.Scalar());
-            if (!r) cfg::fail(d.source(), n, p, std::string("expected ") + kRowSyntax + ", got " + cfg::describe(n));
-            if (r->kind == RowSelector::Kind::kEvent) {
-              bool ok = known_before_response(r->event);
+            const RowSelector r = rows_codec().decode(d, n, p);
+            if (r.kind == RowSelector::Kind::kEvent) {
+              bool ok = known_before_response(r.event);
               for (const auto& e : c.events)
-                if (e.name == r->event && !e.builtin && e.in == EventScope::kPrompt) ok = true;
+                if (e.name == r.event && !e.builtin && e.in == EventScope::kPrompt) ok = true;
               if (!ok) {
                 bool declared = false;
-                for (const auto& e : c.events) declared |= e.name == r->event;
+                for (const auto& e : c.events) declared |= e.name == r.event;
                 cfg::fail(d.source(), n, p,
                           "expected an event known before the response is generated (prompt_onset, response_onset, "
                           "or an events: entry with in: prompt), got '" +
-                              r->event + "'" +
+                              r.event + "'" +
                               (declared ? ", which can only be found during or after generation"
                                         : ", which is not an event of this config"));
               }
             }
-            return *r;
+            return r;
           },
-          [](const RowSelector& r) { return YAML::Node(r.text); }};
+          rows_codec().encode};
 }
 
 // SAE latent indices: one or a non-empty list, each >= 0 (below d_sae: checked with the SAE).

@@ -41,6 +41,8 @@ cfg::Codec<std::vector<std::string>> two_conditions() {
           }};
 }
 
+}  // namespace
+
 cfg::Codec<RowSelector> rows_codec() {
   return {[](const cfg::Decoder& d, const YAML::Node& n, const KeyPath& p) {
             std::optional<RowSelector> r;
@@ -50,8 +52,6 @@ cfg::Codec<RowSelector> rows_codec() {
           },
           [](const RowSelector& r) { return YAML::Node(r.text); }};
 }
-
-}  // namespace
 
 // The mapping forms' keys (the inline form is a sequence: vector_codec).
 template <class V>
@@ -175,7 +175,7 @@ std::vector<double> condition_mean(const RecordingReader& r, size_t e, const std
     try {
       event_rows = r.event_rows(rows.event);
     } catch (const DataError& e) {
-      throw ConfigError(where + ": rows: event '" + rows.event + "' is not recorded in " + r.path().string());
+      throw ConfigError(where + ": rows: " + e.what());
     }
   }
   const int64_t width = r.electrodes()[e].width();

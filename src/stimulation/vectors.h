@@ -28,6 +28,9 @@ struct VectorSource {
   std::string dataset_where;
 };
 
+// Rows (`rows:`, `positions:`) in the syntax of rows.h.
+cfg::Codec<RowSelector> rows_codec();
+
 // Decodes a VectorSource; `mean_only` for mean-ablate's `mean:`. Files must exist.
 cfg::Codec<VectorSource> vector_codec(bool mean_only);
 

@@ -117,6 +117,13 @@ void require_same(const TrialResult& a, const TrialResult& b) {
   REQUIRE(a.recordings == b.recordings);
 }
 
+// A closed recording of trials 0..n-1 at path.
+void write_recording(const fs::path& path, const RecordingHeader& h, int64_t n) {
+  auto w = RecordingWriter::create(path, h, false);
+  w->append(make_batch(h, 0, n));
+  w->close();
+}
+
 std::string message_of(const std::function<void()>& f) {
   try {
     f();
@@ -265,11 +272,7 @@ TEST_CASE("event_rows: each trial's row of a recorded or built-in event, -1 wher
   TempDir tmp;
   const fs::path path = tmp / "events.h5";
   RecordingHeader h = make_header();
-  {
-    auto w = RecordingWriter::create(path, h, false);
-    w->append(make_batch(h, 0, 8));
-    w->close();
-  }
+  write_recording(path, h, 8);
   RecordingReader r(path);
   const auto recorded = r.event_rows("response_start");  // /events/response_start
   const auto builtin = r.event_rows("response_onset");   // computed from the /trials columns
@@ -334,11 +337,7 @@ TEST_CASE("bad headers and trials are refused with a message", "[recording]") {
 TEST_CASE("resume continues a recording and equals an uninterrupted one", "[recording]") {
   TempDir tmp;
   RecordingHeader h = make_header("float16", 0);
-  {
-    auto w = RecordingWriter::create(tmp / "full.h5", h, false);
-    w->append(make_batch(h, 0, 8));
-    w->close();
-  }
+  write_recording(tmp / "full.h5", h, 8);
   {
     auto w = RecordingWriter::create(tmp / "part.h5", h, false);
     w->append(make_batch(h, 0, 2));
@@ -378,11 +377,7 @@ TEST_CASE("resume cuts rows a killed writer left beyond the last committed trial
   TempDir tmp;
   const fs::path path = tmp / "k.h5";
   RecordingHeader h = make_header();
-  {
-    auto w = RecordingWriter::create(path, h, false);
-    w->append(make_batch(h, 0, 3));
-    w->close();
-  }
+  write_recording(path, h, 3);
   {  // What a writer killed mid-batch leaves: rows in some datasets, no commit.
     h5::Id f = h5::open_file(path, true);
     h5::Id trials = h5::open_group(f, "trials");
@@ -613,11 +608,7 @@ TEST_CASE("files describe themselves: tables, electrodes, identifier, both dtype
   RecordingHeader h = make_header("float16", 0);
   h.attrs["dtype"] = "bfloat16";  // the model's compute dtype, as the runner sets it
   h.electrodes[1].layer = 1;
-  {
-    auto w = RecordingWriter::create(tmp / "r.h5", h, false);
-    w->append(make_batch(h, 0, 3));
-    w->close();
-  }
+  write_recording(tmp / "r.h5", h, 3);
   std::string id;
   {
     h5::Id f = h5::open_file(tmp / "r.h5", false);
