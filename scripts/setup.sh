@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
+  ccache                              # fresh clones (CI) rebuild from ~/.cache/ccache
   libtorch-dev libopenblas0-pthread   # LibTorch 1.13 (CPU); OpenBLAS makes it ~50x faster
   libhdf5-dev libyaml-cpp-dev libeigen3-dev libboost-program-options-dev nlohmann-json3-dev
   libpcre2-dev libicu-dev             # Unicode regex (GPT-2's pre-tokenizer) and NFC
