@@ -1,11 +1,33 @@
 #include "model/layers.h"
 
+#include <torch/version.h>
+
 #include <cmath>
 #include <limits>
 
 #include "core/error.h"
 
 namespace rig {
+
+namespace {
+// LibTorch 1.x (Debian 12's 1.13), depending on the CPU, accumulates a bfloat16/float16 matrix
+// product in the reduced type when its right operand is not transposed (addmm, bmm): on an
+// AVX2-only EPYC, a bfloat16 addmm over 256 terms was off by 0.34 where float32 accumulation
+// rounded once is off by 0.016. Torch 2.x, transformers' torch, accumulates in float32; with 1.x
+// rig computes such products in float32 and rounds the result once.
+bool narrow_accumulation(const at::Tensor& x) {
+#ifndef TORCH_VERSION_MAJOR
+#error "torch/version.h did not define TORCH_VERSION_MAJOR"
+#elif TORCH_VERSION_MAJOR < 2
+  return x.device().is_cpu() && (x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kHalf);
+#else
+  (void)x;
+  return false;
+#endif
+}
+// An operand of a product whose result is rounded back to the operands' type.
+at::Tensor wide(const at::Tensor& t, bool widen) { return widen ? t.to(at::kFloat) : t; }
+}  // namespace
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
     : Module("Linear"),
@@ -50,7 +72,9 @@ std::string RMSNorm::extra_repr() const { return "(" + std::to_string(dim) + ",)
 
 at::Tensor Conv1D::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
-  return out(at::addmm(bias, h.reshape({-1, h.size(-1)}), weight).view([&] {
+  const bool widen = narrow_accumulation(h);
+  const at::Tensor y = at::addmm(wide(bias, widen), wide(h.reshape({-1, h.size(-1)}), widen), wide(weight, widen));
+  return out(y.to(h.scalar_type()).view([&] {
     auto s = h.sizes().vec();
     s.back() = weight.size(1);
     return s;
@@ -260,7 +284,9 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
     v = v.repeat_interleave(rep, 1);
   }
   // scores: [B, H, T, S] in float32; causal over absolute positions, and padding masked.
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) * scale;
+  const bool widen = narrow_accumulation(q);
+  at::Tensor scores =
+      at::matmul(wide(q, widen), wide(k, widen).transpose(-1, -2)).to(q.scalar_type()).to(at::kFloat) * scale;
   if (softcap > 0) scores = at::tanh(scores / softcap) * softcap;  // op for op as eager_attention_forward
   const auto opts = at::TensorOptions().device(q.device());
   const at::Tensor qpos = at::arange(past, past + T, opts.dtype(at::kLong)).view({T, 1});
@@ -283,7 +309,10 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
     const at::Tensor hooked = sites->keys_site(*sites->pattern, probs.masked_fill(masked, 0.0), key_mask, 0.0);
     if (hooked.defined()) probs = hooked.to(at::kFloat).masked_fill(masked, 0.0);
   }
-  const at::Tensor z = at::matmul(probs.to(q.scalar_type()), v).transpose(1, 2).reshape({B, T, H * Dh});
+  const at::Tensor z = at::matmul(wide(probs.to(q.scalar_type()), widen), wide(v, widen))
+                           .to(q.scalar_type())
+                           .transpose(1, 2)
+                           .reshape({B, T, H * Dh});
   return sites ? AttentionSites::flat(sites->z, z) : z;
 }
 
@@ -316,8 +345,11 @@ at::Tensor AttentionSites::heads(const std::shared_ptr<InnerSite>& s, const at::
 at::Tensor AttentionSites::result_site(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w_o) const {
   if (!result->wanted()) return y;
   const int64_t B = z.size(0), T = z.size(1), H = result->heads, D = result->per_head;
+  const bool widen = narrow_accumulation(z);
   const at::Tensor per_head =
-      at::einsum("bthd,hdo->btho", {z.view({B, T, H, -1}), w_o.view({H, -1, D})}).reshape({B, T, H * D});
+      at::einsum("bthd,hdo->btho", {wide(z.view({B, T, H, -1}), widen), wide(w_o.view({H, -1, D}), widen)})
+          .to(z.scalar_type())
+          .reshape({B, T, H * D});
   const at::Tensor hooked = result->run(per_head);
   if (hooked.is_same(per_head)) return y;
   // The output is the sum of the heads' terms (and the bias): add what the hooks changed.
