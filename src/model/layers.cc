@@ -25,8 +25,12 @@ bool narrow_accumulation(const at::Tensor& x) {
   return false;
 #endif
 }
-// An operand of a product whose result is rounded back to the operands' type.
-at::Tensor wide(const at::Tensor& t, bool widen) { return widen ? t.to(at::kFloat) : t; }
+// op(a, b), a matrix product of operands of a's type, accumulated in float32 and rounded once.
+template <class Op>
+at::Tensor product(const at::Tensor& a, const at::Tensor& b, Op op) {
+  if (!narrow_accumulation(a)) return op(a, b);
+  return op(a.to(at::kFloat), b.to(at::kFloat)).to(a.scalar_type());
+}
 }  // namespace
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
@@ -72,9 +76,10 @@ std::string RMSNorm::extra_repr() const { return "(" + std::to_string(dim) + ",)
 
 at::Tensor Conv1D::forward(const at::Tensor& x) const {
   const at::Tensor h = in(x);
-  const bool widen = narrow_accumulation(h);
-  const at::Tensor y = at::addmm(wide(bias, widen), wide(h.reshape({-1, h.size(-1)}), widen), wide(weight, widen));
-  return out(y.to(h.scalar_type()).view([&] {
+  const at::Tensor y = product(h.reshape({-1, h.size(-1)}), weight, [&](const at::Tensor& a, const at::Tensor& w) {
+    return at::addmm(bias.to(a.scalar_type()), a, w);
+  });
+  return out(y.view([&] {
     auto s = h.sizes().vec();
     s.back() = weight.size(1);
     return s;
@@ -284,9 +289,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
     v = v.repeat_interleave(rep, 1);
   }
   // scores: [B, H, T, S] in float32; causal over absolute positions, and padding masked.
-  const bool widen = narrow_accumulation(q);
-  at::Tensor scores =
-      at::matmul(wide(q, widen), wide(k, widen).transpose(-1, -2)).to(q.scalar_type()).to(at::kFloat) * scale;
+  at::Tensor scores = product(q, k.transpose(-1, -2), at::matmul).to(at::kFloat) * scale;
   if (softcap > 0) scores = at::tanh(scores / softcap) * softcap;  // op for op as eager_attention_forward
   const auto opts = at::TensorOptions().device(q.device());
   const at::Tensor qpos = at::arange(past, past + T, opts.dtype(at::kLong)).view({T, 1});
@@ -309,10 +312,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_new, const at::Ten
     const at::Tensor hooked = sites->keys_site(*sites->pattern, probs.masked_fill(masked, 0.0), key_mask, 0.0);
     if (hooked.defined()) probs = hooked.to(at::kFloat).masked_fill(masked, 0.0);
   }
-  const at::Tensor z = at::matmul(wide(probs.to(q.scalar_type()), widen), wide(v, widen))
-                           .to(q.scalar_type())
-                           .transpose(1, 2)
-                           .reshape({B, T, H * Dh});
+  const at::Tensor z = product(probs.to(q.scalar_type()), v, at::matmul).transpose(1, 2).reshape({B, T, H * Dh});
   return sites ? AttentionSites::flat(sites->z, z) : z;
 }
 
@@ -345,11 +345,10 @@ at::Tensor AttentionSites::heads(const std::shared_ptr<InnerSite>& s, const at::
 at::Tensor AttentionSites::result_site(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w_o) const {
   if (!result->wanted()) return y;
   const int64_t B = z.size(0), T = z.size(1), H = result->heads, D = result->per_head;
-  const bool widen = narrow_accumulation(z);
   const at::Tensor per_head =
-      at::einsum("bthd,hdo->btho", {wide(z.view({B, T, H, -1}), widen), wide(w_o.view({H, -1, D}), widen)})
-          .to(z.scalar_type())
-          .reshape({B, T, H * D});
+      product(z.view({B, T, H, -1}), w_o.view({H, -1, D}), [](const at::Tensor& a, const at::Tensor& b) {
+        return at::einsum("bthd,hdo->btho", {a, b});
+      }).reshape({B, T, H * D});
   const at::Tensor hooked = result->run(per_head);
   if (hooked.is_same(per_head)) return y;
   // The output is the sum of the heads' terms (and the bias): add what the hooks changed.
