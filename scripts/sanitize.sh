@@ -11,7 +11,12 @@ scripts/setup.sh
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIG_SANITIZE=ON
+# -O1 -g1: line tables are all a report's stack trace needs, and ASan recommends -O1. The
+# default -O2 -g made this the longest part of CI: one test file took 128 s of CPU to compile,
+# against 38 s this way (22 s for the Release build).
+flags="-O1 -g1 -DNDEBUG"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIG_SANITIZE=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="$flags"
 cmake --build build-asan -j "$(nproc)"
 # The hostile corpus: ASan reserves terabytes of address space (no RLIMIT_AS), and runs slower.
 export RIG_HOSTILE_MEM_GIB=0 RIG_HOSTILE_TIME=300
