@@ -547,7 +547,11 @@ def compare_dtype(arch, dtype, model_dir, work, tally, failures, ratios):
 
 def main():
     ap = argparse.ArgumentParser()
-    first, n = (int(x) for x in os.environ.get("RIG_ORACLE_CONFIGS", "0:6").split(":"))
+    spec = os.environ.get("RIG_ORACLE_CONFIGS", "0:6")
+    try:
+        first, n = (int(x) for x in spec.split(":"))
+    except ValueError:
+        raise SystemExit(f"RIG_ORACLE_CONFIGS={spec!r}: expected FIRST:N, e.g. 6:6 (configs 6 to 11)")
     ap.add_argument("--first", type=int, default=first, help="the first config index of each architecture")
     ap.add_argument("--n", type=int, default=n, help="random configs per architecture")
     ap.add_argument("--arch", action="append", help="only these architectures")
@@ -606,9 +610,10 @@ def main():
             # Attention sites on the run's first 4 configs (about a minute for all seven
             # architectures; --attention-only: all). Dynamic rope runs past max_position_embeddings,
             # the key axis's length: not there.
-            if k - args.first < 4 and not dynamic:
+            early = k - args.first < 4  # the run's first 4 configs: attention sites and 16 bits
+            if early and not dynamic:
                 compare_attention(arch, f"{arch}-{k}", d5, work, prompts, tally, failures)
-            if k - args.first < 4:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)
+            if early:  # compute dtypes on a third of the configs (rig's dtype: vs HF's torch_dtype)
                 compare_dtype(arch, ["bfloat16", "float16"][k % 2], d5, work, tally, failures, ratios)
             n_configs += 1
             if not args.keep:  # each config's models and recordings (tens of MB): the disk holds one at a time
