@@ -95,13 +95,22 @@ std::string experiment_yaml(const std::string& name, const fs::path& dir, const 
   return y;
 }
 
-std::unique_ptr<Runner> make_runner(const std::string& yaml, const fs::path& dir, const std::string& name,
-                                    int64_t tokens_per_prompt) {
+// An experiment ready to run: its model and its plan.
+struct Planned {
+  LoadedModel model;
+  RunPlan plan;
+};
+
+std::unique_ptr<Planned> make_runner(const std::string& yaml, const fs::path& dir, const std::string& name,
+                                     int64_t tokens_per_prompt) {
   RunOptions ro;
   ro.quiet = true;
   ro.force = true;
-  auto r = std::make_unique<Runner>(parse_experiment(yaml, (dir / (name + ".yaml")).string()), ro);
-  for (const auto& ids : r->plan().prompt_ids)
+  ExperimentConfig config = parse_experiment(yaml, (dir / (name + ".yaml")).string());
+  auto r = std::make_unique<Planned>();
+  r->model = load_experiment_model(config, ro);
+  r->plan = plan(std::move(config), r->model, ro);
+  for (const auto& ids : r->plan.prompt_ids)
     if (int64_t(ids.size()) != tokens_per_prompt)
       throw Error("rig bench: a prompt of " + std::to_string(tokens_per_prompt) + " letters gave " +
                   std::to_string(ids.size()) + " tokens with the bench tokenizer");
@@ -109,15 +118,15 @@ std::unique_ptr<Runner> make_runner(const std::string& yaml, const fs::path& dir
 }
 
 // Best wall time of `reps` complete runs (model loaded; output file written, fsynced, closed).
-double best_run(Runner& r, int reps) {
+double best_run(const Planned& r, int reps) {
   double best = 1e30;
   for (int i = 0; i < reps; ++i) {
     // The previous run's file goes before the clock starts: replacing it (--force) would
     // otherwise free its pages inside the timed run (~70 ms for workload (1)'s 503 MB), a cost
     // of the bench's repetitions, not of recording.
-    fs::remove(r.plan().path);
+    fs::remove(r.plan.path);
     const double t0 = now_s();
-    r.run_to_file();
+    run_to_file(r.plan, r.model);
     best = std::min(best, now_s() - t0);
   }
   return best;
@@ -151,10 +160,10 @@ double payload_bytes(const std::vector<TrialResult>& batch) {
 
 // (4): the recording's bytes through RecordingWriter (per-batch flush + fsync, as rig run
 // does) against a raw write() of the same bytes with an fsync after each batch.
-json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps, bool fsync) {
-  const auto& trials = r.plan().trials;
+json measure_write(const Planned& r, const Sizes& s, const fs::path& dir, int reps, bool fsync) {
+  const auto& trials = r.plan.trials;
   const std::vector<TrialSpec> first(trials.begin(), trials.begin() + s.rec_batch);
-  const std::vector<TrialResult> batch = r.run_batch(first);
+  const std::vector<TrialResult> batch = run_batch(r.plan, r.model, first);
   const int64_t n_batches = s.rec_prompts / s.rec_batch;
   const double bytes = payload_bytes(batch) * double(n_batches);
   const fs::path h5 = dir / "write_hdf5.h5", raw = dir / "write_raw.bin";
@@ -192,7 +201,7 @@ json measure_write(Runner& r, const Sizes& s, const fs::path& dir, int reps, boo
     t0 = now_s();
     WriterOptions wo;
     wo.fsync = fsync;
-    auto w = RecordingWriter::create(h5, r.header(), /*force=*/true, wo);
+    auto w = RecordingWriter::create(h5, header(r.plan, r.model), /*force=*/true, wo);
     for (auto& c : copies) w->append(std::move(c));
     w->close();
     t_h5 = std::min(t_h5, now_s() - t0);
@@ -311,7 +320,7 @@ json run_bench(const BenchOptions& o) {
   auto rec_none = make_runner(experiment_yaml("bench_record_none", dir, o.device, rec_prompts, 1, s.rec_batch, 0, {}),
                               dir, "bench_record_none", s.rec_tokens);
   log(o, "recording " + std::to_string(s.rec_prompts) + " prompts x " + std::to_string(s.rec_tokens) + " tokens");
-  rec->run_to_file();  // warm-up: allocator, thread pool, page cache
+  run_to_file(rec->plan, rec->model);  // warm-up: allocator, thread pool, page cache
   double t_rec = 1e30, t_none = 1e30;
   for (int i = 0; i < s.reps; ++i) {  // interleaved, so that both see the same machine load
     t_rec = std::min(t_rec, best_run(*rec, 1));
@@ -319,7 +328,7 @@ json run_bench(const BenchOptions& o) {
   }
   const int64_t width = [&] {
     int64_t w = 0;
-    for (const auto& e : rec->plan().electrodes) w += e.width();
+    for (const auto& e : rec->plan.electrodes) w += e.width();
     return w;
   }();
   const double D = double(mc.hidden_size), F = double(mc.intermediate_size), L = double(mc.num_layers),
@@ -334,7 +343,7 @@ json run_bench(const BenchOptions& o) {
   record["tokens_per_prompt"] = s.rec_tokens;
   record["batch_size"] = s.rec_batch;
   record["sites"] = all_sites;
-  record["electrodes"] = rec->plan().electrodes.size();
+  record["electrodes"] = rec->plan.electrodes.size();
   record["values_per_token"] = width;
   record["recorded_bytes"] = tokens * double(width) * 4;
   record["wall_s"] = t_rec;
@@ -376,7 +385,7 @@ json run_bench(const BenchOptions& o) {
       experiment_yaml("bench_generate", dir, o.device, prompts_yaml(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1,
                       1, s.gen_new_tokens, {site}),
       dir, "bench_generate", s.gen_prompt_tokens);
-  gen->run_to_file();  // warm-up
+  run_to_file(gen->plan, gen->model);  // warm-up
   const double t_gen = best_run(*gen, s.reps);
   // The same runs with the writer's fsyncs off: at batch 1 every trial is a batch, committed
   // with two fsyncs (the profile's question: how much of (2) is the disk?).
@@ -384,9 +393,9 @@ json run_bench(const BenchOptions& o) {
   for (int i = 0; i < s.reps; ++i) {
     WriterOptions wo;
     wo.fsync = false;
-    auto w = RecordingWriter::create(gen->plan().path, gen->header(), /*force=*/true, wo);
+    auto w = RecordingWriter::create(gen->plan.path, header(gen->plan, gen->model), /*force=*/true, wo);
     const double t0 = now_s();
-    gen->run(*w);
+    run(gen->plan, gen->model, *w);
     t_gen_nofsync = std::min(t_gen_nofsync, now_s() - t0);
   }
   // The same generation without the runner, the recorder or the writer: the model alone,
@@ -399,11 +408,11 @@ json run_bench(const BenchOptions& o) {
     go.eos_id = 0;
     for (int i = 0; i < s.reps; ++i) {
       const double t0 = now_s();
-      for (const auto& ids : gen->plan().prompt_ids) generate(*gen->model().model, {ids}, go, {1}, nullptr, device);
+      for (const auto& ids : gen->plan.prompt_ids) generate(*gen->model.model, {ids}, go, {1}, nullptr, device);
       t_model = std::min(t_model, now_s() - t0);
     }
   }
-  const double weight_bytes = streamed_weight_bytes(*gen->model().model);
+  const double weight_bytes = streamed_weight_bytes(*gen->model.model);
   gen.reset();
 
   // The limits again, after the workloads.
@@ -483,7 +492,7 @@ json rss_child(const BenchOptions& o, int64_t n) {
       experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
                       n / n_stimuli, s.rss_batch, 0, {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
       model_dir, name, s.rss_prompt_tokens);
-  r->run_to_file();
+  run_to_file(r->plan, r->model);
   const double wall = now_s() - t0;
   fs::remove(model_dir / (name + ".h5"));
   // rig's own peak plus what its writer process used beyond the pages it shares with rig.

@@ -2,7 +2,7 @@
 // rig bench: what recording costs, as ratios to what this machine can do, all measured in
 // one run. It writes a seeded random pythia-70m-shaped GPT-NeoX model (and a byte-level
 // tokenizer) into a work directory, then measures
-//   record    prompt-only recording of every layer output and MLP neuron through Runner +
+//   record    prompt-only recording of every layer output and MLP neuron through run_to_file +
 //             RecordingWriter: tokens/s, and achieved FLOP/s over the machine's GEMM rate;
 //   generate  the post's experiment (6-token prompt, 14 greedy tokens, one site, batch 1):
 //             ms per token over the weight-streaming bound (weight bytes / memory bandwidth);

@@ -1,5 +1,6 @@
 // rig run CONFIG: validate an experiment config against its model, then present every trial
 // and record the electrodes to one HDF5 file (or just print the plan with --dry-run).
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -15,7 +16,11 @@ namespace po = boost::program_options;
 namespace rig::cli {
 namespace {
 
-extern "C" void on_sigint(int) { Runner::request_stop(); }
+// Set by SIGINT / SIGTERM; the runner checks it between batches. Lock-free, so a signal
+// handler may store to it.
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_sigint(int) { g_stop = true; }
 
 // "I/N" -> (I, N)
 void parse_shard(const std::string& s, TaskRequest* r) {
@@ -91,15 +96,16 @@ int cmd_run(const Args& args) {
               << (task.variant >= 0 ? "variant " + std::to_string(task.variant) + ", " : "") << "shard "
               << task.shard_index << "/" << task.shard_count << "\n";
 
-  Runner runner(std::move(config), o);
+  const LoadedModel model = load_experiment_model(config, o);
+  const RunPlan p = plan(std::move(config), model, o);
   if (o.dry_run) {
-    std::cout << runner.describe();
+    std::cout << describe(p, model);
     return 0;
   }
-  if (!o.quiet) std::cerr << runner.describe();
+  if (!o.quiet) std::cerr << describe(p, model);
   std::signal(SIGINT, on_sigint);
   std::signal(SIGTERM, on_sigint);  // SLURM sends SIGTERM before killing a job
-  runner.run_to_file();
+  run_to_file(p, model, &g_stop);
   return 0;
 }
 

@@ -55,8 +55,6 @@ std::filesystem::path ensure_hub_model(const ModelSpec& m, bool quiet) {
   return env.cache_dir;
 }
 
-std::atomic<bool> g_stop{false};
-
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -142,165 +140,159 @@ std::map<std::string, int64_t> find_events(const std::vector<EventSpec>& specs, 
   return ev;
 }
 
-}  // namespace
-
-void Runner::request_stop() { g_stop = true; }
-bool Runner::stop_requested() { return g_stop; }
-
 // The options' and the config's own errors, found before a model is loaded.
-void Runner::check_options() const {
-  if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
-    throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(options_.shard_index) + "/" +
-                      std::to_string(options_.shard_count));
-  if (!config_.sweep.empty() && config_.sweep_index < 0)
-    throw ConfigError(config_.source.file + ": the config has a sweep of " + std::to_string(sweep_size(config_)) +
+void check_options(const ExperimentConfig& config, const RunOptions& options) {
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
+    throw ConfigError("--shard: expected I/N with 0 <= I < N, got " + std::to_string(options.shard_index) + "/" +
+                      std::to_string(options.shard_count));
+  if (!config.sweep.empty() && config.sweep_index < 0)
+    throw ConfigError(config.source.file + ": the config has a sweep of " + std::to_string(sweep_size(config)) +
                       " variants; choose one with --sweep-index K or run it as a SLURM array (docs/CLUSTER.md)");
 }
 
-Runner::Runner(ExperimentConfig config, RunOptions options) : config_(std::move(config)), options_(std::move(options)) {
-  check_options();
-  ModelSource src = config_.model;
-  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config_.model, options_.quiet).string();
-  model_ = load_model(src);
-  prepare();
+}  // namespace
+
+LoadedModel load_experiment_model(const ExperimentConfig& config, const RunOptions& options) {
+  check_options(config, options);
+  ModelSource src = config.model;
+  if (!src.id.empty()) src.cache_dir = ensure_hub_model(config.model, options.quiet).string();
+  return load_model(src);
 }
 
-Runner::Runner(ExperimentConfig config, RunOptions options, LoadedModel model)
-    : config_(std::move(config)), options_(std::move(options)), model_(std::move(model)) {
-  check_options();
-  prepare();
-}
-
-bool Runner::stopping() const { return g_stop || (options_.stop && *options_.stop); }
-
-void Runner::prepare() {
-  provenance_ = model_provenance(model_.dir);
+RunPlan plan(ExperimentConfig config, const LoadedModel& model, const RunOptions& options) {
+  check_options(config, options);
+  RunPlan p;
+  p.config = std::move(config);
+  p.options = options;
+  const ExperimentConfig& cfg = p.config;
+  p.provenance = model_provenance(model.dir);
 
   SiteCatalog called;
-  for (const auto& s : model_.model->catalog())
+  for (const auto& s : model.model->catalog())
     if (s.called && !s.name.empty()) called.push_back(s);
-  plan_.electrodes = resolve_electrodes(config_, called, hook_aliases(model_.model->config()));
-  bind_sae_electrodes(plan_.electrodes, saes_);
+  p.electrodes = resolve_electrodes(cfg, called, hook_aliases(model.model->config()));
+  bind_sae_electrodes(p.electrodes, p.saes);
 
-  const auto& tok = *model_.tokenizer;
-  const int64_t max_new = config_.trials.generate.max_new_tokens;
-  const int64_t vocab = model_.model->config().vocab_size;
-  const std::string config_json = (model_.dir / "config.json").string(),
-                    tokenizer_json = (model_.dir / "tokenizer.json").string();
+  const auto& tok = *model.tokenizer;
+  const int64_t max_new = cfg.trials.generate.max_new_tokens;
+  const int64_t vocab = model.model->config().vocab_size;
+  const std::string config_json = (model.dir / "config.json").string(),
+                    tokenizer_json = (model.dir / "tokenizer.json").string();
   // Every architecture: positions 0 .. prompt + max_new_tokens - 1 must exist (ModelConfig::
   // position_limit), checked before any allocation.
-  const int64_t max_pos = model_.model->config().position_limit();
-  const std::string max_pos_source = model_.model->config().position_limit_source(config_json);
+  const int64_t max_pos = model.model->config().position_limit();
+  const std::string max_pos_source = model.model->config().position_limit_source(config_json);
   if (max_new >= max_pos)
-    throw ConfigError(config_.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) +
+    throw ConfigError(cfg.source.where(YAML::Node(), {"trials", "generate", "max_new_tokens"}) +
                       ": expected fewer than the model's " + std::to_string(max_pos) + " positions (" + max_pos_source +
                       "), got " + std::to_string(max_new));
-  for (const auto& s : config_.stimuli) {
-    auto ids = tok.encode(s.prompt, config_.trials.add_special_tokens).ids;
+  for (const auto& s : cfg.stimuli) {
+    auto ids = tok.encode(s.prompt, cfg.trials.add_special_tokens).ids;
     if (ids.empty())
-      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
+      throw ConfigError(cfg.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
                         "') encodes to no tokens: prompt '" + s.prompt +
                         "' (an empty prompt needs a tokenizer that adds BOS)");
     if (int64_t(ids.size()) > max_pos - max_new)
-      throw ConfigError(config_.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
+      throw ConfigError(cfg.source.file + ": stimulus " + std::to_string(s.index) + " (condition '" + s.condition +
                         "'): " + std::to_string(ids.size()) + " prompt tokens + " + std::to_string(max_new) +
                         " new tokens exceed the model's " + std::to_string(max_pos) + " positions (" + max_pos_source +
                         ")");
     for (int64_t id : ids)
       if (id < 0 || id >= vocab)
-        throw ModelError(config_.source.file + ": stimulus " + std::to_string(s.index) + ": " + tokenizer_json +
+        throw ModelError(cfg.source.file + ": stimulus " + std::to_string(s.index) + ": " + tokenizer_json +
                          " encodes it with token id " + std::to_string(id) + ", outside the model's vocabulary of " +
                          std::to_string(vocab) + " (" + config_json +
                          " vocab_size): the tokenizer and the "
                          "weights do not belong together");
-    plan_.prompt_ids.push_back(std::move(ids));
+    p.prompt_ids.push_back(std::move(ids));
   }
   // Stimulation: checked against the model's sites before anything is written.
-  stimulation_ = Stimulation::from_config(config_, *model_.model, plan_.prompt_ids, &saes_);
-  if (!stimulation_.empty()) {
+  p.stimulation = Stimulation::from_config(cfg, *model.model, p.prompt_ids, &p.saes);
+  if (!p.stimulation.empty()) {
     // Token-text events with in: prompt are known before generation: positions may use them.
-    for (size_t s = 0; s < plan_.prompt_ids.size(); ++s) {
+    for (size_t s = 0; s < p.prompt_ids.size(); ++s) {
       TrialResult t;
       int64_t pos = 0;
-      for (int64_t id : plan_.prompt_ids[s]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});
-      for (const auto& e : config_.events)
+      for (int64_t id : p.prompt_ids[s]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});
+      for (const auto& e : cfg.events)
         if (!e.builtin && e.in == EventScope::kPrompt)
-          if (auto ev = find_events({e}, t); ev.count(e.name)) stimulation_.prompt_events()[s][e.name] = ev[e.name];
+          if (auto ev = find_events({e}, t); ev.count(e.name)) p.stimulation.prompt_events()[s][e.name] = ev[e.name];
     }
   }
-  for (auto& t : expand_trials(config_)) {
-    ++plan_.n_trials_experiment;
-    if (t.index % options_.shard_count == options_.shard_index) plan_.trials.push_back(t);
+  for (auto& t : expand_trials(cfg)) {
+    ++p.n_trials_experiment;
+    if (t.index % options.shard_count == options.shard_index) p.trials.push_back(t);
   }
   int64_t width = 0;
-  for (const auto& e : plan_.electrodes) width += e.width();
-  for (const auto& t : plan_.trials) plan_.max_rows += int64_t(plan_.prompt_ids[size_t(t.stimulus)].size()) + max_new;
-  plan_.max_bytes = plan_.max_rows * width * (config_.recording.dtype == "float16" ? 2 : 4);
-  plan_.path = options_.out.empty() ? config_.recording.path : options_.out;
+  for (const auto& e : p.electrodes) width += e.width();
+  for (const auto& t : p.trials) p.max_rows += int64_t(p.prompt_ids[size_t(t.stimulus)].size()) + max_new;
+  p.max_bytes = p.max_rows * width * (cfg.recording.dtype == "float16" ? 2 : 4);
+  p.path = options.out.empty() ? cfg.recording.path : options.out;
   // Each shard writes its own file: NAME.shard-I-of-N.h5 beside recording.path (or --out),
   // so that one --out serves every task of an array.
-  if (options_.shard_count > 1) plan_.path = shard_path(plan_.path, options_.shard_index, options_.shard_count);
+  if (options.shard_count > 1) p.path = shard_path(p.path, options.shard_index, options.shard_count);
+  return p;
 }
 
-RecordingHeader Runner::header() const {
+RecordingHeader header(const RunPlan& plan, const LoadedModel& model) {
   RecordingHeader h;
-  h.attrs["config"] = config_.resolved_yaml;
-  h.attrs["config_hash"] = config_.config_hash;
-  h.attrs["config_file"] = config_.source.file;
-  h.attrs["name"] = config_.name;
-  h.attrs["model"] = model_.name;
-  h.attrs["model_path"] = fs::absolute(model_.dir).lexically_normal().string();
-  h.attrs["revision"] = model_.revision;
-  h.attrs["architecture"] = model_.model->type();
-  h.attrs["dtype"] = dtype_name(model_.dtype);
-  h.attrs["device"] = model_.device.str();
+  h.attrs["config"] = plan.config.resolved_yaml;
+  h.attrs["config_hash"] = plan.config.config_hash;
+  h.attrs["config_file"] = plan.config.source.file;
+  h.attrs["name"] = plan.config.name;
+  h.attrs["model"] = model.name;
+  h.attrs["model_path"] = fs::absolute(model.dir).lexically_normal().string();
+  h.attrs["revision"] = model.revision;
+  h.attrs["architecture"] = model.model->type();
+  h.attrs["dtype"] = dtype_name(model.dtype);
+  h.attrs["device"] = model.device.str();
   h.attrs["created"] = iso8601_now();
-  h.int_attrs["seed"] = int64_t(config_.seed);
-  for (auto& [k, v] : provenance_attributes(provenance_)) h.attrs[k] = v;
-  if (options_.shard_count > 1) {  // only shard files carry these (rig merge reads them)
-    h.int_attrs["shard_index"] = options_.shard_index;
-    h.int_attrs["shard_count"] = options_.shard_count;
-    h.int_attrs["n_trials_experiment"] = plan_.n_trials_experiment;
+  h.int_attrs["seed"] = int64_t(plan.config.seed);
+  for (auto& [k, v] : provenance_attributes(plan.provenance)) h.attrs[k] = v;
+  if (plan.options.shard_count > 1) {  // only shard files carry these (rig merge reads them)
+    h.int_attrs["shard_index"] = plan.options.shard_index;
+    h.int_attrs["shard_count"] = plan.options.shard_count;
+    h.int_attrs["n_trials_experiment"] = plan.n_trials_experiment;
   }
-  if (config_.sweep_index >= 0) {
-    h.int_attrs["sweep_index"] = config_.sweep_index;
-    h.int_attrs["sweep_count"] = sweep_size(config_);
-    h.attrs["sweep_variant"] = sweep_label(config_, config_.sweep_index);
+  if (plan.config.sweep_index >= 0) {
+    h.int_attrs["sweep_index"] = plan.config.sweep_index;
+    h.int_attrs["sweep_count"] = sweep_size(plan.config);
+    h.attrs["sweep_variant"] = sweep_label(plan.config, plan.config.sweep_index);
   }
   // What each intervention does, with its vector's origin and norm: a resume with a changed
   // source recording is refused (the writer compares root attributes).
-  if (!stimulation_.empty()) h.attrs["stimulation"] = stimulation_.describe();
-  h.stimuli = config_.stimuli;
-  h.electrodes = plan_.electrodes;
-  for (const auto& e : config_.events) h.events.push_back(e.name);
-  h.dtype = config_.recording.dtype;
-  h.compression = config_.recording.compression;
-  h.store = config_.recording.store;
-  h.bins = config_.recording.bins;
-  h.n_trials_planned = int64_t(plan_.trials.size());
+  if (!plan.stimulation.empty()) h.attrs["stimulation"] = plan.stimulation.describe();
+  h.stimuli = plan.config.stimuli;
+  h.electrodes = plan.electrodes;
+  for (const auto& e : plan.config.events) h.events.push_back(e.name);
+  h.dtype = plan.config.recording.dtype;
+  h.compression = plan.config.recording.compression;
+  h.store = plan.config.recording.store;
+  h.bins = plan.config.recording.bins;
+  h.n_trials_planned = int64_t(plan.trials.size());
   return h;
 }
 
-std::string Runner::describe() const {
+std::string describe(const RunPlan& plan, const LoadedModel& model) {
   std::ostringstream os;
   std::map<std::string, int64_t> per_condition;
-  for (const auto& t : plan_.trials) per_condition[t.condition]++;
-  os << "experiment " << config_.name << " (config " << config_.source.file << ", hash " << config_.config_hash
-     << ")\n";
-  os << "model      " << model_.name << (model_.revision.empty() ? "" : " @ " + model_.revision) << "  ["
-     << model_.model->type() << ", " << dtype_name(model_.dtype) << ", " << model_.device.str() << "]\n";
-  if (config_.sweep_index >= 0)
-    os << "variant    " << config_.sweep_index << " of " << sweep_size(config_) << ": "
-       << sweep_label(config_, config_.sweep_index) << "\n";
-  os << "trials     " << plan_.trials.size() << " (" << config_.stimuli.size() << " stimuli x "
-     << config_.trials.repetitions << " repetitions";
-  if (options_.shard_count > 1) os << ", shard " << options_.shard_index << "/" << options_.shard_count;
-  os << "), batch size " << config_.trials.batch_size << ", " << config_.trials.generate.max_new_tokens
+  for (const auto& t : plan.trials) per_condition[t.condition]++;
+  os << "experiment " << plan.config.name << " (config " << plan.config.source.file << ", hash "
+     << plan.config.config_hash << ")\n";
+  os << "model      " << model.name << (model.revision.empty() ? "" : " @ " + model.revision) << "  ["
+     << model.model->type() << ", " << dtype_name(model.dtype) << ", " << model.device.str() << "]\n";
+  if (plan.config.sweep_index >= 0)
+    os << "variant    " << plan.config.sweep_index << " of " << sweep_size(plan.config) << ": "
+       << sweep_label(plan.config, plan.config.sweep_index) << "\n";
+  os << "trials     " << plan.trials.size() << " (" << plan.config.stimuli.size() << " stimuli x "
+     << plan.config.trials.repetitions << " repetitions";
+  if (plan.options.shard_count > 1) os << ", shard " << plan.options.shard_index << "/" << plan.options.shard_count;
+  os << "), batch size " << plan.config.trials.batch_size << ", " << plan.config.trials.generate.max_new_tokens
      << " new tokens each\n";
   for (const auto& [c, n] : per_condition) os << "  condition " << c << ": " << n << " trials\n";
-  os << "electrodes " << plan_.electrodes.size() << "\n";
+  os << "electrodes " << plan.electrodes.size() << "\n";
   int64_t width = 0;
-  for (const auto& e : plan_.electrodes) {
+  for (const auto& e : plan.electrodes) {
     os << "  " << e.site << " " << side_name(e.side) << (e.alias.empty() ? "" : " (" + e.alias + ")") << "  "
        << e.module_type << "  ";
     if (!e.sae.empty()) os << e.width() - 1 << " SAE latents + |error| (" << e.sae << ")";
@@ -309,64 +301,65 @@ std::string Runner::describe() const {
     os << "\n";
     width += e.width();
   }
-  if (!stimulation_.empty()) {
+  if (!plan.stimulation.empty()) {
     std::map<std::string, int64_t> per_label;
-    for (const auto& t : plan_.trials) per_label[stimulation_.label(t.stimulus)]++;
-    os << "stimulation " << stimulation_.interventions().size() << " interventions\n" << stimulation_.describe();
+    for (const auto& t : plan.trials) per_label[plan.stimulation.label(t.stimulus)]++;
+    os << "stimulation " << plan.stimulation.interventions().size() << " interventions\n"
+       << plan.stimulation.describe();
     for (const auto& [label, n] : per_label)
       os << "  " << n << " trials get " << (label.empty() ? "none" : label) << "\n";
   }
-  os << "rows       at most " << plan_.max_rows << " (prompt + generated tokens), " << width << " values each\n";
-  if (config_.recording.store == "statistics") {
-    const BinSpec& b = config_.recording.bins;
+  os << "rows       at most " << plan.max_rows << " (prompt + generated tokens), " << width << " values each\n";
+  if (plan.config.recording.store == "statistics") {
+    const BinSpec& b = plan.config.recording.bins;
     const double bytes =  // with the writer's checkpoint copy
-        2 * statistics_bytes(int64_t(statistics_conditions(config_.stimuli).size()), b.n_bins(), width);
+        2 * statistics_bytes(int64_t(statistics_conditions(plan.config.stimuli).size()), b.n_bins(), width);
     os << "statistics " << b.n_bins() << " bins of " << b.bin << " rows, offsets -" << b.pre << ".." << b.post
        << " from " << b.event << " (no rows stored)\n";
-    os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan_.path
+    os << "writes     " << human_bytes(bytes) << " of statistics + the trials and tokens tables to " << plan.path
        << "\n";
   } else {
-    os << "writes     at most " << human_bytes(double(plan_.max_bytes)) << " (" << config_.recording.dtype << ") to "
-       << plan_.path << "\n";
+    os << "writes     at most " << human_bytes(double(plan.max_bytes)) << " (" << plan.config.recording.dtype << ") to "
+       << plan.path << "\n";
   }
   return os.str();
 }
 
-std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) {
+std::vector<TrialResult> run_batch(const RunPlan& plan, const LoadedModel& model, const std::vector<TrialSpec>& batch) {
   GenerateOptions o;
-  static_cast<GenerateConfig&>(o) = config_.trials.generate;
-  o.eos_id = model_.model->config().eos_token_id ? model_.model->config().eos_token_id : model_.tokenizer->eos_id();
+  static_cast<GenerateConfig&>(o) = plan.config.trials.generate;
+  o.eos_id = model.model->config().eos_token_id ? model.model->config().eos_token_id : model.tokenizer->eos_id();
   o.final_step = true;
 
   std::vector<std::vector<int64_t>> prompts;
   std::vector<uint64_t> seeds;
   for (const auto& t : batch) {
-    prompts.push_back(plan_.prompt_ids[size_t(t.stimulus)]);
+    prompts.push_back(plan.prompt_ids[size_t(t.stimulus)]);
     seeds.push_back(t.seed);
   }
-  Recorder recorder(*model_.model, plan_.electrodes, saes_);
-  SiteHooks hooks(model_.model->n_sites());
+  Recorder recorder(*model.model, plan.electrodes, plan.saes);
+  SiteHooks hooks(model.model->n_sites());
   // Stimulation hooks first: the recorder then sees the stimulated values.
   std::unique_ptr<StimulationRun> stim;
-  if (!stimulation_.empty()) {
+  if (!plan.stimulation.empty()) {
     std::vector<StimTrial> st;
     for (size_t b = 0; b < batch.size(); ++b) st.push_back({batch[b].stimulus, batch[b].repetition, prompts[b]});
-    stim = std::make_unique<StimulationRun>(stimulation_, *model_.model, std::move(st), plan_.prompt_ids, o,
-                                            model_.device);
+    stim = std::make_unique<StimulationRun>(plan.stimulation, *model.model, std::move(st), plan.prompt_ids, o,
+                                            model.device);
     stim->attach(hooks);
   }
   recorder.attach(hooks);
-  const auto results = generate(*model_.model, prompts, o, seeds, &hooks, model_.device,
-                                [&](const StepInfo& s) { recorder.on_step(s); });
+  const auto results =
+      generate(*model.model, prompts, o, seeds, &hooks, model.device, [&](const StepInfo& s) { recorder.on_step(s); });
 
-  const Tokenizer& tok = *model_.tokenizer;
+  const Tokenizer& tok = *model.tokenizer;
   std::vector<TrialResult> out;
   for (size_t b = 0; b < batch.size(); ++b) {
     const TrialSpec& spec = batch[b];
     TrialResult t;
     static_cast<TrialSpec&>(t) = spec;
-    if (!stimulation_.empty()) t.stimulation = stimulation_.label(spec.stimulus);
-    t.prompt = config_.stimuli[size_t(spec.stimulus)].prompt;
+    if (!plan.stimulation.empty()) t.stimulation = plan.stimulation.label(spec.stimulus);
+    t.prompt = plan.config.stimuli[size_t(spec.stimulus)].prompt;
     t.n_prompt_tokens = int64_t(prompts[b].size());
     t.n_generated = int64_t(results[b].new_ids.size());
     if (!parse_finish_reason(results[b].finish_reason, &t.finish_reason))
@@ -375,31 +368,31 @@ std::vector<TrialResult> Runner::run_batch(const std::vector<TrialSpec>& batch) 
     int64_t pos = 0;
     for (int64_t id : prompts[b]) t.tokens.push_back({pos++, id, tok.decode({id}, false), false});
     for (int64_t id : results[b].new_ids) t.tokens.push_back({pos++, id, tok.decode({id}, false), true});
-    t.events = find_events(config_.events, t);
-    for (size_t e = 0; e < plan_.electrodes.size(); ++e) t.recordings.push_back(recorder.rows(e, int64_t(b)));
+    t.events = find_events(plan.config.events, t);
+    for (size_t e = 0; e < plan.electrodes.size(); ++e) t.recordings.push_back(recorder.rows(e, int64_t(b)));
     out.push_back(std::move(t));
   }
   return out;
 }
 
-int64_t Runner::run(RecordingSink& sink) {
+int64_t run(const RunPlan& plan, const LoadedModel& model, RecordingSink& sink, const std::atomic<bool>* stop) {
   const auto finished_list = sink.finished_trials();
   const std::set<int64_t> finished(finished_list.begin(), finished_list.end());
   std::vector<TrialSpec> pending;
-  for (const auto& t : plan_.trials)
+  for (const auto& t : plan.trials)
     if (!finished.count(t.index)) pending.push_back(t);
-  if (!options_.quiet && !finished.empty())
-    std::fprintf(stderr, "rig: resuming: %zu of %zu trials already recorded\n", finished.size(), plan_.trials.size());
-  Progress progress(int64_t(plan_.trials.size()), options_.quiet, options_.log_every);
-  progress.add(int64_t(plan_.trials.size() - pending.size()));
+  if (!plan.options.quiet && !finished.empty())
+    std::fprintf(stderr, "rig: resuming: %zu of %zu trials already recorded\n", finished.size(), plan.trials.size());
+  Progress progress(int64_t(plan.trials.size()), plan.options.quiet, plan.options.log_every);
+  progress.add(int64_t(plan.trials.size() - pending.size()));
   // Progress counts trials once they are on disk (the sink's commit), not when computed.
   sink.set_on_committed([&](const std::vector<int64_t>& idx) { progress.add(int64_t(idx.size())); });
-  const size_t bs = size_t(config_.trials.batch_size);
+  const size_t bs = size_t(plan.config.trials.batch_size);
   int64_t ran = 0;
-  for (size_t i = 0; i < pending.size() && !stopping(); i += bs) {
+  for (size_t i = 0; i < pending.size() && !(stop && *stop); i += bs) {
     const std::vector<TrialSpec> batch(pending.begin() + long(i),
                                        pending.begin() + long(std::min(pending.size(), i + bs)));
-    auto results = run_batch(batch);
+    auto results = run_batch(plan, model, batch);
     ran += int64_t(results.size());
     int64_t tokens = 0;
     for (const auto& t : results) tokens += int64_t(t.tokens.size());
@@ -410,18 +403,18 @@ int64_t Runner::run(RecordingSink& sink) {
   return ran;
 }
 
-std::vector<fs::path> Runner::inputs() const {
-  std::vector<fs::path> in{config_.source.file};
+std::vector<fs::path> inputs(const RunPlan& plan, const LoadedModel& model) {
+  std::vector<fs::path> in{plan.config.source.file};
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(model_.dir, ec)) in.push_back(e.path());
-  for (const auto& set : config_.stimulus_sets)
+  for (const auto& e : fs::directory_iterator(model.dir, ec)) in.push_back(e.path());
+  for (const auto& set : plan.config.stimulus_sets)
     if (!set.file.empty()) in.push_back(set.file);
-  for (const auto& [dir, sae] : saes_) {
+  for (const auto& [dir, sae] : plan.saes) {
     in.push_back(fs::path(dir) / "cfg.json");
     in.push_back(fs::path(dir) / "sae_weights.safetensors");
   }
   // Files the stimulation section names (vectors, source recordings): any scalar that is one.
-  std::vector<YAML::Node> todo{config_.stimulation};
+  std::vector<YAML::Node> todo{plan.config.stimulation};
   while (!todo.empty()) {
     const YAML::Node n = todo.back();
     todo.pop_back();
@@ -432,20 +425,20 @@ std::vector<fs::path> Runner::inputs() const {
   return in;
 }
 
-int64_t Runner::run_to_file() {
-  const fs::path path(plan_.path);
-  if (!(options_.resume && fs::exists(path))) check_output_path(path, options_.force, inputs());
+int64_t run_to_file(const RunPlan& plan, const LoadedModel& model, const std::atomic<bool>* stop) {
+  const fs::path path(plan.path);
+  if (!(plan.options.resume && fs::exists(path))) check_output_path(path, plan.options.force, inputs(plan, model));
   std::unique_ptr<RecordingWriter> writer;
-  if (options_.resume && fs::exists(path)) writer = RecordingWriter::resume(path, header());
-  else writer = RecordingWriter::create(path, header(), options_.force);
-  const int64_t ran = run(*writer);
-  if (stopping()) {
+  if (plan.options.resume && fs::exists(path)) writer = RecordingWriter::resume(path, header(plan, model));
+  else writer = RecordingWriter::create(path, header(plan, model), plan.options.force);
+  const int64_t ran = run(plan, model, *writer, stop);
+  if (stop && *stop) {
     throw Error("interrupted: " + std::to_string(writer->finished_trials().size()) + " of " +
-                    std::to_string(plan_.trials.size()) + " trials are in " + path.string() +
+                    std::to_string(plan.trials.size()) + " trials are in " + path.string() +
                     "; `rig run ... --resume` completes the recording",
                 130);
   }
-  if (!options_.quiet)
+  if (!plan.options.quiet)
     std::fprintf(stderr, "rig: wrote %lld trials to %s\n", (long long)writer->finished_trials().size(), path.c_str());
   return ran;
 }

@@ -1,10 +1,11 @@
 #pragma once
-// The trial runner: presents every trial of an experiment to the model in batches, records
-// the electrodes at every time step and hands finished trials to a recording sink, which
-// streams them to disk. An interrupted run keeps every finished trial and can be resumed.
+// The trial runner: plan() checks an experiment against a loaded model; run() presents every
+// trial of the plan to the model in batches, records the electrodes at every time step and
+// hands finished trials to a recording sink, which streams them to disk. An interrupted run
+// keeps every finished trial and can be resumed.
 #include <atomic>
 #include <cstdint>
-#include <memory>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -26,66 +27,53 @@ struct RunOptions {
   int64_t shard_count = 1;
   bool quiet = false;     // no progress output
   double log_every = 10;  // seconds between progress lines when stderr is not a terminal
-  // Besides request_stop() (the CLI's signal handler): a caller's own flag, checked between
-  // batches. A stop leaves the sink consistent, with every finished trial.
-  const std::atomic<bool>* stop = nullptr;
 };
 
-// What a run will do, known before anything is written.
+// What a run will do, known before anything is written: the config and everything checked
+// against the model (sites, neurons, prompt lengths, stimulation, SAEs).
 struct RunPlan {
+  ExperimentConfig config;
+  RunOptions options;
   std::vector<TrialSpec> trials;                 // this run's share, in presentation order
   int64_t n_trials_experiment = 0;               // trials of the whole experiment (every shard)
   std::vector<std::vector<int64_t>> prompt_ids;  // per stimulus
   std::vector<ElectrodeSpec> electrodes;
-  int64_t max_rows = 0;   // rows if every trial generates max_new_tokens
-  int64_t max_bytes = 0;  // recording bytes for max_rows
-  std::string path;       // the output file
+  int64_t max_rows = 0;        // rows if every trial generates max_new_tokens
+  int64_t max_bytes = 0;       // recording bytes for max_rows
+  std::string path;            // the output file
+  Stimulation stimulation;     // `stimulation:`, checked against the model
+  SaeSet saes;                 // the SAEs of SAE electrodes and stimulation, by directory
+  ModelProvenance provenance;  // sha256 of the model's files: root attributes
 };
 
-class Runner {
- public:
-  // Loads the model and checks everything against it (sites, neurons, prompt lengths);
-  // throws ConfigError / ModelError before any output exists.
-  Runner(ExperimentConfig config, RunOptions options);
-  // The same with a model already loaded (tests, programs that run several experiments on one
-  // model): config.model is not read.
-  Runner(ExperimentConfig config, RunOptions options, LoadedModel model);
+// The config's model: from its directory, or from the Hugging Face cache (fetched first with
+// model.download: true, otherwise ConfigError naming the command that fetches it). The
+// options' and the config's own errors (--shard, a sweep without a variant) are thrown first.
+LoadedModel load_experiment_model(const ExperimentConfig& config, const RunOptions& options = {});
 
-  const RunPlan& plan() const { return plan_; }
-  const ExperimentConfig& config() const { return config_; }
-  LoadedModel& model() { return model_; }
-  // The recording's description (root attributes, stimuli, electrodes, events).
-  RecordingHeader header() const;
-  // A human-readable plan (for --dry-run).
-  std::string describe() const;
+// Checks the config against the model and plans the run; config.model is not read. Throws
+// ConfigError / ModelError before any output exists.
+RunPlan plan(ExperimentConfig config, const LoadedModel& model, const RunOptions& options = {});
 
-  // Runs every trial not yet in the sink. Returns the number of trials run. Stops early,
-  // leaving the sink consistent, when stop_requested() becomes true.
-  int64_t run(RecordingSink& sink);
-  // Opens the output file per the options (create, --force, --resume) and runs.
-  int64_t run_to_file();
-  // The files this run reads (config, every file of the model directory, stimulus files,
-  // files the stimulation section names): --force must never replace one of them.
-  std::vector<std::filesystem::path> inputs() const;
+// Runs every planned trial not yet in the sink, in batches, and closes the sink; model is the
+// one the plan was made with. Returns the number of trials run. Stops between batches once *stop is true, leaving the
+// sink consistent with every finished trial.
+int64_t run(const RunPlan& plan, const LoadedModel& model, RecordingSink& sink,
+            const std::atomic<bool>* stop = nullptr);
 
-  // Trial results for one batch (no sink); used by run() and by tests.
-  std::vector<TrialResult> run_batch(const std::vector<TrialSpec>& batch);
+// Opens the plan's output file per its options (create, --force, --resume) and runs. A stop
+// throws Error (exit 130) saying how many trials the file holds and how to resume.
+int64_t run_to_file(const RunPlan& plan, const LoadedModel& model, const std::atomic<bool>* stop = nullptr);
 
-  static void request_stop();
-  static bool stop_requested();
+// Trial results for one batch (no sink); used by run() and by the benchmark.
+std::vector<TrialResult> run_batch(const RunPlan& plan, const LoadedModel& model, const std::vector<TrialSpec>& batch);
 
- private:
-  void check_options() const;
-  void prepare();  // the checks and the plan, once the model is loaded
-  bool stopping() const;
-
-  ExperimentConfig config_;
-  RunOptions options_;
-  LoadedModel model_;
-  ModelProvenance provenance_;  // sha256 of the model's files: root attributes
-  RunPlan plan_;
-  Stimulation stimulation_;  // `stimulation:`, checked against the model
-  SaeSet saes_;              // the SAEs of SAE electrodes, by directory
-};
+// The recording's description (root attributes, stimuli, electrodes, events).
+RecordingHeader header(const RunPlan& plan, const LoadedModel& model);
+// A human-readable plan (for --dry-run).
+std::string describe(const RunPlan& plan, const LoadedModel& model);
+// The files this run reads (config, every file of the model directory, stimulus files,
+// files the stimulation section names): --force must never replace one of them.
+std::vector<std::filesystem::path> inputs(const RunPlan& plan, const LoadedModel& model);
 
 }  // namespace rig

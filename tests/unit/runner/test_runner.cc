@@ -39,9 +39,10 @@ const rig::LoadedModel& organism() {
   return m;
 }
 
-rig::Runner make_runner(rig::RunOptions o = {}) {
+rig::RunPlan make_plan() {
+  rig::RunOptions o;
   o.quiet = true;
-  return rig::Runner(rig::parse_experiment(kConfig, "runner-unit.yaml"), o, organism());
+  return rig::plan(rig::parse_experiment(kConfig, "runner-unit.yaml"), organism(), o);
 }
 
 // One forward pass over all of a trial's tokens, without a cache, reading the electrode's site.
@@ -63,12 +64,12 @@ at::Tensor site_rows(const rig::TrialResult& t, const rig::ElectrodeSpec& e) {
 }  // namespace
 
 TEST_CASE("the runner's rows are what hooks see in one forward pass over the trial", "[runner]") {
-  rig::Runner runner = make_runner();
-  rig::MemorySink sink(runner.header());
-  REQUIRE(runner.run(sink) == 3);
+  const rig::RunPlan plan = make_plan();
+  rig::MemorySink sink(rig::header(plan, organism()));
+  REQUIRE(rig::run(plan, organism(), sink) == 3);
   REQUIRE(sink.closed());
   REQUIRE(sink.n_batches() == 2);  // batch_size 2, 3 trials
-  const auto& electrodes = runner.plan().electrodes;
+  const auto& electrodes = plan.electrodes;
   REQUIRE(electrodes.size() == 3);
   for (const auto& t : sink.trials()) {
     REQUIRE(t.recordings.size() == electrodes.size());
@@ -88,9 +89,9 @@ TEST_CASE("the runner's rows are what hooks see in one forward pass over the tri
 }
 
 TEST_CASE("the runner's events are the rows of the trial's tokens", "[runner]") {
-  rig::Runner runner = make_runner();
-  rig::MemorySink sink(runner.header());
-  runner.run(sink);
+  const rig::RunPlan plan = make_plan();
+  rig::MemorySink sink(rig::header(plan, organism()));
+  rig::run(plan, organism(), sink);
   int sure = 0;
   for (const auto& t : sink.trials()) {
     REQUIRE(t.events.at("response_onset") == t.n_prompt_tokens);
@@ -109,14 +110,13 @@ TEST_CASE("the runner's events are the rows of the trial's tokens", "[runner]") 
 }
 
 TEST_CASE("the runner skips the trials a resumed sink holds, and the rest equal a whole run", "[runner]") {
-  rig::Runner whole = make_runner();
-  rig::MemorySink all(whole.header());
-  whole.run(all);
+  const rig::RunPlan plan = make_plan();
+  rig::MemorySink all(rig::header(plan, organism()));
+  rig::run(plan, organism(), all);
   REQUIRE(all.trials().size() == 3);
 
-  rig::Runner runner = make_runner();
-  rig::MemorySink resumed(runner.header(), {all.trials()[1]});
-  REQUIRE(runner.run(resumed) == 2);
+  rig::MemorySink resumed(rig::header(plan, organism()), {all.trials()[1]});
+  REQUIRE(rig::run(plan, organism(), resumed) == 2);
   std::map<int64_t, const rig::TrialResult*> by_index;
   for (const auto& t : resumed.trials()) by_index[t.index] = &t;
   REQUIRE(by_index.size() == 3);  // trial 1 as held, 0 and 2 run now
@@ -151,11 +151,9 @@ class StoppingSink : public rig::MemorySink {
 
 TEST_CASE("a stop between batches keeps the finished trials and closes the sink", "[runner]") {
   std::atomic<bool> stop{false};
-  rig::RunOptions o;
-  o.stop = &stop;
-  rig::Runner runner = make_runner(o);
-  StoppingSink sink(runner.header(), &stop);
-  CHECK(runner.run(sink) == 2);
+  const rig::RunPlan plan = make_plan();
+  StoppingSink sink(rig::header(plan, organism()), &stop);
+  CHECK(rig::run(plan, organism(), sink, &stop) == 2);
   CHECK(sink.trials().size() == 2);
   CHECK(sink.closed());
 }
