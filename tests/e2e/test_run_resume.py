@@ -35,6 +35,18 @@ full_time = time.time() - t0
 ref = rt.datasets(h5py.File(os.path.join(d, "ref.h5")))
 n_trials = len(ref["trials/index"])
 
+
+
+def assert_equals_ref(path, what):
+    got = rt.datasets(h5py.File(path))
+    assert got.keys() == ref.keys(), set(got) ^ set(ref)
+    for k in ref:
+        if k.startswith("recordings/"):
+            assert np.max(np.abs(got[k].astype(np.float64) - ref[k])) <= 1e-5, (what, k)
+        else:
+            assert np.array_equal(got[k], ref[k]), f"after {what}: {k} differs"
+
+
 # Never overwrite without --force.
 p = rt.run(["run", conf, "--quiet"], check=False)
 assert p.returncode == 2 and "--force" in p.stderr, p.stderr
@@ -68,12 +80,35 @@ for attempt in range(10):  # up to 4 kills; a run may finish before its kill on 
             committed = int(f.attrs["n_trials_committed"])
         assert committed >= finished_reported, f"log reported {finished_reported} trials, file holds {committed}"
         rt.run(["run", conf, "--out", out, "--resume", "--quiet"])
-    got = rt.datasets(h5py.File(out))
-    assert got.keys() == ref.keys(), set(got) ^ set(ref)
-    for k in ref:
-        if k.startswith("recordings/"):
-            assert np.max(np.abs(got[k].astype(np.float64) - ref[k])) <= 1e-5, k
-        else:
-            assert np.array_equal(got[k], ref[k]), f"after kill+resume: {k} differs"
+    assert_equals_ref(out, "kill + resume")
     print(f"kill {kills}: {committed} of {n_trials} trials survived (log said {finished_reported}); resumed = uninterrupted")
 assert kills >= 2, "the run finished before every kill: make it longer"
+
+# A signal (Ctrl-C, or SLURM's SIGTERM before it kills a job) stops between batches: exit 130,
+# a message saying how many trials the file holds and how to resume; --resume completes it.
+for sig in (signal.SIGINT, signal.SIGTERM):
+    for attempt in range(3):  # the run may finish before the signal on a fast machine
+        if os.path.exists(out):
+            os.remove(out)
+        proc = subprocess.Popen([rt.RIG, "run", conf, "--out", out, "--log-every", "0"], stderr=subprocess.PIPE,
+                                text=True)
+        for line in proc.stderr:  # signal once the first batch is on disk
+            m = re.search(r"(\d+)/\d+ trials recorded", line)
+            if m and int(m.group(1)) > 0:
+                reported = int(m.group(1))
+                proc.send_signal(sig)
+                break
+        _, err = proc.communicate()
+        if proc.returncode == 0:
+            continue
+        break
+    assert proc.returncode == 130, (sig, proc.returncode, err)
+    m = re.search(r"interrupted: (\d+) of (\d+) trials are in (\S+); `rig run \.\.\. --resume` completes", err)
+    assert m, err
+    kept = int(m.group(1))
+    assert int(m.group(2)) == n_trials and m.group(3) == out and reported <= kept < n_trials, (m.groups(), reported)
+    with rt.open_h5(out) as f:
+        assert int(f.attrs["n_trials_committed"]) == kept
+    rt.run(["run", conf, "--out", out, "--resume", "--quiet"])
+    assert_equals_ref(out, sig.name + " + resume")
+    print(f"{sig.name}: exit 130 with {kept} of {n_trials} trials kept; resumed = uninterrupted")
