@@ -26,4 +26,27 @@ want_shape="$site $((n_commas + 1))x$width"
 want_text="$("$build/rig" generate "$model" -p "$prompt" -n 3)"
 [ "$(echo "$got" | sed -n 1p | cut -d' ' -f2-)" = "$want_shape" ] || { echo "shape: want $want_shape"; exit 1; }
 [ "$(echo "$got" | sed -n '2,$p')" = "$want_text" ] || { echo "text: want '$want_text'"; exit 1; }
-echo "installed rig::rig: same shape and generation as the CLI"
+# The runner's API: the trials and rows that `rig run` writes (read with Debian's h5py).
+cat > "$tmp/run.yaml" <<EOF
+name: consumer
+seed: 5
+model: {path: $model}
+stimuli:
+  - {condition: help, prompts: ["Can you help me bake bread?", "Can you help me plan a picnic?"]}
+electrodes: [{site: $site}]
+trials: {repetitions: 2, batch_size: 3, generate: {max_new_tokens: 4}}
+recording: {path: $tmp/run.h5}
+EOF
+got_run="$("$tmp/b/consumer" --run "$tmp/run.yaml")"
+echo "$got_run"
+"$build/rig" run "$tmp/run.yaml" --quiet
+want_run="$(/usr/bin/python3 - "$tmp/run.h5" <<'EOF'
+import sys
+import h5py
+t = h5py.File(sys.argv[1])["trials"]
+for i, p, g in zip(t["index"], t["n_prompt_tokens"], t["n_generated"]):
+    print(f"trial {i}: {p + g} rows")
+EOF
+)"
+[ "$got_run" = "$want_run" ] || { echo "run: want"; echo "$want_run"; exit 1; }
+echo "installed rig::rig: same shape, generation and recorded trials as the CLI"

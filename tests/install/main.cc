@@ -1,16 +1,37 @@
-// Uses the installed rig library as a user's program would: loads a model, records one site's
-// output through a hook and decodes greedily without a cache. Prints the recorded shape and
-// the prompt with its continuation, which check.sh compares with rig's CLI.
+// Uses the installed rig library as a user's program would. With MODEL_DIR SITE PROMPT N_NEW:
+// loads a model, records one site's output through a hook and decodes greedily without a
+// cache; prints the recorded shape and the prompt with its continuation. With --run CONFIG:
+// plans the experiment and runs it into memory; prints each trial's index and rows. check.sh
+// compares both with rig's CLI.
 #include <cstdio>
 #include <string>
 
 #include "model/generate.h"
 #include "model/loader.h"
+#include "recording/sink.h"
 #include "rig/version.h"
+#include "runner/runner.h"
+
+namespace {
+
+int run_experiment(const char* config_path) {
+  const rig::ExperimentConfig config = rig::load_experiment(config_path);
+  const rig::LoadedModel model = rig::load_experiment_model(config);
+  rig::RunOptions options;
+  options.quiet = true;
+  const rig::RunPlan plan = rig::plan(config, model, options);
+  rig::MemorySink sink(rig::header(plan, model));
+  rig::run(plan, model, sink);
+  for (const rig::TrialResult& t : sink.trials()) std::printf("trial %ld: %zu rows\n", long(t.index), t.tokens.size());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--run") return run_experiment(argv[2]);
   if (argc != 5) {
-    std::fprintf(stderr, "usage: consumer MODEL_DIR SITE PROMPT N_NEW\n");
+    std::fprintf(stderr, "usage: consumer MODEL_DIR SITE PROMPT N_NEW | consumer --run CONFIG\n");
     return 2;
   }
   rig::ModelSource source;
