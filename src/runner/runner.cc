@@ -150,6 +150,18 @@ void check_options(const ExperimentConfig& config, const RunOptions& options) {
                       " variants; choose one with --sweep-index K or run it as a SLURM array (docs/CLUSTER.md)");
 }
 
+// What run() compares with RunPlan::model.
+std::string model_label(const LoadedModel& m) {
+  return m.dir.string() + " (" + dtype_name(m.dtype) + " on " + m.device.str() + ")";
+}
+
+void check_model(const RunPlan& plan, const LoadedModel& model) {
+  const std::string given = model_label(model);
+  if (given != plan.model)
+    throw Error("run: the plan was made with the model " + plan.model + ", not " + given +
+                "; plan again with the model you run");
+}
+
 }  // namespace
 
 LoadedModel load_experiment_model(const ExperimentConfig& config, const RunOptions& options) {
@@ -166,6 +178,7 @@ RunPlan plan(ExperimentConfig config, const LoadedModel& model, const RunOptions
   p.options = options;
   const ExperimentConfig& cfg = p.config;
   p.provenance = model_provenance(model.dir);
+  p.model = model_label(model);
 
   SiteCatalog called;
   for (const auto& s : model.model->catalog())
@@ -326,6 +339,7 @@ std::string describe(const RunPlan& plan, const LoadedModel& model) {
 }
 
 std::vector<TrialResult> run_batch(const RunPlan& plan, const LoadedModel& model, const std::vector<TrialSpec>& batch) {
+  check_model(plan, model);
   GenerateOptions o;
   static_cast<GenerateConfig&>(o) = plan.config.trials.generate;
   o.eos_id = model.model->config().eos_token_id ? model.model->config().eos_token_id : model.tokenizer->eos_id();
@@ -376,6 +390,7 @@ std::vector<TrialResult> run_batch(const RunPlan& plan, const LoadedModel& model
 }
 
 int64_t run(const RunPlan& plan, const LoadedModel& model, RecordingSink& sink, const std::atomic<bool>* stop) {
+  check_model(plan, model);
   const auto finished_list = sink.finished_trials();
   const std::set<int64_t> finished(finished_list.begin(), finished_list.end());
   std::vector<TrialSpec> pending;
@@ -426,6 +441,7 @@ std::vector<fs::path> inputs(const RunPlan& plan, const LoadedModel& model) {
 }
 
 int64_t run_to_file(const RunPlan& plan, const LoadedModel& model, const std::atomic<bool>* stop) {
+  check_model(plan, model);
   const fs::path path(plan.path);
   if (!(plan.options.resume && fs::exists(path))) check_output_path(path, plan.options.force, inputs(plan, model));
   std::unique_ptr<RecordingWriter> writer;

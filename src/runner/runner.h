@@ -44,6 +44,7 @@ struct RunPlan {
   Stimulation stimulation;     // `stimulation:`, checked against the model
   SaeSet saes;                 // the SAEs of SAE electrodes and stimulation, by directory
   ModelProvenance provenance;  // sha256 of the model's files: root attributes
+  std::string model;           // the model planned with: "DIR (DTYPE on DEVICE)"; run() refuses another
 };
 
 // The config's model: from its directory, or from the Hugging Face cache (fetched first with
@@ -55,14 +56,16 @@ LoadedModel load_experiment_model(const ExperimentConfig& config, const RunOptio
 // ConfigError / ModelError before any output exists.
 RunPlan plan(ExperimentConfig config, const LoadedModel& model, const RunOptions& options = {});
 
-// Runs every planned trial not yet in the sink, in batches, and closes the sink; model is the
-// one the plan was made with. Returns the number of trials run. Stops between batches once *stop is true, leaving the
-// sink consistent with every finished trial.
+// Runs every planned trial not yet in the sink, in batches, and closes the sink. Returns the
+// number of trials run. Stops between batches once *stop is true, leaving the sink consistent
+// with every finished trial. Throws Error, before touching the sink, when model is not the one
+// the plan was made with (directory, dtype, device): its sites and token ids are that model's.
 int64_t run(const RunPlan& plan, const LoadedModel& model, RecordingSink& sink,
             const std::atomic<bool>* stop = nullptr);
 
 // Opens the plan's output file per its options (create, --force, --resume) and runs. A stop
-// throws Error (exit 130) saying how many trials the file holds and how to resume.
+// throws Error (exit 130) saying how many trials the file holds and how to resume. The model
+// is checked as in run(), before the file is created.
 int64_t run_to_file(const RunPlan& plan, const LoadedModel& model, const std::atomic<bool>* stop = nullptr);
 
 // Trial results for one batch (no sink); used by run() and by the benchmark.

@@ -2,10 +2,14 @@
 // must be what a hook sees in one plain forward pass over the trial's tokens.
 #include <ATen/ATen.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <map>
 
 #include "catch.h"
+#include "core/error.h"
 #include "model/generate.h"
 #include "recording/sink.h"
 #include "runner/runner.h"
@@ -156,4 +160,44 @@ TEST_CASE("a stop between batches keeps the finished trials and closes the sink"
   CHECK(rig::run(plan, organism(), sink, &stop) == 2);
   CHECK(sink.trials().size() == 2);
   CHECK(sink.closed());
+}
+
+TEST_CASE("a plan runs only with the model it was made with", "[runner]") {
+  namespace fs = std::filesystem;
+  const rig::RunPlan plan = make_plan();
+  // The same files in another directory: another model as far as the plan knows.
+  const fs::path copy = fs::temp_directory_path() / ("rig-runner-unit-copy-" + std::to_string(::getpid()));
+  fs::remove_all(copy);
+  fs::copy(organism().dir, copy, fs::copy_options::recursive);
+  rig::ModelSource src;
+  src.path = copy.string();
+  const rig::LoadedModel other = rig::load_model(src);
+
+  // The message names both models and what to do.
+  const auto error_of = [](const auto& f) -> std::string {
+    try {
+      f();
+    } catch (const rig::Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const auto names_both = [&](const std::string& m) {
+    INFO(m);
+    CHECK(m.find(organism().dir.string() + " (float32 on cpu)") != std::string::npos);
+    CHECK(m.find(copy.string() + " (float32 on cpu)") != std::string::npos);
+    CHECK(m.find("plan again") != std::string::npos);
+  };
+
+  rig::MemorySink sink(rig::header(plan, organism()));
+  names_both(error_of([&] { rig::run(plan, other, sink); }));
+  CHECK(sink.trials().empty());
+  CHECK_FALSE(sink.closed());
+  names_both(error_of([&] { rig::run_batch(plan, other, {plan.trials.front()}); }));
+
+  rig::RunPlan to_file = make_plan();
+  to_file.path = (copy / "never.h5").string();
+  names_both(error_of([&] { rig::run_to_file(to_file, other); }));
+  CHECK_FALSE(fs::exists(to_file.path));
+  fs::remove_all(copy);
 }
