@@ -101,8 +101,8 @@ struct Planned {
   RunPlan plan;
 };
 
-std::unique_ptr<Planned> make_runner(const std::string& yaml, const fs::path& dir, const std::string& name,
-                                     int64_t tokens_per_prompt) {
+std::unique_ptr<Planned> make_planned(const std::string& yaml, const fs::path& dir, const std::string& name,
+                                      int64_t tokens_per_prompt) {
   RunOptions ro;
   ro.quiet = true;
   ro.force = true;
@@ -315,10 +315,10 @@ json run_bench(const BenchOptions& o) {
   // (1) and (3): prompt-only recording with every layer output and MLP neuron, and with none.
   const std::vector<std::string> all_sites = {"gpt_neox.layers.*", "gpt_neox.layers.*.mlp.act"};
   const std::string rec_prompts = prompts_yaml(s.rec_prompts, s.rec_tokens, o.seed);
-  auto rec = make_runner(experiment_yaml("bench_record", dir, o.device, rec_prompts, 1, s.rec_batch, 0, all_sites), dir,
-                         "bench_record", s.rec_tokens);
-  auto rec_none = make_runner(experiment_yaml("bench_record_none", dir, o.device, rec_prompts, 1, s.rec_batch, 0, {}),
-                              dir, "bench_record_none", s.rec_tokens);
+  auto rec = make_planned(experiment_yaml("bench_record", dir, o.device, rec_prompts, 1, s.rec_batch, 0, all_sites),
+                          dir, "bench_record", s.rec_tokens);
+  auto rec_none = make_planned(experiment_yaml("bench_record_none", dir, o.device, rec_prompts, 1, s.rec_batch, 0, {}),
+                               dir, "bench_record_none", s.rec_tokens);
   log(o, "recording " + std::to_string(s.rec_prompts) + " prompts x " + std::to_string(s.rec_tokens) + " tokens");
   run_to_file(rec->plan, rec->model);  // warm-up: allocator, thread pool, page cache
   double t_rec = 1e30, t_none = 1e30;
@@ -381,7 +381,7 @@ json run_bench(const BenchOptions& o) {
   log(o, "generation: " + std::to_string(s.gen_trials) + " trials of " + std::to_string(s.gen_prompt_tokens) + " + " +
              std::to_string(s.gen_new_tokens) + " tokens");
   const std::string site = "gpt_neox.layers." + std::to_string(mc.num_layers - 1) + ".mlp.dense_4h_to_h";
-  auto gen = make_runner(
+  auto gen = make_planned(
       experiment_yaml("bench_generate", dir, o.device, prompts_yaml(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1,
                       1, s.gen_new_tokens, {site}),
       dir, "bench_generate", s.gen_prompt_tokens);
@@ -488,7 +488,7 @@ json rss_child(const BenchOptions& o, int64_t n) {
   const std::string name = "bench_rss_" + std::to_string(n);
   const fs::path model_dir = o.dir / "rss";  // holds model/ (the tiny model)
   const double t0 = now_s();
-  auto r = make_runner(
+  auto r = make_planned(
       experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
                       n / n_stimuli, s.rss_batch, 0, {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
       model_dir, name, s.rss_prompt_tokens);

@@ -36,7 +36,6 @@ ref = rt.datasets(h5py.File(os.path.join(d, "ref.h5")))
 n_trials = len(ref["trials/index"])
 
 
-
 def assert_equals_ref(path, what):
     got = rt.datasets(h5py.File(path))
     assert got.keys() == ref.keys(), set(got) ^ set(ref)
