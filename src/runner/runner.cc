@@ -150,9 +150,10 @@ void check_options(const ExperimentConfig& config, const RunOptions& options) {
                       " variants; choose one with --sweep-index K or run it as a SLURM array (docs/CLUSTER.md)");
 }
 
-// What run() compares with RunPlan::model.
+// What run() compares with RunPlan::model. The directory is canonical, so that the same model
+// loaded as "models/x", "./models/x" or through a link is the same.
 std::string model_label(const LoadedModel& m) {
-  return m.dir.string() + " (" + dtype_name(m.dtype) + " on " + m.device.str() + ")";
+  return fs::weakly_canonical(m.dir).string() + " (" + dtype_name(m.dtype) + " on " + m.device.str() + ")";
 }
 
 void check_model(const RunPlan& plan, const LoadedModel& model) {

@@ -200,4 +200,10 @@ TEST_CASE("a plan runs only with the model it was made with", "[runner]") {
   names_both(error_of([&] { rig::run_to_file(to_file, other); }));
   CHECK_FALSE(fs::exists(to_file.path));
   fs::remove_all(copy);
+
+  // The same directory spelled another way is the same model.
+  rig::ModelSource again;
+  again.path = "./" + organism().dir.string();
+  rig::MemorySink same(rig::header(plan, organism()));
+  CHECK(rig::run(plan, rig::load_model(again), same) == 3);
 }
