@@ -24,6 +24,8 @@
 #include "rig/version.h"
 #include "runner/runner.h"
 
+#include <yaml-cpp/yaml.h>
+
 namespace rig {
 namespace {
 namespace fs = std::filesystem;
@@ -68,31 +70,43 @@ void log(const BenchOptions& o, const std::string& what) {
   std::fflush(stderr);
 }
 
-// Prompts of n letters (n tokens with the bench tokenizer), as a YAML flow list.
-std::string prompts_yaml(int64_t count, int64_t n, uint64_t seed) {
+// Prompts of n letters (n tokens with the bench tokenizer).
+std::vector<std::string> prompts(int64_t count, int64_t n, uint64_t seed) {
   uint64_t state = seed;
-  std::string s = "[";
-  for (int64_t i = 0; i < count; ++i) s += (i ? ", \"" : "\"") + bench::random_letters(n, &state) + "\"";
-  return s + "]";
+  std::vector<std::string> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(bench::random_letters(n, &state));
+  return out;
 }
 
-std::string quoted(const fs::path& p) { return "\"" + p.string() + "\""; }
-
-// An experiment config (docs/CONFIG.md) for the bench model in dir/model.
+// An experiment config (docs/CONFIG.md) for the bench model in dir/model, as the YAML a user
+// writes. Built as a node: yaml-cpp's emitter quotes what a --dir path may hold (quotes,
+// colons, backslashes), which text pasted between quotes did not.
 std::string experiment_yaml(const std::string& name, const fs::path& dir, const std::string& device,
-                            const std::string& prompts, int64_t repetitions, int64_t batch, int64_t max_new_tokens,
-                            const std::vector<std::string>& sites) {
-  std::string y = "name: " + name + "\nseed: 1\n";
-  y += "model: {path: " + quoted(dir / "model") + ", dtype: float32, device: \"" + device + "\"}\n";
-  y += "stimuli:\n  - condition: bench\n    prompts: " + prompts + "\n";
-  if (!sites.empty()) {
-    y += "electrodes:\n";
-    for (const auto& s : sites) y += "  - site: \"" + s + "\"\n";
+                            const std::vector<std::string>& stimuli, int64_t repetitions, int64_t batch,
+                            int64_t max_new_tokens, const std::vector<std::string>& sites) {
+  YAML::Node y;
+  y["name"] = name;
+  y["seed"] = 1;
+  y["model"]["path"] = (dir / "model").string();
+  y["model"]["dtype"] = "float32";
+  y["model"]["device"] = device;
+  YAML::Node set;
+  set["condition"] = "bench";
+  set["prompts"] = stimuli;
+  y["stimuli"].push_back(set);
+  for (const auto& s : sites) {
+    YAML::Node e;
+    e["site"] = s;
+    y["electrodes"].push_back(e);
   }
-  y += "trials: {repetitions: " + std::to_string(repetitions) + ", batch_size: " + std::to_string(batch) +
-       ", generate: {max_new_tokens: " + std::to_string(max_new_tokens) + ", greedy: true}}\n";
-  y += "recording: {path: " + quoted(dir / (name + ".h5")) + ", dtype: float32, compression: none}\n";
-  return y;
+  y["trials"]["repetitions"] = repetitions;
+  y["trials"]["batch_size"] = batch;
+  y["trials"]["generate"]["max_new_tokens"] = max_new_tokens;
+  y["trials"]["generate"]["greedy"] = true;
+  y["recording"]["path"] = (dir / (name + ".h5")).string();
+  y["recording"]["dtype"] = "float32";
+  y["recording"]["compression"] = "none";
+  return YAML::Dump(y);
 }
 
 // An experiment ready to run: its model and its plan.
@@ -314,7 +328,7 @@ json run_bench(const BenchOptions& o) {
 
   // (1) and (3): prompt-only recording with every layer output and MLP neuron, and with none.
   const std::vector<std::string> all_sites = {"gpt_neox.layers.*", "gpt_neox.layers.*.mlp.act"};
-  const std::string rec_prompts = prompts_yaml(s.rec_prompts, s.rec_tokens, o.seed);
+  const std::vector<std::string> rec_prompts = prompts(s.rec_prompts, s.rec_tokens, o.seed);
   auto rec = make_planned(experiment_yaml("bench_record", dir, o.device, rec_prompts, 1, s.rec_batch, 0, all_sites),
                           dir, "bench_record", s.rec_tokens);
   auto rec_none = make_planned(experiment_yaml("bench_record_none", dir, o.device, rec_prompts, 1, s.rec_batch, 0, {}),
@@ -382,8 +396,8 @@ json run_bench(const BenchOptions& o) {
              std::to_string(s.gen_new_tokens) + " tokens");
   const std::string site = "gpt_neox.layers." + std::to_string(mc.num_layers - 1) + ".mlp.dense_4h_to_h";
   auto gen = make_planned(
-      experiment_yaml("bench_generate", dir, o.device, prompts_yaml(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1,
-                      1, s.gen_new_tokens, {site}),
+      experiment_yaml("bench_generate", dir, o.device, prompts(s.gen_trials, s.gen_prompt_tokens, o.seed + 1), 1, 1,
+                      s.gen_new_tokens, {site}),
       dir, "bench_generate", s.gen_prompt_tokens);
   run_to_file(gen->plan, gen->model);  // warm-up
   const double t_gen = best_run(*gen, s.reps);
@@ -489,8 +503,8 @@ json rss_child(const BenchOptions& o, int64_t n) {
   const fs::path model_dir = o.dir / "rss";  // holds model/ (the tiny model)
   const double t0 = now_s();
   auto r = make_planned(
-      experiment_yaml(name, model_dir, o.device, prompts_yaml(n_stimuli, s.rss_prompt_tokens, o.seed + 2),
-                      n / n_stimuli, s.rss_batch, 0, {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
+      experiment_yaml(name, model_dir, o.device, prompts(n_stimuli, s.rss_prompt_tokens, o.seed + 2), n / n_stimuli,
+                      s.rss_batch, 0, {"gpt_neox.layers." + std::to_string(mc.num_layers - 1)}),
       model_dir, name, s.rss_prompt_tokens);
   run_to_file(r->plan, r->model);
   const double wall = now_s() - t0;

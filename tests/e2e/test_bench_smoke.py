@@ -45,7 +45,8 @@ def close(a, b, what):
 
 def main():
     tmp = rigtest.tmpdir()
-    work, out = os.path.join(tmp, "work"), os.path.join(tmp, "bench.json")
+    # A --dir that YAML would misread unquoted or between pasted quotes: bench's configs quote it.
+    work, out = os.path.join(tmp, 'work "a": #b'), os.path.join(tmp, "bench.json")
     p = rigtest.run(["bench", "--quick", "--threads", "1", "--dir", work, "--json", out], timeout=120)
     with open(out) as f:
         j = json.load(f)
