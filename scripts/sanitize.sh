@@ -15,8 +15,9 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # default -O2 -g made this the longest part of CI: one test file took 128 s of CPU to compile,
 # against 38 s this way (22 s for the Release build).
 flags="-O1 -g1 -DNDEBUG"
-# With scripts/venv.sh's venv (made by scripts/test.sh, never downloaded here) oracle_goldens
-# re-records the gptneox/llama goldens, so the HF-parity tests run under the sanitizers too.
+# With scripts/venv.sh's venv where it already exists (.ci/run makes it first; this script never
+# downloads it), oracle_goldens re-records the gptneox/llama goldens, so the HF-parity tests
+# run under the sanitizers too.
 venv="$(scripts/venv.sh --if-ready)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIG_SANITIZE=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$flags" -DCMAKE_C_FLAGS_RELWITHDEBINFO="$flags" \
